@@ -1,0 +1,299 @@
+//! Registering and changing customer records.
+
+use super::sealing::SubjectKey;
+use super::{App, AppError, CommandContext, Outcome};
+use crate::domain::customer::{
+    self as domain, CustomerCommand, CustomerDetails, CustomerError, CustomerState, FieldValue,
+    Reason,
+};
+use deadpool_postgres::GenericClient;
+use events_schema::customer::{self as wire, Consent, CustomerField};
+use events_schema::envelope::DomainEvent;
+use events_schema::ids::CustomerId;
+use events_schema::sealing::blind_index;
+use events_schema::store::{self, CommandRecord, ExpectedVersion, StoreError, StreamAppend};
+use serde_json::json;
+
+use events_schema::customer::index::PHONE as PHONE_INDEX;
+
+/// How many times a change is decided again on fresh state after losing a race.
+const MAX_ATTEMPTS: usize = 3;
+
+pub struct RegisterCustomer {
+    pub details: CustomerDetails,
+    pub consent: Consent,
+}
+
+pub struct ChangeCustomer {
+    pub customer_id: CustomerId,
+    /// When given, the change applies only to exactly this version (else 409).
+    pub expected_version: Option<i64>,
+    pub set: Vec<FieldValue>,
+    pub clear: Vec<CustomerField>,
+    pub reason: Reason,
+}
+
+fn saved(status: u16, customer_id: CustomerId, version: i64, position: i64) -> Outcome {
+    Outcome {
+        status,
+        body: json!({
+            "customer_id": customer_id,
+            "version": version,
+            "consistency_token": position.to_string(),
+        }),
+    }
+}
+
+fn to_new_events(
+    key: &SubjectKey<'_>,
+    events: &[domain::CustomerEvent],
+) -> Result<Vec<events_schema::envelope::NewEvent>, AppError> {
+    events
+        .iter()
+        .map(|e| {
+            key.seal_event(e)
+                .to_new_event()
+                .map_err(|err| AppError::Internal(err.into()))
+        })
+        .collect()
+}
+
+impl App {
+    pub async fn register_customer(
+        &self,
+        ctx: &CommandContext,
+        cmd: RegisterCustomer,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let customer_id = CustomerId::new();
+        let index_key = self.keys.index_key(ctx.tenant).await?;
+        let phone_hash = blind_index(&index_key, PHONE_INDEX, cmd.details.phone.as_e164());
+        let events = domain::decide(
+            &CustomerState::New,
+            CustomerCommand::Register {
+                customer_id,
+                details: Box::new(cmd.details),
+                consent: cmd.consent,
+            },
+        )?;
+        let new_key = self
+            .keys
+            .prepare_subject_key(ctx.tenant, customer_id.as_uuid());
+        let key = SubjectKey {
+            tenant: ctx.tenant,
+            customer: customer_id,
+            version: new_key.version,
+            dek: &new_key.dek,
+        };
+        let new_events = to_new_events(&key, &events)?;
+        let metadata = ctx.metadata(chrono::Utc::now());
+        let stream_id = wire::stream_id(customer_id);
+
+        let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let tx = client.transaction().await?;
+        let appended = store::append_tx(
+            &tx,
+            &StreamAppend {
+                tenant_id: ctx.tenant,
+                stream_id: &stream_id,
+                stream_type: wire::STREAM_TYPE,
+                expected: ExpectedVersion::NoStream,
+                events: &new_events,
+                metadata: &metadata,
+            },
+        )
+        .await?;
+        let outcome = saved(
+            201,
+            customer_id,
+            appended.new_version,
+            appended.last_position,
+        );
+        let recorded = self.finish(&tx, ctx, &outcome).await;
+        if let Err(AppError::Idempotent) = recorded {
+            return self.replay_after_race(ctx).await;
+        }
+        recorded?;
+        self.keys.insert_subject_key_tx(&tx, &new_key).await?;
+        insert_phone_guard(&tx, ctx, &phone_hash, customer_id).await?;
+        tx.commit().await?;
+        self.relay_wakeup.notify_one();
+        Ok(outcome)
+    }
+
+    pub async fn change_customer(
+        &self,
+        ctx: &CommandContext,
+        cmd: ChangeCustomer,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let stream_id = wire::stream_id(cmd.customer_id);
+        let index_key = self.keys.index_key(ctx.tenant).await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
+            let history = store::read_stream(&client, ctx.tenant, &stream_id).await?;
+            let Some(last) = history.last() else {
+                return Err(CustomerError::NotFound.into());
+            };
+            let version = last.stream_version;
+            if cmd.expected_version.is_some_and(|v| v != version) {
+                return Err(AppError::Conflict);
+            }
+            let key_version = key_version_of(&history)?;
+            let dek = self
+                .keys
+                .subject_key(ctx.tenant, cmd.customer_id.as_uuid(), key_version)
+                .await?
+                .ok_or(AppError::Erased)?;
+            let key = SubjectKey {
+                tenant: ctx.tenant,
+                customer: cmd.customer_id,
+                version: key_version,
+                dek: &dek,
+            };
+            let today = chrono::Utc::now().date_naive();
+            let mut state = CustomerState::New;
+            for e in &history {
+                let wire_event =
+                    wire::CustomerEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
+                        .map_err(|err| AppError::Internal(err.into()))?;
+                state = domain::evolve(state, &key.open_event(&wire_event, today)?);
+            }
+            let old_phone = match &state {
+                CustomerState::Active { details, .. } => Some(details.phone.clone()),
+                CustomerState::New => None,
+            };
+            let events = domain::decide(
+                &state,
+                CustomerCommand::Change {
+                    set: cmd.set.clone(),
+                    clear: cmd.clear.clone(),
+                    reason: cmd.reason.clone(),
+                },
+            )?;
+            let new_phone = events.iter().find_map(|e| match e {
+                domain::CustomerEvent::Changed { set, .. } => set.iter().find_map(|v| match v {
+                    FieldValue::Phone(p) => Some(p.clone()),
+                    _ => None,
+                }),
+                domain::CustomerEvent::Registered { .. } => None,
+            });
+            let new_events = to_new_events(&key, &events)?;
+            let metadata = ctx.metadata(chrono::Utc::now());
+
+            let tx = client.transaction().await?;
+            let appended = store::append_tx(
+                &tx,
+                &StreamAppend {
+                    tenant_id: ctx.tenant,
+                    stream_id: &stream_id,
+                    stream_type: wire::STREAM_TYPE,
+                    expected: ExpectedVersion::Exact(version),
+                    events: &new_events,
+                    metadata: &metadata,
+                },
+            )
+            .await;
+            let appended = match appended {
+                Ok(a) => a,
+                Err(StoreError::Conflict { .. })
+                    if cmd.expected_version.is_none() && attempt < MAX_ATTEMPTS =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let outcome = saved(
+                200,
+                cmd.customer_id,
+                appended.new_version,
+                appended.last_position,
+            );
+            let recorded = self.finish(&tx, ctx, &outcome).await;
+            if let Err(AppError::Idempotent) = recorded {
+                return self.replay_after_race(ctx).await;
+            }
+            recorded?;
+            if let (Some(old), Some(new)) = (old_phone, new_phone) {
+                let old_hash = blind_index(&index_key, PHONE_INDEX, old.as_e164());
+                let new_hash = blind_index(&index_key, PHONE_INDEX, new.as_e164());
+                let stmt = tx
+                    .prepare_cached(
+                        "DELETE FROM guard.customer_phones WHERE tenant_id = $1 AND phone_hash = $2",
+                    )
+                    .await?;
+                tx.execute(&stmt, &[&ctx.tenant.as_uuid(), &old_hash])
+                    .await?;
+                insert_phone_guard(&tx, ctx, &new_hash, cmd.customer_id).await?;
+            }
+            tx.commit().await?;
+            self.relay_wakeup.notify_one();
+            return Ok(outcome);
+        }
+    }
+
+    /// Records the command's outcome in the append transaction.
+    async fn finish(
+        &self,
+        tx: &impl GenericClient,
+        ctx: &CommandContext,
+        outcome: &Outcome,
+    ) -> Result<(), AppError> {
+        let response = serde_json::to_value(outcome).map_err(|e| AppError::Internal(e.into()))?;
+        match store::record_command_tx(
+            tx,
+            ctx.tenant,
+            ctx.command_id,
+            &CommandRecord {
+                request_hash: ctx.request_hash.clone(),
+                response,
+            },
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::DuplicateCommand) => Err(AppError::Idempotent),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+async fn insert_phone_guard(
+    tx: &impl GenericClient,
+    ctx: &CommandContext,
+    phone_hash: &str,
+    customer_id: CustomerId,
+) -> Result<(), AppError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO guard.customer_phones (tenant_id, phone_hash, customer_id) VALUES ($1, $2, $3)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[&ctx.tenant.as_uuid(), &phone_hash, &customer_id.as_uuid()],
+    )
+    .await
+    .map_err(StoreError::from_db)?;
+    Ok(())
+}
+
+/// The key version the stream's values are sealed with (all events of a customer
+/// share her current key version until a key rotation appends a re-keying event).
+fn key_version_of(history: &[events_schema::envelope::RecordedEvent]) -> Result<u32, AppError> {
+    let first = history
+        .first()
+        .ok_or(AppError::Customer(CustomerError::NotFound))?;
+    first
+        .payload
+        .pointer("/details/name/kv")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("registration without sealed name")))
+}

@@ -1,0 +1,95 @@
+//! Application errors; `http::error` maps each to a status.
+
+use crate::domain::customer::CustomerError;
+use events_schema::store::StoreError;
+
+/// A field-level validation failure. The message never repeats the rejected value.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: one entry per bad field.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// 422 / 409 / 404 depending on the rule.
+    #[error(transparent)]
+    Customer(#[from] CustomerError),
+    /// 409: another writer changed the stream first (after bounded retries).
+    #[error("the record was changed concurrently; reload and retry")]
+    Conflict,
+    /// 409: the phone number belongs to another customer of this tenant.
+    #[error("another customer of this salon already has this phone number")]
+    DuplicatePhone,
+    /// 409
+    #[error("a tenant with this slug already exists")]
+    DuplicateTenant,
+    /// 422: the same `Idempotency-Key` was sent with a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    /// Internal signal: a concurrent request recorded this command first.
+    #[error("command already recorded")]
+    Idempotent,
+    /// 401
+    #[error("login failed")]
+    BadCredentials,
+    /// 410: the subject's personal data was erased.
+    #[error("this record was erased")]
+    Erased,
+    /// 503: the database is unreachable.
+    #[error("a dependency is unavailable")]
+    Unavailable,
+    /// 500: no internals reach the client.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    pub fn from_pool(e: deadpool_postgres::PoolError) -> AppError {
+        tracing::warn!(error = %e, "database pool unavailable");
+        AppError::Unavailable
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { .. } => AppError::Conflict,
+            StoreError::Constraint { constraint } if constraint == "customer_phones_pkey" => {
+                AppError::DuplicatePhone
+            }
+            StoreError::Constraint { constraint } if constraint == "tenants_slug_key" => {
+                AppError::DuplicateTenant
+            }
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                AppError::Unavailable
+            }
+            e => AppError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for AppError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::from_db(e).into()
+    }
+}
+
+impl From<events_schema::keystore::KeyStoreError> for AppError {
+    fn from(e: events_schema::keystore::KeyStoreError) -> Self {
+        AppError::Internal(e.into())
+    }
+}

@@ -1,0 +1,121 @@
+//! Application layer: turns a validated command into an append. Loads the stream,
+//! opens its sealed values, calls the aggregate's pure `decide`, seals the new
+//! events, and appends them together with the command record and any consistency rows
+//! in one transaction. Handles idempotency (G3) and bounded retries on conflicts (G2).
+
+pub mod customers;
+pub mod error;
+pub mod identity;
+pub mod sealing;
+
+pub use error::AppError;
+
+use deadpool_postgres::Pool;
+use events_schema::envelope::{Actor, Metadata};
+use events_schema::ids::{CommandId, TenantId};
+use events_schema::keystore::KeyStore;
+use events_schema::token::TokenSecret;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+/// Everything command handlers need; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub pool: Pool,
+    pub keys: KeyStore,
+    pub tokens: TokenSecret,
+    pub token_ttl: Duration,
+    /// Poked after every commit so the relay picks new events up at once.
+    pub relay_wakeup: Arc<Notify>,
+    /// Bounds concurrent password hashing (argon2 runs on blocking threads).
+    pub hashing: Arc<Semaphore>,
+}
+
+/// Who sends a command and under which id.
+#[derive(Clone, Debug)]
+pub struct CommandContext {
+    pub tenant: TenantId,
+    pub actor: Actor,
+    pub command_id: CommandId,
+    /// Hash of the request (operation, target and body) for idempotency checks.
+    pub request_hash: String,
+    pub correlation_id: uuid::Uuid,
+}
+
+impl CommandContext {
+    pub fn metadata(&self, now: chrono::DateTime<chrono::Utc>) -> Metadata {
+        Metadata {
+            command_id: self.command_id,
+            correlation_id: self.correlation_id,
+            causation_id: self.command_id.as_uuid(),
+            actor: self.actor,
+            tenant_id: self.tenant,
+            occurred_at: now,
+        }
+    }
+}
+
+/// What a command returns; recorded for idempotent replays.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Outcome {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// Hashes a request for the idempotency record.
+pub fn request_hash(operation: &str, target: &str, body: &serde_json::Value) -> String {
+    let mut h = Sha256::new();
+    h.update(operation.as_bytes());
+    h.update([0]);
+    h.update(target.as_bytes());
+    h.update([0]);
+    h.update(body.to_string().as_bytes());
+    hex(&h.finalize())
+}
+
+/// Derives a command id from an `Idempotency-Key` header value (scoped by tenant in storage).
+pub fn command_id_from_key(key: &str) -> CommandId {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    CommandId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+}
+
+impl App {
+    /// Returns the recorded outcome of an already executed command, refusing a reused
+    /// key with a different request.
+    pub async fn replay(&self, ctx: &CommandContext) -> Result<Option<Outcome>, AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let Some(record) =
+            events_schema::store::find_command(&client, ctx.tenant, ctx.command_id).await?
+        else {
+            return Ok(None);
+        };
+        if record.request_hash != ctx.request_hash {
+            return Err(AppError::IdempotencyKeyReused);
+        }
+        let outcome: Outcome = serde_json::from_value(record.response)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored outcome: {e}")))?;
+        Ok(Some(outcome))
+    }
+
+    /// After a lost race on the command record: the winner's outcome.
+    pub async fn replay_after_race(&self, ctx: &CommandContext) -> Result<Outcome, AppError> {
+        self.replay(ctx)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("command record vanished")))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

@@ -1,0 +1,89 @@
+//! Configuration, read once at start-up from `BELLE_…` environment variables.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `BELLE_DATABASE_URL` (or `DATABASE_URL`) | `postgres://postgres@127.0.0.1:5432/belle` | migrating (owner) connection; the service itself logs in as `BELLE_DB_APP_USER_COMMAND` on the same server |
+//! | `BELLE_DB_APP_USER_COMMAND` | `belle_command` | login role of the service (no table ownership, no BYPASSRLS) |
+//! | `BELLE_DB_APP_PASSWORD_COMMAND` | none | its password, when the server asks for one |
+//! | `BELLE_DB_POOL_SIZE` | `16` | connections in the service's pool |
+//! | `BELLE_NATS_URL` (or `NATS_URL`) | `nats://127.0.0.1:4222` | NATS with JetStream |
+//! | `BELLE_NATS_PREFIX` | `belle` | subject prefix and stream-name prefix |
+//! | `BELLE_KEK` / `BELLE_KEK_FILE` | required | key-encryption key `id:base64` |
+//! | `BELLE_TOKEN_SECRET` / `BELLE_TOKEN_SECRET_FILE` | required | base64 HMAC secret for access tokens |
+//! | `BELLE_COMMAND_ADDR` | `127.0.0.1:8080` | HTTP listen address |
+//! | `BELLE_TOKEN_TTL_SECS` | `3600` | lifetime of access tokens |
+//! | `BELLE_RELAY` | `on` | `off` disables the relay in this instance |
+
+use anyhow::{anyhow, Context};
+use events_schema::sealing::Kek;
+use events_schema::token::TokenSecret;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub app_user: String,
+    pub app_password: Option<String>,
+    pub pool_size: usize,
+    pub nats_url: String,
+    pub nats_prefix: String,
+    pub kek: std::sync::Arc<Kek>,
+    pub token_secret: TokenSecret,
+    pub addr: SocketAddr,
+    pub token_ttl: Duration,
+    pub relay: bool,
+}
+
+/// Reads a variable, falling back to an unprefixed name.
+pub fn var(name: &str, fallback: Option<&str>) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .or_else(|| fallback.and_then(|f| std::env::var(f).ok()))
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// A secret given inline (`NAME`) or in a file (`NAME_FILE`).
+pub fn secret(name: &str) -> anyhow::Result<String> {
+    if let Some(v) = var(name, None) {
+        return Ok(v);
+    }
+    let file_var = format!("{name}_FILE");
+    let path = var(&file_var, None).ok_or_else(|| anyhow!("set {name} or {file_var}"))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file_var}"))?;
+    Ok(text.trim().to_owned())
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Config> {
+        let kek = Kek::parse(&secret("BELLE_KEK")?).map_err(|e| anyhow!("BELLE_KEK: {e}"))?;
+        let token_secret = TokenSecret::parse(&secret("BELLE_TOKEN_SECRET")?)
+            .map_err(|e| anyhow!("BELLE_TOKEN_SECRET: {e}"))?;
+        Ok(Config {
+            database_url: var("BELLE_DATABASE_URL", Some("DATABASE_URL"))
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/belle".into()),
+            app_user: var("BELLE_DB_APP_USER_COMMAND", None)
+                .unwrap_or_else(|| "belle_command".into()),
+            app_password: var("BELLE_DB_APP_PASSWORD_COMMAND", None),
+            pool_size: parse_var("BELLE_DB_POOL_SIZE", 16)?,
+            nats_url: var("BELLE_NATS_URL", Some("NATS_URL"))
+                .unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+            nats_prefix: var("BELLE_NATS_PREFIX", None).unwrap_or_else(|| "belle".into()),
+            kek: std::sync::Arc::new(kek),
+            token_secret,
+            addr: var("BELLE_COMMAND_ADDR", None)
+                .unwrap_or_else(|| "127.0.0.1:8080".into())
+                .parse()
+                .context("BELLE_COMMAND_ADDR")?,
+            token_ttl: Duration::from_secs(parse_var("BELLE_TOKEN_TTL_SECS", 3600)?),
+            relay: var("BELLE_RELAY", None).is_none_or(|v| v != "off"),
+        })
+    }
+}
+
+pub fn parse_var<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match var(name, None) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| anyhow!("{name} is not valid: {v:?}")),
+    }
+}

@@ -1,0 +1,31 @@
+//! `POST /auth/login`: tenant slug, login and password → bearer token.
+
+use super::error::ApiError;
+use super::extract::ApiJson;
+use super::AppState;
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginDto {
+    pub tenant: String,
+    pub login: String,
+    pub password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    body: ApiJson<LoginDto>,
+) -> Result<Json<crate::app::identity::LoginOutcome>, ApiError> {
+    let dto = body.dto;
+    if dto.password.len() > 1024 {
+        return Err(ApiError::BadRequest("password is too long".into()));
+    }
+    let outcome = state
+        .app
+        .login(dto.tenant.trim(), &dto.login, &dto.password)
+        .await?;
+    Ok(Json(outcome))
+}

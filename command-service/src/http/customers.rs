@@ -1,0 +1,284 @@
+//! `POST /customers` (register) and `PATCH /customers/{id}` (change with a reason).
+
+use super::error::ApiError;
+use super::extract::{ApiJson, Caller};
+use super::{command_context, AppState};
+use crate::app::customers::{ChangeCustomer, RegisterCustomer};
+use crate::app::error::FieldError;
+use crate::domain::customer::{
+    Address, CustomerDetails, FieldValue, FreeText, Gender, Reason, Tag,
+};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use events_schema::customer::{Consent, CustomerField, SourceChannel};
+use events_schema::ids::CustomerId;
+use events_schema::permissions::Operation;
+use events_schema::values::{Birthday, Email, IdCardNumber, PersonName, Phone};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentDto {
+    pub privacy_policy_version: String,
+    #[serde(default)]
+    pub marketing: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDto {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub gender: Option<String>,
+    pub birthday: Option<String>,
+    pub email: Option<String>,
+    pub id_number: Option<String>,
+    pub address: Option<String>,
+    pub source_channel: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    pub allergies: Option<String>,
+    pub conditions: Option<String>,
+    pub consent: Option<ConsentDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeDto {
+    pub expected_version: Option<i64>,
+    pub reason: Option<String>,
+    /// Field name → new value; `null` clears an optional field.
+    pub changes: serde_json::Map<String, Value>,
+}
+
+/// Parses one field's raw JSON value into a validated value.
+fn parse_field(
+    field: CustomerField,
+    raw: &Value,
+    today: chrono::NaiveDate,
+) -> Result<FieldValue, String> {
+    if field == CustomerField::Tags {
+        let Value::Array(items) = raw else {
+            return Err("must be an array of strings".into());
+        };
+        let mut tags = Vec::new();
+        for item in items {
+            let s = item.as_str().ok_or("must be an array of strings")?;
+            let tag = Tag::parse(s)?;
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        if tags.len() > 20 {
+            return Err("at most 20 tags".into());
+        }
+        tags.sort();
+        return Ok(FieldValue::Tags(tags));
+    }
+    let s = raw.as_str().ok_or("must be a string")?;
+    let msg = |e: events_schema::values::ValueError| e.to_string();
+    Ok(match field {
+        CustomerField::Name => FieldValue::Name(PersonName::parse(s).map_err(msg)?),
+        CustomerField::Phone => FieldValue::Phone(Phone::parse(s).map_err(msg)?),
+        CustomerField::Gender => FieldValue::Gender(Gender::parse(s)?),
+        CustomerField::Birthday => FieldValue::Birthday(Birthday::parse(s, today).map_err(msg)?),
+        CustomerField::Email => FieldValue::Email(Email::parse(s).map_err(msg)?),
+        CustomerField::IdNumber => {
+            FieldValue::IdNumber(IdCardNumber::parse(s, today).map_err(msg)?)
+        }
+        CustomerField::Address => FieldValue::Address(Address::parse(s)?),
+        CustomerField::SourceChannel => {
+            FieldValue::SourceChannel(SourceChannel::parse(s).ok_or(
+                "must be one of walk_in, referral, online, campaign, phone, social, other",
+            )?)
+        }
+        CustomerField::Notes => FieldValue::Notes(FreeText::parse(s, 2000)?),
+        CustomerField::Allergies => FieldValue::Allergies(FreeText::parse(s, 2000)?),
+        CustomerField::Conditions => FieldValue::Conditions(FreeText::parse(s, 2000)?),
+        CustomerField::Tags => return Err("must be an array of strings".into()),
+    })
+}
+
+impl RegisterDto {
+    fn parse(self, today: chrono::NaiveDate) -> Result<RegisterCustomer, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut values = Vec::new();
+        let raw: [(CustomerField, Option<Value>); 12] = [
+            (CustomerField::Name, self.name.map(Value::String)),
+            (CustomerField::Phone, self.phone.map(Value::String)),
+            (CustomerField::Gender, self.gender.map(Value::String)),
+            (CustomerField::Birthday, self.birthday.map(Value::String)),
+            (CustomerField::Email, self.email.map(Value::String)),
+            (CustomerField::IdNumber, self.id_number.map(Value::String)),
+            (CustomerField::Address, self.address.map(Value::String)),
+            (
+                CustomerField::SourceChannel,
+                Some(Value::String(
+                    self.source_channel.unwrap_or_else(|| "walk_in".into()),
+                )),
+            ),
+            (
+                CustomerField::Tags,
+                Some(Value::Array(
+                    self.tags.into_iter().map(Value::String).collect(),
+                )),
+            ),
+            (CustomerField::Notes, self.notes.map(Value::String)),
+            (CustomerField::Allergies, self.allergies.map(Value::String)),
+            (
+                CustomerField::Conditions,
+                self.conditions.map(Value::String),
+            ),
+        ];
+        for (field, value) in raw {
+            match value {
+                None if !field.is_optional() => {
+                    errors.push(FieldError::new(field.as_str(), "is required"));
+                }
+                None => {}
+                Some(v) => match parse_field(field, &v, today) {
+                    Ok(parsed) => values.push(parsed),
+                    Err(m) => errors.push(FieldError::new(field.as_str(), m)),
+                },
+            }
+        }
+        let consent = match self.consent {
+            None => {
+                errors.push(FieldError::new(
+                    "consent",
+                    "privacy-policy acceptance is required before personal data is recorded",
+                ));
+                None
+            }
+            Some(c) => {
+                let v = c.privacy_policy_version.trim();
+                if v.is_empty() || v.len() > 32 {
+                    errors.push(FieldError::new(
+                        "consent.privacy_policy_version",
+                        "must be 1 to 32 characters",
+                    ));
+                    None
+                } else {
+                    Some(Consent {
+                        privacy_policy_version: v.to_owned(),
+                        marketing: c.marketing,
+                    })
+                }
+            }
+        };
+        match (CustomerDetails::from_values(values), consent) {
+            (Some(details), Some(consent)) if errors.is_empty() => {
+                Ok(RegisterCustomer { details, consent })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+impl ChangeDto {
+    fn parse(
+        self,
+        customer_id: CustomerId,
+        today: chrono::NaiveDate,
+    ) -> Result<ChangeCustomer, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let reason = match self.reason.as_deref().map(Reason::parse) {
+            None => {
+                errors.push(FieldError::new("reason", "a reason is required"));
+                None
+            }
+            Some(Err(m)) => {
+                errors.push(FieldError::new("reason", m));
+                None
+            }
+            Some(Ok(r)) => Some(r),
+        };
+        if self.changes.is_empty() {
+            errors.push(FieldError::new("changes", "at least one field must change"));
+        }
+        let mut set = Vec::new();
+        let mut clear = Vec::new();
+        for (name, raw) in &self.changes {
+            let Some(field) = CustomerField::parse(name) else {
+                errors.push(FieldError::new(
+                    format!("changes.{name}"),
+                    "is not a field of the customer record",
+                ));
+                continue;
+            };
+            let label = format!("changes.{name}");
+            if raw.is_null() {
+                if field.is_optional() {
+                    clear.push(field);
+                } else {
+                    errors.push(FieldError::new(label, "is required and cannot be cleared"));
+                }
+                continue;
+            }
+            match parse_field(field, raw, today) {
+                Ok(v) => set.push(v),
+                Err(m) => errors.push(FieldError::new(label, m)),
+            }
+        }
+        if let Some(v) = self.expected_version {
+            if v < 1 {
+                errors.push(FieldError::new("expected_version", "must be at least 1"));
+            }
+        }
+        match reason {
+            Some(reason) if errors.is_empty() => Ok(ChangeCustomer {
+                customer_id,
+                expected_version: self.expected_version,
+                set,
+                clear,
+                reason,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: ApiJson<RegisterDto>,
+) -> Result<Response, ApiError> {
+    super::require(&caller, Operation::RegisterCustomer)?;
+    let ctx = command_context(&caller, &headers, "register_customer", "", &body.value)?;
+    let cmd = body
+        .dto
+        .parse(chrono::Utc::now().date_naive())
+        .map_err(ApiError::Validation)?;
+    let outcome = state.app.register_customer(&ctx, cmd).await?;
+    Ok(outcome_response(outcome))
+}
+
+pub async fn change(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<ChangeDto>,
+) -> Result<Response, ApiError> {
+    super::require(&caller, Operation::ChangeCustomer)?;
+    let customer_id: CustomerId = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let ctx = command_context(&caller, &headers, "change_customer", &id, &body.value)?;
+    let cmd = body
+        .dto
+        .parse(customer_id, chrono::Utc::now().date_naive())
+        .map_err(ApiError::Validation)?;
+    let outcome = state.app.change_customer(&ctx, cmd).await?;
+    Ok(outcome_response(outcome))
+}
+
+fn outcome_response(outcome: crate::app::Outcome) -> Response {
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    (status, Json(outcome.body)).into_response()
+}

@@ -1,0 +1,88 @@
+//! HTTP API of command-service. [`router`] lists every route in one place.
+
+pub mod auth;
+pub mod customers;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+
+use crate::app::{command_id_from_key, request_hash, App, CommandContext};
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use error::ApiError;
+use events_schema::ids::CommandId;
+use events_schema::permissions::{allows, Operation};
+use extract::Caller;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+}
+
+/// Every route of the service.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi::document))
+        .route("/auth/login", post(auth::login))
+        .route("/customers", post(customers::register))
+        .route("/customers/{id}", patch(customers::change))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Deny by default: the caller's role must be allowed the operation.
+pub fn require(caller: &Caller, op: Operation) -> Result<(), ApiError> {
+    if allows(caller.role, op) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Builds the command context: the `Idempotency-Key` header (or a fresh id) and the
+/// request hash over operation, target and body.
+pub fn command_context(
+    caller: &Caller,
+    headers: &HeaderMap,
+    operation: &str,
+    target: &str,
+    body: &serde_json::Value,
+) -> Result<CommandContext, ApiError> {
+    let command_id = match headers.get("idempotency-key") {
+        None => CommandId::new(),
+        Some(v) => {
+            let key = v
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 200)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+                    )
+                })?;
+            command_id_from_key(key)
+        }
+    };
+    let correlation_id = headers
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| uuid::Uuid::parse_str(v).ok())
+        .unwrap_or_else(uuid::Uuid::now_v7);
+    Ok(CommandContext {
+        tenant: caller.tenant,
+        actor: caller.actor(),
+        command_id,
+        request_hash: request_hash(operation, target, body),
+        correlation_id,
+    })
+}

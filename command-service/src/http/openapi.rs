@@ -1,0 +1,123 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+fn error_responses() -> Value {
+    json!({
+        "400": { "description": "Invalid input; `fields` names each bad field", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } },
+        "401": { "description": "Missing, invalid or expired token" },
+        "403": { "description": "Your role may not do this" },
+        "409": { "description": "Conflict (concurrent change, duplicate phone)" },
+        "413": { "description": "Body too large" },
+        "422": { "description": "A business rule refused the command" },
+        "503": { "description": "A dependency is unavailable; see Retry-After" }
+    })
+}
+
+/// The document: every route of the service, with its security.
+pub fn spec() -> Value {
+    let customer_fields = json!({
+        "name": { "type": "string", "description": "Full name (any script, 1–64 characters)" },
+        "phone": { "type": "string", "description": "Mainland mobile (1[3-9] + 9 digits) or E.164" },
+        "gender": { "type": "string", "enum": ["female", "male", "other", "undisclosed"] },
+        "birthday": { "type": "string", "format": "date" },
+        "email": { "type": "string", "format": "email" },
+        "id_number": { "type": "string", "description": "GB 11643 resident ID number (18 characters)" },
+        "address": { "type": "string" },
+        "source_channel": { "type": "string", "enum": ["walk_in", "referral", "online", "campaign", "phone", "social", "other"] },
+        "tags": { "type": "array", "items": { "type": "string" } },
+        "notes": { "type": "string", "description": "Skin/hair notes" },
+        "allergies": { "type": "string" },
+        "conditions": { "type": "string", "description": "Contraindications and health conditions" }
+    });
+    let mut register = customer_fields.clone();
+    if let Some(obj) = register.as_object_mut() {
+        obj.insert(
+            "consent".into(),
+            json!({ "type": "object", "required": ["privacy_policy_version"], "properties": {
+                "privacy_policy_version": { "type": "string" }, "marketing": { "type": "boolean" } } }),
+        );
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Belle command-service", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Commands that change state. Every change appends immutable events." },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "properties": {
+                    "error": { "type": "string" }, "message": { "type": "string" },
+                    "fields": { "type": "array", "items": { "type": "object", "properties": {
+                        "field": { "type": "string" }, "message": { "type": "string" } } } } } },
+                "Saved": { "type": "object", "properties": {
+                    "customer_id": { "type": "string", "format": "uuid" },
+                    "version": { "type": "integer" },
+                    "consistency_token": { "type": "string", "description": "Pass to query-service to read your write" } } }
+            }
+        },
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/health": { "get": { "summary": "Liveness", "security": [], "responses": { "200": { "description": "OK" } } } },
+            "/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OK" } } } },
+            "/auth/login": { "post": {
+                "summary": "Log in with tenant slug, login and password", "security": [],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["tenant", "login", "password"],
+                    "properties": { "tenant": { "type": "string" }, "login": { "type": "string" }, "password": { "type": "string" } } } } } },
+                "responses": { "200": { "description": "Bearer token" }, "401": { "description": "Wrong tenant, login or password" } } } },
+            "/customers": { "post": {
+                "summary": "Register a customer (CUS-1, CUS-2)",
+                "parameters": [{ "name": "Idempotency-Key", "in": "header", "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["name", "phone", "consent"], "additionalProperties": false,
+                    "properties": register } } } },
+                "responses": { "201": { "description": "Registered", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Saved" } } } } }
+            }},
+            "/customers/{id}": { "patch": {
+                "summary": "Change a customer's record with a reason (CUS-6)",
+                "parameters": [
+                    { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["reason", "changes"], "additionalProperties": false,
+                    "properties": {
+                        "reason": { "type": "string" },
+                        "expected_version": { "type": "integer" },
+                        "changes": { "type": "object", "properties": customer_fields,
+                                     "description": "New values; null clears an optional field" } } } } } },
+                "responses": { "200": { "description": "Changed", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Saved" } } } },
+                               "404": { "description": "No such customer" } }
+            }}
+        }
+    })
+    .as_object()
+    .map(|o| {
+        let mut o = o.clone();
+        add_errors(&mut o);
+        Value::Object(o)
+    })
+    .unwrap_or_default()
+}
+
+fn add_errors(doc: &mut serde_json::Map<String, Value>) {
+    let Some(Value::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for (_, item) in paths.iter_mut() {
+        let Value::Object(ops) = item else { continue };
+        for (_, op) in ops.iter_mut() {
+            if let Some(Value::Object(responses)) = op.get_mut("responses") {
+                if let Value::Object(errors) = error_responses() {
+                    for (k, v) in errors {
+                        responses.entry(k).or_insert(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}

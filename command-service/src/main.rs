@@ -1,0 +1,78 @@
+//! command-service binary: `serve` (default), `migrate`, `create-tenant`.
+
+use clap::{Parser, Subcommand};
+use command_service::app::identity::NewTenant;
+use command_service::config::Config;
+use command_service::domain::identity::{LoginName, Password, TenantSlug};
+use command_service::startup::{build_app, Application};
+
+#[derive(Parser)]
+#[command(version, about = "Belle command-service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API and run the relay.
+    Serve,
+    /// Run migrations and exit.
+    Migrate,
+    /// Create a tenant with its first owner account; prints JSON. Exit code 3 if the slug exists.
+    CreateTenant {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        owner_login: String,
+        #[arg(long, env = "BELLE_OWNER_PASSWORD")]
+        owner_password: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    command_service::startup::init_tracing();
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => Application::build(config).await?.run_until_signal().await,
+        Command::Migrate => {
+            events_schema::db::migrate(
+                &config.database_url,
+                &command_service::startup::migrations(),
+            )
+            .await?;
+            Ok(())
+        }
+        Command::CreateTenant {
+            slug,
+            name,
+            owner_login,
+            owner_password,
+        } => {
+            let bad = |f: &str, m: &str| anyhow::anyhow!("{f}: {m}");
+            let tenant = NewTenant {
+                slug: TenantSlug::parse(&slug).map_err(|m| bad("--slug", m))?,
+                name,
+                owner_login: LoginName::parse(&owner_login).map_err(|m| bad("--owner-login", m))?,
+                owner_password: Password::parse(&owner_password)
+                    .map_err(|m| bad("--owner-password", m))?,
+            };
+            let app = build_app(&config).await?;
+            match app.create_tenant(tenant).await {
+                Ok(out) => {
+                    println!("{}", serde_json::to_string(&out)?);
+                    Ok(())
+                }
+                Err(command_service::app::AppError::DuplicateTenant) => {
+                    eprintln!("a tenant with slug {slug} already exists");
+                    std::process::exit(3);
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Building and running the service: migrations, pools, JetStream, relay, HTTP.
+
+use crate::app::App;
+use crate::config::Config;
+use crate::http::{router, AppState};
+use crate::relay::{ensure_stream, Relay};
+use anyhow::Context;
+use events_schema::keystore::KeyStore;
+use events_schema::migrate::Migration;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+/// Migrations owned by command-service (identity, consistency guards).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "iam_and_guards",
+    sql: include_str!("../migrations/0001_iam_and_guards.sql"),
+}];
+
+/// Every migration this service needs, in dependency order.
+pub fn migrations() -> Vec<(&'static str, &'static [Migration])> {
+    vec![
+        ("es", events_schema::store::MIGRATIONS),
+        ("keys", events_schema::keystore::MIGRATIONS),
+        ("command", MIGRATIONS),
+    ]
+}
+
+pub struct Application {
+    addr: SocketAddr,
+    app: App,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    relay: Option<JoinHandle<()>>,
+}
+
+/// Builds the application state (pools, keys) without serving.
+pub async fn build_app(config: &Config) -> anyhow::Result<App> {
+    events_schema::db::migrate(&config.database_url, &migrations()).await?;
+    let pool = events_schema::db::app_pool(
+        &config.database_url,
+        &config.app_user,
+        config.app_password.as_deref(),
+        config.pool_size,
+    )?;
+    let keys = KeyStore::new(pool.clone(), (*config.kek).clone());
+    let hashers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    Ok(App {
+        pool,
+        keys,
+        tokens: config.token_secret.clone(),
+        token_ttl: config.token_ttl,
+        relay_wakeup: Arc::new(Notify::new()),
+        hashing: Arc::new(Semaphore::new(hashers)),
+    })
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let app = build_app(&config).await?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let relay = if config.relay {
+            let nats = async_nats::connect(&config.nats_url)
+                .await
+                .context("connecting to NATS")?;
+            let js = async_nats::jetstream::new(nats);
+            ensure_stream(&js, &config.nats_prefix).await?;
+            let relay = Relay {
+                pool: app.pool.clone(),
+                admin_url: config.database_url.clone(),
+                user: config.app_user.clone(),
+                password: config.app_password.clone(),
+                js,
+                prefix: config.nats_prefix.clone(),
+                wakeup: app.relay_wakeup.clone(),
+            };
+            Some(tokio::spawn(relay.run(shutdown_rx.clone())))
+        } else {
+            None
+        };
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding {}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let router = router(AppState { app: app.clone() });
+        let mut rx = shutdown_rx;
+        let server = tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        tracing::info!(%addr, "command-service listening");
+        Ok(Application {
+            addr,
+            app,
+            shutdown,
+            server,
+            relay,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, stops the relay.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        if let Some(relay) = self.relay {
+            let _ = relay.await;
+        }
+    }
+
+    /// Waits for SIGTERM or Ctrl-C, then stops gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+/// Structured logs to stderr, filtered by `BELLE_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BELLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,322 @@
+//! Events of the `customer` stream type (one stream per customer, `customer-<uuid>`).
+//!
+//! Every personal field is a [`SealedValue`] bound to (tenant, customer, field); only
+//! ids, tags, the source channel, consent flags and timestamps stay plain (DESIGN §6).
+
+use crate::envelope::{decode_payload, new_event, DecodeError, DomainEvent, NewEvent};
+use crate::ids::CustomerId;
+use crate::sealing::SealedValue;
+use serde::{Deserialize, Serialize};
+
+pub const STREAM_TYPE: &str = "customer";
+
+/// The stream id of a customer's record.
+pub fn stream_id(id: CustomerId) -> String {
+    format!("customer-{id}")
+}
+
+/// A field of the customer record; its name is the sealing field label and the
+/// name used in change history and API error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerField {
+    Name,
+    Gender,
+    Birthday,
+    Phone,
+    Email,
+    IdNumber,
+    Address,
+    SourceChannel,
+    Tags,
+    Notes,
+    Allergies,
+    Conditions,
+}
+
+impl CustomerField {
+    pub const ALL: [CustomerField; 12] = [
+        CustomerField::Name,
+        CustomerField::Gender,
+        CustomerField::Birthday,
+        CustomerField::Phone,
+        CustomerField::Email,
+        CustomerField::IdNumber,
+        CustomerField::Address,
+        CustomerField::SourceChannel,
+        CustomerField::Tags,
+        CustomerField::Notes,
+        CustomerField::Allergies,
+        CustomerField::Conditions,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CustomerField::Name => "name",
+            CustomerField::Gender => "gender",
+            CustomerField::Birthday => "birthday",
+            CustomerField::Phone => "phone",
+            CustomerField::Email => "email",
+            CustomerField::IdNumber => "id_number",
+            CustomerField::Address => "address",
+            CustomerField::SourceChannel => "source_channel",
+            CustomerField::Tags => "tags",
+            CustomerField::Notes => "notes",
+            CustomerField::Allergies => "allergies",
+            CustomerField::Conditions => "conditions",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CustomerField> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    /// Whether the field is personal data (sealed in events).
+    pub const fn is_personal(self) -> bool {
+        !matches!(self, CustomerField::SourceChannel | CustomerField::Tags)
+    }
+
+    /// Whether the field may be cleared (set to nothing) by a change.
+    pub const fn is_optional(self) -> bool {
+        !matches!(
+            self,
+            CustomerField::Name | CustomerField::Phone | CustomerField::SourceChannel
+        )
+    }
+}
+
+/// How the customer found the salon (CUS-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceChannel {
+    WalkIn,
+    Referral,
+    Online,
+    Campaign,
+    Phone,
+    Social,
+    Other,
+}
+
+impl SourceChannel {
+    pub const ALL: [SourceChannel; 7] = [
+        SourceChannel::WalkIn,
+        SourceChannel::Referral,
+        SourceChannel::Online,
+        SourceChannel::Campaign,
+        SourceChannel::Phone,
+        SourceChannel::Social,
+        SourceChannel::Other,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SourceChannel::WalkIn => "walk_in",
+            SourceChannel::Referral => "referral",
+            SourceChannel::Online => "online",
+            SourceChannel::Campaign => "campaign",
+            SourceChannel::Phone => "phone",
+            SourceChannel::Social => "social",
+            SourceChannel::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SourceChannel> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Consent recorded at registration (SEC-5). Plain: it identifies no one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// Version of the privacy policy the customer accepted.
+    pub privacy_policy_version: String,
+    /// Whether she agreed to marketing messages (separate, withdrawable).
+    pub marketing: bool,
+}
+
+/// The record's fields as carried by events: sealed personal fields, plain attributes.
+/// In `CustomerRegistered` it holds every given field; in `CustomerChanged` only the
+/// fields that changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_number: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allergies: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<SealedValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_channel: Option<SourceChannel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+}
+
+impl SealedDetails {
+    /// The sealed value of a personal field, if present.
+    pub fn sealed(&self, field: CustomerField) -> Option<&SealedValue> {
+        match field {
+            CustomerField::Name => self.name.as_ref(),
+            CustomerField::Gender => self.gender.as_ref(),
+            CustomerField::Birthday => self.birthday.as_ref(),
+            CustomerField::Phone => self.phone.as_ref(),
+            CustomerField::Email => self.email.as_ref(),
+            CustomerField::IdNumber => self.id_number.as_ref(),
+            CustomerField::Address => self.address.as_ref(),
+            CustomerField::Notes => self.notes.as_ref(),
+            CustomerField::Allergies => self.allergies.as_ref(),
+            CustomerField::Conditions => self.conditions.as_ref(),
+            CustomerField::SourceChannel | CustomerField::Tags => None,
+        }
+    }
+
+    /// Sets a personal field's sealed value (ignored for plain fields).
+    pub fn set_sealed(&mut self, field: CustomerField, value: SealedValue) {
+        let slot = match field {
+            CustomerField::Name => &mut self.name,
+            CustomerField::Gender => &mut self.gender,
+            CustomerField::Birthday => &mut self.birthday,
+            CustomerField::Phone => &mut self.phone,
+            CustomerField::Email => &mut self.email,
+            CustomerField::IdNumber => &mut self.id_number,
+            CustomerField::Address => &mut self.address,
+            CustomerField::Notes => &mut self.notes,
+            CustomerField::Allergies => &mut self.allergies,
+            CustomerField::Conditions => &mut self.conditions,
+            CustomerField::SourceChannel | CustomerField::Tags => return,
+        };
+        *slot = Some(value);
+    }
+
+    /// The fields present, in declaration order.
+    pub fn present_fields(&self) -> Vec<CustomerField> {
+        CustomerField::ALL
+            .into_iter()
+            .filter(|f| match f {
+                CustomerField::SourceChannel => self.source_channel.is_some(),
+                CustomerField::Tags => self.tags.is_some(),
+                other => self.sealed(*other).is_some(),
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRegistered {
+    pub customer_id: CustomerId,
+    pub details: SealedDetails,
+    pub consent: Consent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerChanged {
+    pub customer_id: CustomerId,
+    /// New values of the fields that changed.
+    pub details: SealedDetails,
+    /// Optional fields that were cleared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleared: Vec<CustomerField>,
+    /// Why the change was made (free text, so sealed under field `reason`).
+    pub reason: SealedValue,
+}
+
+/// Sealing label of a change's reason.
+pub const REASON_FIELD: &str = "reason";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CustomerEvent {
+    Registered(CustomerRegistered),
+    Changed(CustomerChanged),
+}
+
+impl DomainEvent for CustomerEvent {
+    const STREAM_TYPE: &'static str = STREAM_TYPE;
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            CustomerEvent::Registered(_) => "CustomerRegistered",
+            CustomerEvent::Changed(_) => "CustomerChanged",
+        }
+    }
+
+    fn to_new_event(&self) -> Result<NewEvent, serde_json::Error> {
+        match self {
+            CustomerEvent::Registered(e) => new_event(self.event_type(), 1, e),
+            CustomerEvent::Changed(e) => new_event(self.event_type(), 1, e),
+        }
+    }
+
+    fn from_stored(
+        event_type: &str,
+        schema_version: i32,
+        payload: &serde_json::Value,
+    ) -> Result<Self, DecodeError> {
+        match (event_type, schema_version) {
+            ("CustomerRegistered", 1) => {
+                decode_payload(event_type, payload).map(CustomerEvent::Registered)
+            }
+            ("CustomerChanged", 1) => {
+                decode_payload(event_type, payload).map(CustomerEvent::Changed)
+            }
+            ("CustomerRegistered" | "CustomerChanged", v) => Err(DecodeError::UnknownVersion {
+                event_type: event_type.to_owned(),
+                version: v,
+            }),
+            _ => Err(DecodeError::UnknownType(event_type.to_owned())),
+        }
+    }
+}
+
+/// Blind-index purposes of the customer record's searchable sealed fields. The index
+/// is HMAC-SHA256 under the tenant's index key over the normalised value.
+pub mod index {
+    /// Full phone number, E.164.
+    pub const PHONE: &str = "phone";
+    /// Last four digits of the phone number.
+    pub const PHONE_TAIL: &str = "phone_tail";
+    /// Resident ID number, upper-case.
+    pub const ID_NUMBER: &str = "id_number";
+}
+
+/// The masked display form of a personal field's plaintext.
+pub fn masked(field: CustomerField, text: &str) -> String {
+    let far_future = chrono::NaiveDate::MAX;
+    match field {
+        CustomerField::Name => crate::values::PersonName::parse(text)
+            .map(|n| n.masked())
+            .unwrap_or_else(|_| crate::values::mask_middle(text, 1, 0)),
+        CustomerField::Phone => crate::values::Phone::parse(text)
+            .map(|p| p.masked())
+            .unwrap_or_else(|_| crate::values::mask_middle(text, 3, 4)),
+        CustomerField::IdNumber => crate::values::IdCardNumber::parse(text, far_future)
+            .map(|i| i.masked())
+            .unwrap_or_else(|_| crate::values::mask_middle(text, 3, 4)),
+        CustomerField::Email => crate::values::Email::parse(text)
+            .map(|e| e.masked())
+            .unwrap_or_else(|_| crate::values::mask_middle(text, 1, 0)),
+        CustomerField::Birthday => crate::values::Birthday::parse(text, far_future)
+            .map(|b| b.masked())
+            .unwrap_or_else(|_| crate::values::mask_middle(text, 0, 0)),
+        CustomerField::Address => crate::values::mask_middle(text, 6, 0),
+        CustomerField::Gender => text.to_owned(),
+        CustomerField::Notes | CustomerField::Allergies | CustomerField::Conditions => {
+            "(recorded)".to_owned()
+        }
+        CustomerField::SourceChannel | CustomerField::Tags => text.to_owned(),
+    }
+}

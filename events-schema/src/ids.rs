@@ -1,0 +1,74 @@
+//! Identifier newtypes. Every id is a random or time-ordered UUID and carries no
+//! personal data, so ids may appear in stream ids, NATS subjects and logs.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A fresh time-ordered id (UUIDv7), so inserts stay index-friendly.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+            pub const fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A business (salon or chain) using Belle.
+    TenantId
+);
+uuid_id!(
+    /// A customer record.
+    CustomerId
+);
+uuid_id!(
+    /// A login account (staff or customer).
+    AccountId
+);
+uuid_id!(
+    /// One stored event.
+    EventId
+);
+uuid_id!(
+    /// One command; the `Idempotency-Key` header maps onto it.
+    CommandId
+);

@@ -1,0 +1,363 @@
+//! The event store in PostgreSQL (DESIGN §2–§3): append with optimistic concurrency,
+//! command records for idempotency, stream reads, and reads of the feed.
+//!
+//! Callers compose an append inside their own transaction so that same-transaction
+//! consistency rows (uniqueness guards, credentials, reservations) commit atomically
+//! with the events: [`append_tx`] first (its stream compare-and-set is the first
+//! write), then [`record_command_tx`], then the caller's rows. SQLSTATEs are mapped to
+//! typed errors in exactly one place, [`StoreError::from_db`].
+
+use crate::envelope::{FeedEvent, Metadata, NewEvent, RecordedEvent};
+use crate::ids::{CommandId, EventId, TenantId};
+use crate::migrate::Migration;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Row;
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "event_store",
+    sql: include_str!("0001_event_store.sql"),
+}];
+
+/// What the appender believes the stream's version is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must be at exactly this version.
+    Exact(i64),
+}
+
+/// One append to one stream.
+#[derive(Debug)]
+pub struct StreamAppend<'a> {
+    pub tenant_id: TenantId,
+    pub stream_id: &'a str,
+    pub stream_type: &'a str,
+    pub expected: ExpectedVersion,
+    pub events: &'a [NewEvent],
+    pub metadata: &'a Metadata,
+}
+
+/// Where the appended events landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub new_version: i64,
+    /// Global position of the last appended event: the command's consistency token.
+    pub last_position: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another append to the stream won (G2).
+    #[error("stream {stream_id} was changed concurrently")]
+    Conflict { stream_id: String },
+    /// The command id was recorded by a concurrent request (G3).
+    #[error("command was already recorded")]
+    DuplicateCommand,
+    /// A unique or exclusion constraint of a consistency row refused the write.
+    #[error("constraint {constraint} refused the write")]
+    Constraint { constraint: String },
+    #[error("stored event is malformed: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Db(tokio_postgres::Error),
+    #[error("database pool error: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+impl StoreError {
+    /// The one place SQLSTATEs become typed errors.
+    pub fn from_db(e: tokio_postgres::Error) -> StoreError {
+        let Some(db) = e.as_db_error() else {
+            return StoreError::Db(e);
+        };
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::EXCLUSION_VIOLATION {
+            let constraint = db.constraint().unwrap_or_default().to_owned();
+            return match constraint.as_str() {
+                "streams_pkey" | "events_stream_version_key" => StoreError::Conflict {
+                    stream_id: String::new(),
+                },
+                "commands_pkey" => StoreError::DuplicateCommand,
+                _ => StoreError::Constraint { constraint },
+            };
+        }
+        if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            return StoreError::Conflict {
+                stream_id: String::new(),
+            };
+        }
+        StoreError::Db(e)
+    }
+
+    /// Whether the database or pool was unreachable (→ 503, retry later).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Db(e) => e.is_closed() || e.as_db_error().is_none(),
+            _ => false,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::from_db(e)
+    }
+}
+
+/// Appends events to one stream inside the caller's transaction. The stream
+/// compare-and-set is the first write; a lost race yields [`StoreError::Conflict`].
+pub async fn append_tx(
+    tx: &impl GenericClient,
+    req: &StreamAppend<'_>,
+) -> Result<Appended, StoreError> {
+    let n = i64::try_from(req.events.len()).unwrap_or(i64::MAX);
+    let conflict = || StoreError::Conflict {
+        stream_id: req.stream_id.to_owned(),
+    };
+    let base = match req.expected {
+        ExpectedVersion::NoStream => {
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO es.streams (stream_id, stream_type, tenant_id, version) VALUES ($1, $2, $3, $4)",
+                )
+                .await?;
+            tx.execute(
+                &stmt,
+                &[
+                    &req.stream_id,
+                    &req.stream_type,
+                    &req.tenant_id.as_uuid(),
+                    &n,
+                ],
+            )
+            .await
+            .map_err(|e| match StoreError::from_db(e) {
+                StoreError::Conflict { .. } => conflict(),
+                other => other,
+            })?;
+            0
+        }
+        ExpectedVersion::Exact(v) => {
+            let stmt = tx
+                .prepare_cached(
+                    "UPDATE es.streams SET version = $3 WHERE stream_id = $1 AND version = $2 AND tenant_id = $4",
+                )
+                .await?;
+            let updated = tx
+                .execute(
+                    &stmt,
+                    &[&req.stream_id, &v, &(v + n), &req.tenant_id.as_uuid()],
+                )
+                .await?;
+            if updated != 1 {
+                return Err(conflict());
+            }
+            v
+        }
+    };
+    let metadata = serde_json::to_value(req.metadata)
+        .map_err(|e| StoreError::Corrupt(format!("metadata does not serialise: {e}")))?;
+    let mut ids = Vec::with_capacity(req.events.len());
+    let mut versions = Vec::with_capacity(req.events.len());
+    let mut types = Vec::with_capacity(req.events.len());
+    let mut schema_versions = Vec::with_capacity(req.events.len());
+    let mut payloads = Vec::with_capacity(req.events.len());
+    for (i, e) in req.events.iter().enumerate() {
+        ids.push(e.event_id.as_uuid());
+        versions.push(base + 1 + i64::try_from(i).unwrap_or(i64::MAX));
+        types.push(e.event_type);
+        schema_versions.push(e.schema_version);
+        payloads.push(&e.payload);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version, event_type, schema_version, payload, metadata)
+             SELECT u.event_id, $2, $3, $4, u.stream_version, u.event_type, u.schema_version, u.payload, $9
+             FROM UNNEST($1::uuid[], $5::bigint[], $6::text[], $7::int[], $8::jsonb[])
+                  AS u(event_id, stream_version, event_type, schema_version, payload)
+             RETURNING global_position",
+        )
+        .await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[
+                &ids,
+                &req.tenant_id.as_uuid(),
+                &req.stream_id,
+                &req.stream_type,
+                &versions,
+                &types,
+                &schema_versions,
+                &payloads,
+                &metadata,
+            ],
+        )
+        .await?;
+    let last_position = rows
+        .iter()
+        .map(|r| r.get::<_, i64>(0))
+        .max()
+        .ok_or_else(|| StoreError::Corrupt("append of zero events".into()))?;
+    Ok(Appended {
+        new_version: base + n,
+        last_position,
+    })
+}
+
+/// A command's recorded outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandRecord {
+    pub request_hash: String,
+    pub response: serde_json::Value,
+}
+
+/// The recorded outcome of a command id, if any.
+pub async fn find_command(
+    client: &impl GenericClient,
+    tenant: TenantId,
+    command_id: CommandId,
+) -> Result<Option<CommandRecord>, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT request_hash, response FROM es.commands WHERE tenant_id = $1 AND command_id = $2",
+        )
+        .await?;
+    let row = client
+        .query_opt(&stmt, &[&tenant.as_uuid(), &command_id.as_uuid()])
+        .await?;
+    Ok(row.map(|r| CommandRecord {
+        request_hash: r.get(0),
+        response: r.get(1),
+    }))
+}
+
+/// Records a command's outcome in the append transaction (G3).
+pub async fn record_command_tx(
+    tx: &impl GenericClient,
+    tenant: TenantId,
+    command_id: CommandId,
+    record: &CommandRecord,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO es.commands (tenant_id, command_id, request_hash, response) VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &tenant.as_uuid(),
+            &command_id.as_uuid(),
+            &record.request_hash,
+            &record.response,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+const EVENT_COLUMNS: &str = "e.global_position, e.event_id, e.tenant_id, e.stream_id, e.stream_type, e.stream_version, e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at";
+
+fn recorded(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
+    let metadata: serde_json::Value = row.get(offset + 9);
+    let metadata: Metadata = serde_json::from_value(metadata)
+        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+    Ok(RecordedEvent {
+        global_position: row.get(offset),
+        event_id: EventId::from_uuid(row.get(offset + 1)),
+        tenant_id: TenantId::from_uuid(row.get(offset + 2)),
+        stream_id: row.get(offset + 3),
+        stream_type: row.get(offset + 4),
+        stream_version: row.get(offset + 5),
+        event_type: row.get(offset + 6),
+        schema_version: row.get(offset + 7),
+        payload: row.get(offset + 8),
+        metadata,
+        recorded_at: row.get(offset + 10),
+    })
+}
+
+/// Every event of one stream of one tenant, in stream order. Another tenant's stream
+/// reads as empty.
+pub async fn read_stream(
+    client: &impl GenericClient,
+    tenant: TenantId,
+    stream_id: &str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM es.events e WHERE e.stream_id = $1 AND e.tenant_id = $2 ORDER BY e.stream_version"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(&stmt, &[&stream_id, &tenant.as_uuid()])
+        .await?;
+    rows.iter().map(|r| recorded(r, 0)).collect()
+}
+
+/// Feed entries with `seq > after`, in feed order, at most `limit`.
+pub async fn read_feed(
+    client: &impl GenericClient,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<FeedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT f.seq, {EVENT_COLUMNS} FROM es.feed f JOIN es.events e ON e.global_position = f.global_position
+         WHERE f.seq > $1 ORDER BY f.seq LIMIT $2"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client.query(&stmt, &[&after, &limit]).await?;
+    rows.iter().map(feed_event).collect()
+}
+
+/// Feed entries of one tenant with `seq > after` (the auditors' view of the feed).
+pub async fn read_tenant_feed(
+    client: &impl GenericClient,
+    tenant: TenantId,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<FeedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT f.seq, {EVENT_COLUMNS} FROM es.feed f JOIN es.events e ON e.global_position = f.global_position
+         WHERE f.seq > $1 AND e.tenant_id = $3 ORDER BY f.seq LIMIT $2"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(&stmt, &[&after, &limit, &tenant.as_uuid()])
+        .await?;
+    rows.iter().map(feed_event).collect()
+}
+
+fn feed_event(row: &Row) -> Result<FeedEvent, StoreError> {
+    Ok(FeedEvent {
+        seq: row.get(0),
+        event: recorded(row, 1)?,
+    })
+}
+
+/// The highest feed position written so far (0 when empty).
+pub async fn feed_head(client: &impl GenericClient) -> Result<i64, StoreError> {
+    let stmt = client
+        .prepare_cached("SELECT last_seq FROM es.relay_state WHERE id = 1")
+        .await?;
+    Ok(client.query_one(&stmt, &[]).await?.get(0))
+}
+
+/// The feed position of an event, once the relay has placed it.
+pub async fn feed_seq_of(
+    client: &impl GenericClient,
+    global_position: i64,
+) -> Result<Option<i64>, StoreError> {
+    let stmt = client
+        .prepare_cached("SELECT seq FROM es.feed WHERE global_position = $1")
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&global_position])
+        .await?
+        .map(|r| r.get(0)))
+}

@@ -1,0 +1,57 @@
+//! # projections — read models built from the feed
+//!
+//! Owns the read models (schema `rm` and its versioned schemas) and the workers that
+//! build them: [`runner`] applies the feed exactly once per event (G6) from JetStream
+//! with PostgreSQL as the fallback and the authority, [`rebuild`] builds a new version
+//! beside the live one and switches (G8), and verifies that a rebuild equals live (G7).
+//!
+//! A projection must derive every value it writes from events alone — no clock, no
+//! randomness — and must never write anything but its own schemas.
+
+pub mod config;
+pub mod customers;
+pub mod rebuild;
+pub mod registry;
+pub mod runner;
+
+use deadpool_postgres::Transaction;
+use events_schema::envelope::FeedEvent;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+
+/// One read model.
+pub trait Projection: Send + Sync {
+    /// Short name: `customers` → schemas `rm_customers_v<N>`.
+    fn name(&self) -> &'static str;
+    /// DDL of one version's tables (run with `search_path` set to the version schema).
+    fn ddl(&self) -> &'static str;
+    /// Tables exposed as views in schema `rm` and compared by `verify`.
+    fn tables(&self) -> &'static [&'static str];
+    /// Applies a contiguous batch of feed events inside `tx` (search_path already set).
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        events: &'a [FeedEvent],
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+/// Every projection of the product.
+pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(customers::CustomersProjection::new(keys))]
+}
+
+/// Migrations owned by projections.
+pub const MIGRATIONS: &[events_schema::migrate::Migration] = &[events_schema::migrate::Migration {
+    version: 1,
+    name: "registry",
+    sql: include_str!("../migrations/0001_registry.sql"),
+}];
+
+/// Every migration this process needs, in dependency order.
+pub fn migrations() -> Vec<(&'static str, &'static [events_schema::migrate::Migration])> {
+    vec![
+        ("es", events_schema::store::MIGRATIONS),
+        ("keys", events_schema::keystore::MIGRATIONS),
+        ("projections", MIGRATIONS),
+    ]
+}

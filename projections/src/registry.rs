@@ -1,0 +1,83 @@
+//! Versions of read models (G8): each version lives in its own schema
+//! `rm_<name>_v<N>`; the registry names the live one; views in schema `rm` point at it.
+
+use crate::Projection;
+use deadpool_postgres::{GenericClient, Transaction};
+
+/// Schema of one version of a projection.
+pub fn schema(name: &str, version: i32) -> String {
+    format!("rm_{name}_v{version}")
+}
+
+/// Makes sure the projection has a live version (creating version 1 on first start).
+pub async fn ensure_live(
+    pool: &deadpool_postgres::Pool,
+    p: &dyn Projection,
+) -> anyhow::Result<i32> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute(
+        "INSERT INTO projections.registry (name, live_version) VALUES ($1, 1) ON CONFLICT (name) DO NOTHING",
+        &[&p.name()],
+    )
+    .await?;
+    let version: i32 = tx
+        .query_one(
+            "SELECT live_version FROM projections.registry WHERE name = $1 FOR UPDATE",
+            &[&p.name()],
+        )
+        .await?
+        .get(0);
+    if !schema_exists(&tx, &schema(p.name(), version)).await? {
+        create_version(&tx, p, version).await?;
+        point_views(&tx, p, version).await?;
+    }
+    tx.commit().await?;
+    Ok(version)
+}
+
+pub async fn schema_exists(client: &impl GenericClient, schema: &str) -> anyhow::Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .await?
+        .get(0))
+}
+
+/// Creates the schema and tables of one version.
+pub async fn create_version(
+    tx: &Transaction<'_>,
+    p: &dyn Projection,
+    version: i32,
+) -> anyhow::Result<()> {
+    let schema = schema(p.name(), version);
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema}; {ddl}",
+        ddl = p.ddl()
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Points the `rm` views at one version (atomically with the caller's transaction).
+pub async fn point_views(
+    tx: &Transaction<'_>,
+    p: &dyn Projection,
+    version: i32,
+) -> anyhow::Result<()> {
+    let schema = schema(p.name(), version);
+    let mut sql = String::new();
+    for table in p.tables() {
+        sql.push_str(&format!(
+            "DROP VIEW IF EXISTS rm.{table}; CREATE VIEW rm.{table} AS SELECT * FROM {schema}.{table};"
+        ));
+    }
+    sql.push_str(&format!(
+        "DROP VIEW IF EXISTS rm.{name}_checkpoint; CREATE VIEW rm.{name}_checkpoint AS SELECT seq FROM {schema}.checkpoint;",
+        name = p.name()
+    ));
+    tx.batch_execute(&sql).await?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! Auditors' API: `GET /audit/streams/{stream_id}/events` and `GET /audit/feed`.
+
+use super::error::ApiError;
+use super::{ApiQuery, AppState, Caller};
+use crate::consistency::wait_for;
+use crate::read::audit::{self, AuditEvent};
+use axum::extract::{Path, State};
+use axum::Json;
+use events_schema::permissions::Operation;
+use serde::{Deserialize, Serialize};
+
+pub const MAX_FEED_PAGE: i64 = 500;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamParams {
+    consistency_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedParams {
+    /// Feed position to read after (exclusive); 0 for the start.
+    after: Option<i64>,
+    limit: Option<i64>,
+    consistency_token: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct FeedPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `after` to read the next page.
+    pub next_after: i64,
+}
+
+pub async fn stream_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(stream_id): Path<String>,
+    ApiQuery(p): ApiQuery<StreamParams>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    caller.require(Operation::ReadAuditLog)?;
+    if stream_id.len() > 100 {
+        return Err(ApiError::param("stream_id", "is too long"));
+    }
+    wait_for(&state.pool, p.consistency_token.as_deref(), None).await?;
+    let client = state.pool.get().await?;
+    let events = audit::stream_events(&client, &state.keys, caller.tenant, &stream_id).await?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound("no such stream"));
+    }
+    Ok(Json(events))
+}
+
+pub async fn feed(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<FeedParams>,
+) -> Result<Json<FeedPage>, ApiError> {
+    caller.require(Operation::ReadAuditLog)?;
+    let after = p.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::param("after", "must not be negative"));
+    }
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=MAX_FEED_PAGE).contains(&limit) {
+        return Err(ApiError::param(
+            "limit",
+            format!("must be between 1 and {MAX_FEED_PAGE}"),
+        ));
+    }
+    wait_for(&state.pool, p.consistency_token.as_deref(), None).await?;
+    let client = state.pool.get().await?;
+    let events = audit::feed(&client, &state.keys, caller.tenant, after, limit).await?;
+    let next_after = events.last().and_then(|e| e.seq).unwrap_or(after);
+    Ok(Json(FeedPage { events, next_after }))
+}

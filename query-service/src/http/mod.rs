@@ -1,0 +1,135 @@
+//! HTTP API of query-service. [`router`] lists every route in one place.
+
+pub mod audit;
+pub mod customers;
+pub mod error;
+pub mod openapi;
+
+use axum::extract::{FromRef, FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::routing::get;
+use axum::{Json, Router};
+use deadpool_postgres::Pool;
+use error::ApiError;
+use events_schema::envelope::Role;
+use events_schema::ids::{AccountId, TenantId};
+use events_schema::keystore::KeyStore;
+use events_schema::permissions::{allows, Operation};
+use events_schema::token::{TokenError, TokenSecret, API_AUDIENCE};
+use serde::de::DeserializeOwned;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub keys: KeyStore,
+    pub tokens: TokenSecret,
+}
+
+/// Every route of the service.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi::document))
+        .route("/customers", get(customers::search))
+        .route("/customers/{id}", get(customers::detail))
+        .route("/customers/{id}/history", get(customers::history))
+        .route(
+            "/audit/streams/{stream_id}/events",
+            get(audit::stream_events),
+        )
+        .route("/audit/feed", get(audit::feed))
+        .with_state(state)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The authenticated caller; tenant and role come from the token only.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub account: AccountId,
+    pub role: Role,
+}
+
+impl Caller {
+    /// Deny by default.
+    pub fn require(&self, op: Operation) -> Result<(), ApiError> {
+        if allows(self.role, op) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized("a bearer token is required"))?
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized("use Authorization: Bearer <token>"))?;
+        let claims = state
+            .tokens
+            .verify(token.trim(), API_AUDIENCE, chrono::Utc::now().timestamp())
+            .map_err(|e| match e {
+                TokenError::Expired => ApiError::Unauthorized("the token has expired"),
+                _ => ApiError::Unauthorized("the token is not valid"),
+            })?;
+        Ok(Caller {
+            tenant: claims.tenant,
+            account: claims.sub,
+            role: claims.role,
+        })
+    }
+}
+
+/// Query-string extractor with our own error body; unknown parameters are refused.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::BadRequest(redact(&e.body_text())))
+    }
+}
+
+/// Drops quoted values from deserializer messages so no input is echoed.
+fn redact(msg: &str) -> String {
+    if msg.contains("unknown field") || msg.contains("missing field") {
+        return msg.to_owned();
+    }
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in msg.chars() {
+        if c == '"' || c == '`' {
+            quoted = !quoted;
+            if !quoted {
+                out.push_str("(value)");
+            }
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,0 +1,74 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+fn q(name: &str, description: &str, ty: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": ty } })
+}
+
+fn errors() -> Value {
+    json!({
+        "400": { "description": "Invalid parameter; `fields` names it" },
+        "401": { "description": "Missing, invalid or expired token" },
+        "403": { "description": "Your role may not do this" },
+        "503": { "description": "Not yet caught up with consistency_token, or a dependency is down; see Retry-After" }
+    })
+}
+
+fn op(summary: &str, params: Vec<Value>, ok: &str) -> Value {
+    let mut responses = errors();
+    if let Some(r) = responses.as_object_mut() {
+        r.insert("200".into(), json!({ "description": ok }));
+        r.insert(
+            "404".into(),
+            json!({ "description": "Not found (or another tenant's)" }),
+        );
+    }
+    json!({ "get": { "summary": summary, "parameters": params, "responses": responses } })
+}
+
+pub fn spec() -> Value {
+    let token = q(
+        "consistency_token",
+        "A command's consistency_token: wait (bounded) until this read reflects it",
+        "string",
+    );
+    let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Belle query-service", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Reads over read models, and the auditors' API over the event store." },
+        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/health": { "get": { "summary": "Liveness", "security": [], "responses": { "200": { "description": "OK" } } } },
+            "/openapi.json": { "get": { "summary": "This document", "security": [], "responses": { "200": { "description": "OK" } } } },
+            "/customers": op("Search customers (CUS-5): exact phone, phone tail, ID number, name substring, pinyin, initials, tags, creation dates; paged and sorted", vec![
+                q("q", "Free text: phone, last 4 digits, pinyin, initials or name", "string"),
+                q("phone", "Exact phone (mainland or E.164)", "string"),
+                q("phone_tail", "Last 4 digits", "string"),
+                q("id_number", "Exact resident ID number", "string"),
+                q("name", "Name substring", "string"),
+                q("pinyin", "Pinyin substring (zhangsan) or initials prefix (zs)", "string"),
+                q("tags", "Comma-separated; all must match", "string"),
+                q("created_from", "Date or RFC 3339 instant (inclusive)", "string"),
+                q("created_to", "Date (inclusive) or RFC 3339 instant (exclusive)", "string"),
+                q("sort", "created_at, -created_at, name, -name", "string"),
+                q("page", "1-based", "integer"),
+                q("per_page", "1..100", "integer"),
+                token.clone(),
+            ], "A page of customers (phones masked)"),
+            "/customers/{id}": op("Customer detail with sensitive fields masked (CUS-7)", vec![id.clone(), token.clone()], "The customer"),
+            "/customers/{id}/history": op("Change history: who, when, what, why (CUS-6)", vec![id, token.clone()], "History entries"),
+            "/audit/streams/{stream_id}/events": op("Events of one stream, sealed values masked", vec![
+                json!({ "name": "stream_id", "in": "path", "required": true, "schema": { "type": "string" } }), token.clone()], "Events"),
+            "/audit/feed": op("The tenant's events in feed order, paged", vec![
+                q("after", "Feed position to read after", "integer"), q("limit", "1..500", "integer"), token], "A page of events")
+        }
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}

@@ -1,0 +1,50 @@
+//! query-service binary: `serve` (default).
+
+use clap::{Parser, Subcommand};
+use query_service::config::Config;
+use query_service::startup::Application;
+
+#[derive(Parser)]
+#[command(version, about = "Belle query-service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BELLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let Cli { command } = Cli::parse();
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(Config::from_env()?).await?;
+            command_service_signal().await;
+            app.stop().await;
+            Ok(())
+        }
+    }
+}
+
+async fn command_service_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    } else {
+        let _ = ctrl_c.await;
+    }
+}
