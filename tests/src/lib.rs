@@ -1,1 +1,454 @@
-//! placeholder
+//! # tests — end-to-end harness, demo loader and benchmark
+//!
+//! [`spawn_app`] builds the real application in-process against REAL PostgreSQL and
+//! NATS JetStream: its own database cloned from a migrated template, its own NATS
+//! subject prefix and stream, the three services on port 0. The integration tests in
+//! `tests/tests/`, the `belle-demo` loader and the `belle-bench` benchmark use it.
+//!
+//! Connection settings: `BELLE_TEST_DATABASE_URL` (a superuser URL to a maintenance
+//! database; default `postgres://postgres@127.0.0.1:5432/postgres`) and
+//! `BELLE_TEST_NATS_URL` (default `nats://127.0.0.1:4222`).
+
+pub mod data;
+
+use anyhow::Context;
+use command_service::config::Config as CommandConfig;
+use command_service::startup::Application as CommandApp;
+use events_schema::keystore::KeyStore;
+use events_schema::sealing::Kek;
+use events_schema::token::TokenSecret;
+use projections::Projection;
+use query_service::config::Config as QueryConfig;
+use query_service::startup::Application as QueryApp;
+use serde_json::{json, Value};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub fn admin_url() -> String {
+    std::env::var("BELLE_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn nats_url() -> String {
+    std::env::var("BELLE_TEST_NATS_URL")
+        .or_else(|_| std::env::var("NATS_URL"))
+        .unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// The admin URL pointed at another database.
+pub fn url_for(db: &str) -> String {
+    let base = admin_url();
+    match base.rsplit_once('/') {
+        Some((head, tail)) if !head.ends_with('/') => {
+            let query = tail
+                .split_once('?')
+                .map(|(_, q)| format!("?{q}"))
+                .unwrap_or_default();
+            format!("{head}/{db}{query}")
+        }
+        _ => format!("{base}/{db}"),
+    }
+}
+
+pub async fn admin_client(db_url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, conn) = tokio_postgres::Config::from_str(db_url)?
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("connecting as admin")?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+fn all_migrations() -> Vec<(&'static str, &'static [events_schema::migrate::Migration])> {
+    let mut m = command_service::startup::migrations();
+    m.push(("projections", projections::MIGRATIONS));
+    m
+}
+
+/// Name of the migrated template database for the current migrations.
+fn template_name() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (c, ms) in all_migrations() {
+        c.hash(&mut h);
+        for m in ms {
+            m.sql.hash(&mut h);
+        }
+    }
+    format!("belle_tpl_{:016x}", h.finish())
+}
+
+/// Creates a fresh database cloned from the migrated template.
+pub async fn fresh_database(prefix: &str) -> anyhow::Result<String> {
+    let admin = admin_client(&admin_url()).await?;
+    let template = template_name();
+    // Serialise template creation across parallel tests and processes.
+    admin
+        .execute("SELECT pg_advisory_lock(4242424242)", &[])
+        .await?;
+    let exists: bool = admin
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            &[&template],
+        )
+        .await?
+        .get(0);
+    if !exists {
+        let building = format!("{template}_build");
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {building}"))
+            .await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {building}"))
+            .await?;
+        events_schema::db::migrate(&url_for(&building), &all_migrations()).await?;
+        admin
+            .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
+            .await?;
+    }
+    admin
+        .execute("SELECT pg_advisory_unlock(4242424242)", &[])
+        .await?;
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let mut last = None;
+    for _ in 0..20 {
+        match admin
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .await
+        {
+            Ok(()) => {
+                // Database-level privileges are not copied by TEMPLATE; re-apply the
+                // one the projections migration grants.
+                admin
+                    .batch_execute(&format!(
+                        "GRANT CREATE ON DATABASE {name} TO belle_projections"
+                    ))
+                    .await?;
+                return Ok(name);
+            }
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    Err(last
+        .map(anyhow::Error::from)
+        .unwrap_or_else(|| anyhow::anyhow!("create database")))
+}
+
+pub async fn drop_database(name: &str) -> anyhow::Result<()> {
+    let admin = admin_client(&admin_url()).await?;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    Ok(())
+}
+
+/// What `spawn_app` may change.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Run the relay inside command-service.
+    pub relay: bool,
+    /// Run the projection workers.
+    pub projections: bool,
+    pub pool_size: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            relay: true,
+            projections: true,
+            pool_size: 8,
+        }
+    }
+}
+
+/// A running Belle with its own database and NATS prefix.
+pub struct TestApp {
+    pub db_name: String,
+    pub db_url: String,
+    pub prefix: String,
+    pub kek: Kek,
+    pub tokens: TokenSecret,
+    pub command: Option<CommandApp>,
+    pub query: Option<QueryApp>,
+    pub command_url: String,
+    pub query_url: String,
+    pub http: reqwest::Client,
+    pub projection_pool: deadpool_postgres::Pool,
+    pub keys: KeyStore,
+    workers: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
+    pub options: Options,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    try_spawn(options)
+        .await
+        .unwrap_or_else(|e| panic!("spawning Belle: {e:#}"))
+}
+
+async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
+    let db_name = fresh_database("belle_t").await?;
+    let db_url = url_for(&db_name);
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let kek = Kek::generate("k1");
+    let tokens = TokenSecret::generate();
+    let command = CommandApp::build(CommandConfig {
+        database_url: db_url.clone(),
+        app_user: "belle_command".into(),
+        app_password: None,
+        pool_size: options.pool_size,
+        nats_url: nats_url(),
+        nats_prefix: prefix.clone(),
+        kek: Arc::new(kek.clone()),
+        token_secret: tokens.clone(),
+        addr: "127.0.0.1:0".parse()?,
+        token_ttl: Duration::from_secs(3600),
+        relay: options.relay,
+    })
+    .await?;
+    // The stream exists even when this app's relay is off (tests run their own).
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await?);
+    command_service::relay::ensure_stream(&js, &prefix).await?;
+    let query = QueryApp::build(QueryConfig {
+        database_url: db_url.clone(),
+        app_user: "belle_query".into(),
+        app_password: None,
+        pool_size: options.pool_size,
+        kek: kek.clone(),
+        token_secret: tokens.clone(),
+        addr: "127.0.0.1:0".parse()?,
+    })
+    .await?;
+    let projection_pool =
+        events_schema::db::app_pool(&db_url, "belle_projections", None, options.pool_size)?;
+    let keys = KeyStore::new(projection_pool.clone(), kek.clone());
+    let mut app = TestApp {
+        command_url: format!("http://{}", command.addr()),
+        query_url: format!("http://{}", query.addr()),
+        db_name,
+        db_url,
+        prefix,
+        kek,
+        tokens,
+        command: Some(command),
+        query: Some(query),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()?,
+        projection_pool,
+        keys,
+        workers: Vec::new(),
+        options: options.clone(),
+    };
+    for p in projections::all(app.keys.clone()) {
+        projections::registry::ensure_live(&app.projection_pool, p.as_ref()).await?;
+    }
+    if options.projections {
+        app.start_projections();
+    }
+    Ok(app)
+}
+
+impl TestApp {
+    pub fn projections(&self) -> Vec<Arc<dyn Projection>> {
+        projections::all(self.keys.clone())
+    }
+
+    /// Starts the projection workers.
+    pub fn start_projections(&mut self) {
+        for p in self.projections() {
+            let (tx, rx) = watch::channel(false);
+            let handle = tokio::spawn(projections::runner::run_worker(
+                self.projection_pool.clone(),
+                nats_url(),
+                self.prefix.clone(),
+                p,
+                rx,
+            ));
+            self.workers.push((tx, handle));
+        }
+    }
+
+    /// Kills the projection workers abruptly (mid-batch if they are in one).
+    pub fn kill_projections(&mut self) {
+        for (_, h) in self.workers.drain(..) {
+            h.abort();
+        }
+    }
+
+    /// A relay for this app (for tests that run the relay themselves).
+    pub async fn relay(&self) -> command_service::relay::Relay {
+        let js = async_nats::jetstream::new(
+            async_nats::connect(nats_url())
+                .await
+                .unwrap_or_else(|e| panic!("nats: {e}")),
+        );
+        let app = self.command.as_ref().map(|c| c.app().clone());
+        command_service::relay::Relay {
+            pool: app
+                .as_ref()
+                .map(|a| a.pool.clone())
+                .unwrap_or_else(|| self.projection_pool.clone()),
+            admin_url: self.db_url.clone(),
+            user: "belle_command".into(),
+            password: None,
+            js,
+            prefix: self.prefix.clone(),
+            wakeup: app.map(|a| a.relay_wakeup.clone()).unwrap_or_default(),
+        }
+    }
+
+    pub fn command_app(&self) -> &command_service::app::App {
+        match &self.command {
+            Some(c) => c.app(),
+            None => panic!("command-service is stopped"),
+        }
+    }
+
+    /// An admin (superuser) connection to this app's database.
+    pub async fn admin(&self) -> tokio_postgres::Client {
+        admin_client(&self.db_url)
+            .await
+            .unwrap_or_else(|e| panic!("admin connection: {e:#}"))
+    }
+
+    /// Creates a tenant with an owner and returns (tenant id, owner token).
+    pub async fn tenant(&self, slug: &str) -> (String, String) {
+        let out = self
+            .command_app()
+            .create_tenant(command_service::app::identity::NewTenant {
+                slug: command_service::domain::identity::TenantSlug::parse(slug)
+                    .unwrap_or_else(|m| panic!("slug: {m}")),
+                name: format!("Salon {slug}"),
+                owner_login: command_service::domain::identity::LoginName::parse("owner")
+                    .unwrap_or_else(|m| panic!("login: {m}")),
+                owner_password: command_service::domain::identity::Password::parse(
+                    "correct horse battery",
+                )
+                .unwrap_or_else(|m| panic!("password: {m}")),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("create tenant: {e:?}"));
+        let token = self.login(slug, "owner", "correct horse battery").await;
+        (out.tenant_id.to_string(), token)
+    }
+
+    pub async fn login(&self, tenant: &str, login: &str, password: &str) -> String {
+        let r = self
+            .http
+            .post(format!("{}/auth/login", self.command_url))
+            .json(&json!({ "tenant": tenant, "login": login, "password": password }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("login request: {e}"));
+        assert_eq!(r.status(), 200, "login failed");
+        let body: Value = r.json().await.unwrap_or_default();
+        body["access_token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// POSTs a JSON command; returns (status, body).
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.command_url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(format!("{}{path}", self.command_url))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PATCH {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs from query-service; returns (status, body).
+    pub async fn get(&self, token: &str, path_and_query: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path_and_query}", self.query_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers a customer and returns the command's response body.
+    pub async fn register(&self, token: &str, body: &Value) -> Value {
+        let (status, out) = self.post(token, "/customers", body).await;
+        assert_eq!(status, 201, "register failed: {out}");
+        out
+    }
+
+    /// Waits until every projection has applied the whole feed as written so far
+    /// (after the relay caught up with every committed event).
+    pub async fn settle(&self) {
+        let admin = self.admin().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let row = admin
+                .query_one(
+                    "SELECT (SELECT count(*) FROM es.events), (SELECT count(*) FROM es.feed),
+                            (SELECT last_seq FROM es.relay_state), (SELECT seq FROM rm.customers_checkpoint)",
+                    &[],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("settle: {e}"));
+            let (events, feed, head, cp): (i64, i64, i64, i64) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            if events == feed && head == feed && cp == head {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "did not settle: events {events}, feed {feed}, checkpoint {cp}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops everything and drops the database and the NATS stream.
+    pub async fn cleanup(mut self) {
+        self.kill_projections();
+        if let Some(c) = self.command.take() {
+            c.stop().await;
+        }
+        if let Some(q) = self.query.take() {
+            q.stop().await;
+        }
+        self.projection_pool.close();
+        if let Ok(nats) = async_nats::connect(nats_url()).await {
+            let js = async_nats::jetstream::new(nats);
+            let _ = js
+                .delete_stream(events_schema::subjects::events_stream(&self.prefix))
+                .await;
+        }
+        let _ = drop_database(&self.db_name).await;
+    }
+}

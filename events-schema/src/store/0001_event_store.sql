@@ -4,6 +4,10 @@
 DO $$ BEGIN CREATE ROLE belle_command LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 DO $$ BEGIN CREATE ROLE belle_projections LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 DO $$ BEGIN CREATE ROLE belle_query LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+-- Roles are cluster-wide and may predate this database: make their attributes exact.
+ALTER ROLE belle_command LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+ALTER ROLE belle_projections LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+ALTER ROLE belle_query LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
 
 CREATE SCHEMA es;
 

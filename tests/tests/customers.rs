@@ -1,0 +1,148 @@
+//! The customer record from POST to search result (CUS-1, CUS-2, CUS-5, CUS-6, CUS-7).
+
+use serde_json::{json, Value};
+use tests::spawn_app;
+
+fn zhang_san() -> Value {
+    json!({
+        "name": "张三",
+        "phone": "13812341234",
+        "gender": "female",
+        "birthday": "1990-05-12",
+        "email": "zhangsan@example.com",
+        "id_number": "11010519491231002X",
+        "address": "北京市朝阳区建国路88号",
+        "source_channel": "referral",
+        "tags": ["vip", "hair"],
+        "notes": "油性发质",
+        "allergies": "对酒精过敏",
+        "consent": { "privacy_policy_version": "2026-01", "marketing": true }
+    })
+}
+
+#[tokio::test]
+async fn a_registered_customer_is_found_by_phone_tail_name_pinyin_and_initials() {
+    let app = spawn_app().await;
+    let (_, token) = app.tenant("salon-a").await;
+    let saved = app.register(&token, &zhang_san()).await;
+    let id = saved["customer_id"].as_str().unwrap_or_default().to_owned();
+    let ct = saved["consistency_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(saved["version"], 1);
+
+    for query in [
+        "phone=13812341234",
+        "phone=%2B8613812341234",
+        "phone_tail=1234",
+        "q=1234",
+        "name=%E5%BC%A0",
+        "q=zhangsan",
+        "q=zs",
+        "pinyin=zhang",
+        "tags=vip,hair",
+        "created_from=2020-01-01",
+    ] {
+        let (status, page) = app
+            .get(
+                &token,
+                &format!("/customers?{query}&consistency_token={ct}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{query}: {page}");
+        assert_eq!(page["total"], 1, "{query}: {page}");
+        assert_eq!(page["items"][0]["customer_id"], id.as_str(), "{query}");
+        assert_eq!(page["items"][0]["phone"], "138****1234", "{query}");
+    }
+    for miss in [
+        "phone=13900000000",
+        "q=ls",
+        "tags=nails",
+        "created_to=2001-01-01",
+    ] {
+        let (status, page) = app.get(&token, &format!("/customers?{miss}")).await;
+        assert_eq!(status, 200, "{miss}: {page}");
+        assert_eq!(page["total"], 0, "{miss}: {page}");
+    }
+
+    let (status, detail) = app.get(&token, &format!("/customers/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(detail["name"], "张三");
+    assert_eq!(detail["phone"], "138****1234");
+    assert_eq!(detail["id_number"], "110***********002X");
+    assert_ne!(detail["email"], "zhangsan@example.com");
+    assert_ne!(detail["address"], "北京市朝阳区建国路88号");
+    assert_eq!(detail["allergies_recorded"], true);
+    assert_eq!(detail["consent"]["marketing"], true);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_change_with_a_reason_appears_in_the_history_with_who_when_what_and_why() {
+    let app = spawn_app().await;
+    let (_, token) = app.tenant("salon-b").await;
+    let saved = app.register(&token, &zhang_san()).await;
+    let id = saved["customer_id"].as_str().unwrap_or_default().to_owned();
+    let (status, changed) = app
+        .patch(
+            &token,
+            &format!("/customers/{id}"),
+            &json!({ "reason": "客户换了新号码", "changes": { "phone": "13900001111", "email": null, "tags": ["vip"] } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["version"], 2);
+    let ct = changed["consistency_token"].as_str().unwrap_or_default();
+
+    let (status, history) = app
+        .get(
+            &token,
+            &format!("/customers/{id}/history?consistency_token={ct}"),
+        )
+        .await;
+    assert_eq!(status, 200, "{history}");
+    let entries = history.as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["event_type"], "CustomerRegistered");
+    let change = &entries[1];
+    assert_eq!(change["event_type"], "CustomerChanged");
+    assert_eq!(change["reason"], "客户换了新号码");
+    assert_eq!(change["actor"]["role"], "owner");
+    assert!(change["actor"]["account_id"].is_string());
+    assert!(change["occurred_at"].is_string());
+    let fields: Vec<(String, Value)> = change["changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap_or_default().to_owned(),
+                c["value"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        fields.contains(&("phone".into(), json!("139****1111"))),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&("email".into(), Value::Null)),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&("tags".into(), json!(["vip"]))),
+        "{fields:?}"
+    );
+
+    // The old number no longer finds her, the new one does; the old one is free again.
+    let (_, old) = app.get(&token, "/customers?phone=13812341234").await;
+    assert_eq!(old["total"], 0);
+    let (_, new) = app.get(&token, "/customers?phone=13900001111").await;
+    assert_eq!(new["total"], 1);
+    let mut other = zhang_san();
+    other["name"] = json!("李四");
+    app.register(&token, &other).await;
+    app.cleanup().await;
+}

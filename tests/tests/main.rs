@@ -1,0 +1,4 @@
+//! End-to-end tests: one binary, one module per feature, each test against its own
+//! database and NATS prefix (see `tests::spawn_app`).
+
+mod customers;
