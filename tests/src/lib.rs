@@ -200,6 +200,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 }
 
 async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
+    // Quiet unless asked: BELLE_TEST_LOG=debug (a tracing filter) prints service logs.
+    if let Ok(filter) = std::env::var("BELLE_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     let db_name = fresh_database("belle_t").await?;
     let db_url = url_for(&db_name);
     let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -308,6 +315,20 @@ impl TestApp {
             js,
             prefix: self.prefix.clone(),
             wakeup: app.map(|a| a.relay_wakeup.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// A command context for calling the application layer directly as the tenant's owner.
+    pub fn context(&self, tenant: &str) -> command_service::app::CommandContext {
+        command_service::app::CommandContext {
+            tenant: tenant.parse().unwrap_or_else(|e| panic!("tenant id: {e}")),
+            actor: events_schema::envelope::Actor {
+                account_id: Some(events_schema::ids::AccountId::new()),
+                role: events_schema::envelope::Role::Owner,
+            },
+            command_id: events_schema::ids::CommandId::new(),
+            request_hash: uuid::Uuid::new_v4().to_string(),
+            correlation_id: uuid::Uuid::now_v7(),
         }
     }
 

@@ -2,3 +2,5 @@
 //! database and NATS prefix (see `tests::spawn_app`).
 
 mod customers;
+mod event_store;
+mod feed;

@@ -1,0 +1,878 @@
+//! # belle-bench — the performance report of DESIGN §11
+//!
+//! Starts Belle in-process (`tests::spawn_app_with`: its own database cloned from the
+//! migrated template, its own NATS prefix) and measures, in one run:
+//!
+//! 1. **append** — `POST /customers` at N concurrent clients (closed loop, warm-up then
+//!    a measured window) versus a raw single-row `INSERT … ; COMMIT` loop (autocommit)
+//!    into a scratch table of the same database at the same concurrency, inserting real
+//!    registration payloads; `append_ratio` = command throughput / raw throughput.
+//! 2. **propagation** — registrations at a steady rate (open loop); after each 201 the
+//!    client polls query-service `GET /customers?phone=…` every `--poll-ms` until the
+//!    customer is found (mode `poll`, the default), or sends one request carrying the
+//!    command's `consistency_token`, which query-service holds until its read model has
+//!    applied the event (mode `token`). Reported: p99 of visible − acknowledged.
+//! 3. **bulk load** — customers registered and changed through the application layer
+//!    (`App::register_customer` / `App::change_customer`: real sealed events, no HTTP)
+//!    with the projection workers stopped, then the relay drains into the feed and
+//!    JetStream.
+//! 4. **rebuild** — `projections::rebuild::rebuild` of the customers read model from the
+//!    whole feed; events/s = feed length / seconds.
+//! 5. **lookup** — `GET /customers?phone=<existing phone>` at N concurrent clients over
+//!    the bulk-loaded customers.
+//!
+//! Progress goes to stderr; the report to stdout, its last line one JSON object with
+//! the five figures. Exits 0 whether or not the targets are met.
+
+#[path = "../bench/mod.rs"]
+mod bench;
+
+use anyhow::{anyhow, bail, Context};
+use bench::db;
+use bench::load::{self, Caller};
+use bench::run::{closed_loop, open_loop, LoadResult};
+use bench::stats::{round3, Latencies, Summary};
+use clap::{Parser, ValueEnum};
+use command_service::app::identity::NewTenant;
+use command_service::domain::identity::{LoginName, Password, TenantSlug};
+use events_schema::envelope::{Actor, Role};
+use rand::Rng;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tests::data;
+use tests::{Options, TestApp};
+
+/// Phone numbers (`tests::data::phone(n)`) of each phase, so phases never collide.
+const APPEND_PHONES: u64 = 0;
+const PROPAGATION_PHONES: u64 = 100_000_000;
+const BULK_PHONES: u64 = 200_000_000;
+
+const OWNER_PASSWORD: &str = "correct horse battery staple";
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a propagation sample waits for visibility before it counts as a timeout.
+const VISIBILITY_BOUND: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Visibility {
+    /// Poll `GET /customers?phone=` every `--poll-ms` until found.
+    Poll,
+    /// One `GET /customers?phone=&consistency_token=` (query-service waits).
+    Token,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "belle-bench",
+    about = "Measures Belle against the performance targets of DESIGN §11"
+)]
+struct Args {
+    /// Smoke run: every count ÷10, every duration ÷5.
+    #[arg(long)]
+    quick: bool,
+    /// Concurrent clients of the append, raw and lookup phases.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Connection pool size of each service.
+    #[arg(long, default_value_t = 40)]
+    pool_size: usize,
+    /// Warm-up before each closed-loop measurement, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    warmup_secs: f64,
+    /// Measured window of the append and raw phases, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    append_secs: f64,
+    /// Commands per second of the propagation phase.
+    #[arg(long, default_value_t = 500)]
+    propagation_rate: u64,
+    /// Duration of the propagation phase, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    propagation_secs: f64,
+    /// How the propagation phase sees a customer become visible.
+    #[arg(long, value_enum, default_value_t = Visibility::Poll)]
+    propagation_mode: Visibility,
+    /// Polling interval of `--propagation-mode poll`, in milliseconds.
+    #[arg(long, default_value_t = 2)]
+    poll_ms: u64,
+    /// Customers registered by the bulk load (lookups pick among them).
+    #[arg(long, default_value_t = 150_000)]
+    customers: u64,
+    /// Changes applied by the bulk load (at least; more if needed for --min-events).
+    #[arg(long, default_value_t = 50_000)]
+    changes: u64,
+    /// Events the store must hold before the rebuild.
+    #[arg(long, default_value_t = 200_000)]
+    min_events: u64,
+    /// Concurrent tasks of the bulk load.
+    #[arg(long, default_value_t = 32)]
+    load_concurrency: usize,
+    /// Measured window of the lookup phase, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    lookup_secs: f64,
+}
+
+impl Args {
+    fn shrink(&mut self) {
+        self.customers /= 10;
+        self.changes /= 10;
+        self.min_events /= 10;
+        self.warmup_secs /= 5.0;
+        self.append_secs /= 5.0;
+        self.propagation_secs /= 5.0;
+        self.lookup_secs /= 5.0;
+    }
+
+    fn warmup(&self) -> Duration {
+        Duration::from_secs_f64(self.warmup_secs.max(0.0))
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.1))
+}
+
+/// One row of the report.
+struct Row {
+    phase: &'static str,
+    count: u64,
+    secs: f64,
+    rate: f64,
+    lat: Option<Summary>,
+    errors: u64,
+    note: String,
+}
+
+impl Row {
+    fn from_load(phase: &'static str, r: &LoadResult, note: String) -> Row {
+        Row {
+            phase,
+            count: r.ok,
+            secs: r.secs,
+            rate: r.rate(),
+            lat: Some(r.latencies.summary()),
+            errors: r.errors,
+            note,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Report {
+    environment: String,
+    rows: Vec<Row>,
+    append_ratio: f64,
+    append_p99_ms: f64,
+    propagation_p99_ms: f64,
+    rebuild_events_per_s: f64,
+    lookup_p99_ms: f64,
+    warnings: Vec<String>,
+}
+
+impl Report {
+    fn print(&self) {
+        println!("Belle benchmark — {}", self.environment);
+        println!();
+        println!(
+            "{:<30} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}  note",
+            "phase", "count", "secs", "rate/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"
+        );
+        for r in &self.rows {
+            let lat = |f: fn(&Summary) -> f64| {
+                r.lat
+                    .map(|s| format!("{:.2}", f(&s)))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "{:<30} {:>9} {:>7.1} {:>10.0} {:>8} {:>8} {:>8} {:>8} {:>7}  {}",
+                r.phase,
+                r.count,
+                r.secs,
+                r.rate,
+                lat(|s| s.p50_ms),
+                lat(|s| s.p95_ms),
+                lat(|s| s.p99_ms),
+                lat(|s| s.max_ms),
+                r.errors,
+                r.note
+            );
+        }
+        for w in &self.warnings {
+            println!("warning: {w}");
+        }
+        println!();
+        println!("targets (DESIGN §11):");
+        let targets: [(&str, f64, &str, f64, bool); 5] = [
+            (
+                "append_ratio",
+                self.append_ratio,
+                "≥",
+                0.5,
+                self.append_ratio >= 0.5,
+            ),
+            (
+                "append_p99_ms",
+                self.append_p99_ms,
+                "≤",
+                20.0,
+                self.append_p99_ms <= 20.0,
+            ),
+            (
+                "propagation_p99_ms",
+                self.propagation_p99_ms,
+                "≤",
+                100.0,
+                self.propagation_p99_ms <= 100.0,
+            ),
+            (
+                "rebuild_events_per_s",
+                self.rebuild_events_per_s,
+                "≥",
+                20_000.0,
+                self.rebuild_events_per_s >= 20_000.0,
+            ),
+            (
+                "lookup_p99_ms",
+                self.lookup_p99_ms,
+                "≤",
+                10.0,
+                self.lookup_p99_ms <= 10.0,
+            ),
+        ];
+        for (name, value, op, target, met) in targets {
+            println!(
+                "  {name:<22} {value:>12.3} {op} {target:<8} {}",
+                if met { "met" } else { "MISSED" }
+            );
+        }
+        println!(
+            "{{\"append_ratio\":{}, \"append_p99_ms\":{}, \"propagation_p99_ms\":{}, \"rebuild_events_per_s\":{}, \"lookup_p99_ms\":{}}}",
+            json!(round3(self.append_ratio)),
+            json!(round3(self.append_p99_ms)),
+            json!(round3(self.propagation_p99_ms)),
+            json!(round3(self.rebuild_events_per_s)),
+            json!(round3(self.lookup_p99_ms)),
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.quick {
+        args.shrink();
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BELLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let started = Instant::now();
+    eprintln!("belle-bench: starting Belle (database from BELLE_TEST_DATABASE_URL / DATABASE_URL, NATS from BELLE_TEST_NATS_URL / NATS_URL)");
+    let mut app = tests::spawn_app_with(Options {
+        relay: true,
+        projections: false,
+        pool_size: args.pool_size,
+    })
+    .await;
+    eprintln!(
+        "belle-bench: database {}, NATS prefix {}",
+        app.db_name, app.prefix
+    );
+    let outcome = run(&mut app, &args).await;
+    eprintln!("belle-bench: cleaning up");
+    let db_name = app.db_name.clone();
+    if tokio::time::timeout(Duration::from_secs(120), app.cleanup())
+        .await
+        .is_err()
+    {
+        eprintln!("belle-bench: cleanup timed out; drop database {db_name} by hand");
+    }
+    let report = outcome?;
+    eprintln!(
+        "belle-bench: finished in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    report.print();
+    Ok(())
+}
+
+async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
+    let admin = tests::admin_client(&app.db_url).await?;
+    let pg_version: String = admin.query_one("SHOW server_version", &[]).await?.get(0);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut report = Report {
+        environment: format!(
+            "{cpus} CPUs, PostgreSQL {pg_version}, {} clients, pool {}{}",
+            args.clients,
+            args.pool_size,
+            if args.quick {
+                ", QUICK (smoke run)"
+            } else {
+                ""
+            }
+        ),
+        ..Report::default()
+    };
+
+    // A salon and its owner.
+    let created = app
+        .command_app()
+        .create_tenant(NewTenant {
+            slug: TenantSlug::parse("bench").map_err(|m| anyhow!("slug: {m}"))?,
+            name: "Benchmark salon".into(),
+            owner_login: LoginName::parse("owner").map_err(|m| anyhow!("login: {m}"))?,
+            owner_password: Password::parse(OWNER_PASSWORD)
+                .map_err(|m| anyhow!("password: {m}"))?,
+        })
+        .await
+        .map_err(|e| anyhow!("creating the tenant: {e:?}"))?;
+    let token = login(
+        &app.http,
+        &app.command_url,
+        "bench",
+        "owner",
+        OWNER_PASSWORD,
+    )
+    .await?;
+    let token: Arc<str> = Arc::from(token);
+    let caller = Caller {
+        tenant: created.tenant_id,
+        actor: Actor {
+            account_id: Some(created.owner_account_id),
+            role: Role::Owner,
+        },
+    };
+
+    // 1. Append through HTTP.
+    eprintln!(
+        "[1/6] append: {} clients POST /customers, {:.1} s warm-up + {:.1} s",
+        args.clients, args.warmup_secs, args.append_secs
+    );
+    let append = append_phase(app, &token, args).await?;
+    eprintln!(
+        "  {} commands, {:.0}/s, p99 {:.2} ms",
+        append.ok,
+        append.rate(),
+        append.latencies.summary().p99_ms
+    );
+
+    // 2. The raw INSERT+COMMIT baseline.
+    let (payloads, payload_bytes) = db::sample_payloads(&admin, 64).await?;
+    eprintln!(
+        "[2/6] raw: {} connections INSERT+COMMIT (payload ≈ {payload_bytes:.0} B), {:.1} s warm-up + {:.1} s",
+        args.clients, args.warmup_secs, args.append_secs
+    );
+    let raw = raw_phase(app, &admin, payloads, args).await?;
+    eprintln!(
+        "  {} inserts, {:.0}/s, p99 {:.2} ms",
+        raw.ok,
+        raw.rate(),
+        raw.latencies.summary().p99_ms
+    );
+    report.append_ratio = if raw.rate() > 0.0 {
+        append.rate() / raw.rate()
+    } else {
+        0.0
+    };
+    report.append_p99_ms = append.latencies.summary().p99_ms;
+    report.rows.push(Row::from_load(
+        "append: POST /customers",
+        &append,
+        format!("ratio to raw {:.3}", report.append_ratio),
+    ));
+    report.rows.push(Row::from_load(
+        "raw: INSERT+COMMIT",
+        &raw,
+        format!("jsonb ≈ {payload_bytes:.0} B"),
+    ));
+    for (label, r) in [("append", &append), ("raw", &raw)] {
+        if let Some(e) = &r.first_error {
+            report.warnings.push(format!("{label}: first error: {e}"));
+        }
+    }
+
+    // 3. Propagation at a steady rate.
+    app.start_projections();
+    db::wait_settled(&admin, Duration::from_secs(300)).await?;
+    let count = ((args.propagation_rate as f64) * args.propagation_secs).round() as u64;
+    eprintln!(
+        "[3/6] propagation: {count} registrations at {}/s, visibility by {:?}",
+        args.propagation_rate, args.propagation_mode
+    );
+    let prop = propagation_phase(app, &token, args, count).await?;
+    report.propagation_p99_ms = prop.visible.summary().p99_ms;
+    eprintln!(
+        "  achieved {:.0}/s, propagation p99 {:.2} ms, {} timeouts, {} errors",
+        prop.achieved_rate, report.propagation_p99_ms, prop.timeouts, prop.errors
+    );
+    report.rows.push(Row {
+        phase: "propagation: ack → visible",
+        count: prop.visible.len() as u64,
+        secs: args.propagation_secs,
+        rate: prop.achieved_rate,
+        lat: Some(prop.visible.summary()),
+        errors: prop.errors + prop.timeouts,
+        note: format!(
+            "{:?} mode; {} timeouts (>{}s, counted as {}s)",
+            args.propagation_mode,
+            prop.timeouts,
+            VISIBILITY_BOUND.as_secs(),
+            VISIBILITY_BOUND.as_secs()
+        ),
+    });
+    report.rows.push(Row {
+        phase: "propagation: command latency",
+        count: prop.acks.len() as u64,
+        secs: args.propagation_secs,
+        rate: prop.achieved_rate,
+        lat: Some(prop.acks.summary()),
+        errors: prop.errors,
+        note: String::new(),
+    });
+    if let Some(e) = &prop.first_error {
+        report
+            .warnings
+            .push(format!("propagation: first error: {e}"));
+    }
+
+    // 4. Bulk load through the application layer, projections stopped.
+    app.kill_projections();
+    eprintln!(
+        "[4/6] bulk load: {} registrations with {} tasks through the application layer",
+        args.customers, args.load_concurrency
+    );
+    let command_app = app.command_app().clone();
+    let t = Instant::now();
+    let registered = load::register_many(
+        &command_app,
+        caller,
+        BULK_PHONES,
+        args.customers,
+        args.load_concurrency,
+    )
+    .await?;
+    let reg_secs = t.elapsed().as_secs_f64();
+    report.rows.push(Row {
+        phase: "bulk: register (app layer)",
+        count: registered.len() as u64,
+        secs: reg_secs,
+        rate: registered.len() as f64 / reg_secs,
+        lat: None,
+        errors: args.customers - registered.len() as u64,
+        note: String::new(),
+    });
+    let events_now = db::progress(&admin).await?.events;
+    let changes = args
+        .changes
+        .max(args.min_events.saturating_sub(u64::try_from(events_now)?));
+    eprintln!("  {events_now} events so far; {changes} changes next");
+    let registered = Arc::new(registered);
+    let t = Instant::now();
+    let changed = load::change_many(
+        &command_app,
+        caller,
+        registered.clone(),
+        changes,
+        args.load_concurrency,
+    )
+    .await?;
+    let change_secs = t.elapsed().as_secs_f64();
+    report.rows.push(Row {
+        phase: "bulk: change (app layer)",
+        count: changed,
+        secs: change_secs,
+        rate: changed as f64 / change_secs,
+        lat: None,
+        errors: changes - changed,
+        note: String::new(),
+    });
+    eprintln!("  waiting for the relay to move everything into the feed and JetStream");
+    let t = Instant::now();
+    let feed = db::wait_for_relay(&admin, Duration::from_secs(1200)).await?;
+    report.rows.push(Row {
+        phase: "relay: drain after bulk",
+        count: u64::try_from(feed)?,
+        secs: t.elapsed().as_secs_f64(),
+        rate: 0.0,
+        lat: None,
+        errors: 0,
+        note: "feed length; time to finish moving + publishing".into(),
+    });
+
+    // 5. Rebuild.
+    eprintln!(
+        "[5/6] rebuild of the customers read model from {feed} feed events (after VACUUM ANALYZE)"
+    );
+    admin.batch_execute("VACUUM ANALYZE").await?;
+    let projection = app
+        .projections()
+        .into_iter()
+        .find(|p| p.name() == "customers")
+        .ok_or_else(|| anyhow!("no customers projection"))?;
+    let t = Instant::now();
+    let version = projections::rebuild::rebuild(&app.projection_pool, projection.as_ref())
+        .await
+        .context("rebuild")?;
+    let rebuild_secs = t.elapsed().as_secs_f64();
+    report.rebuild_events_per_s = feed as f64 / rebuild_secs;
+    eprintln!(
+        "  {feed} events in {rebuild_secs:.2} s = {:.0} events/s (now version {version})",
+        report.rebuild_events_per_s
+    );
+    report.rows.push(Row {
+        phase: "rebuild: customers",
+        count: u64::try_from(feed)?,
+        secs: rebuild_secs,
+        rate: report.rebuild_events_per_s,
+        lat: None,
+        errors: 0,
+        note: format!("feed events; switched to version {version}"),
+    });
+    if feed < i64::try_from(args.min_events)? {
+        report.warnings.push(format!(
+            "the feed held {feed} events, fewer than --min-events {}",
+            args.min_events
+        ));
+    }
+
+    // 6. Lookups by phone.
+    app.start_projections();
+    db::wait_settled(&admin, Duration::from_secs(300)).await?;
+    admin.batch_execute("ANALYZE").await?;
+    let customers: i64 = admin
+        .query_one("SELECT count(*) FROM rm.customers", &[])
+        .await?
+        .get(0);
+    eprintln!(
+        "[6/6] lookup: {} clients GET /customers?phone= over {} bulk customers ({customers} in the read model), {:.1} s warm-up + {:.1} s",
+        args.clients,
+        registered.len(),
+        args.warmup_secs,
+        args.lookup_secs
+    );
+    let lookup = lookup_phase(app, &token, args, registered).await?;
+    report.lookup_p99_ms = lookup.latencies.summary().p99_ms;
+    eprintln!(
+        "  {} lookups, {:.0}/s, p99 {:.2} ms",
+        lookup.ok,
+        lookup.rate(),
+        report.lookup_p99_ms
+    );
+    report.rows.push(Row::from_load(
+        "lookup: GET /customers?phone=",
+        &lookup,
+        format!("{customers} customers in the read model"),
+    ));
+    if let Some(e) = &lookup.first_error {
+        report.warnings.push(format!("lookup: first error: {e}"));
+    }
+    if customers < 100_000 && !args.quick {
+        report.warnings.push(format!(
+            "lookups ran over {customers} customers, fewer than the 100,000 of the target"
+        ));
+    }
+    Ok(report)
+}
+
+async fn login(
+    http: &reqwest::Client,
+    command_url: &str,
+    tenant: &str,
+    login: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let r = http
+        .post(format!("{command_url}/auth/login"))
+        .json(&json!({ "tenant": tenant, "login": login, "password": password }))
+        .timeout(HTTP_TIMEOUT)
+        .send()
+        .await
+        .context("login request")?;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    match body["access_token"].as_str() {
+        Some(t) if status == 200 => Ok(t.to_owned()),
+        _ => bail!("login failed: {status} {body}"),
+    }
+}
+
+/// POSTs a registration; returns the response body of a 201.
+async fn register_http(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<Value> {
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .timeout(HTTP_TIMEOUT)
+        .send()
+        .await?;
+    let status = r.status();
+    let bytes = r.bytes().await?;
+    if status != 201 {
+        bail!(
+            "POST /customers: {status}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// GETs a search; returns its `total` when 200, or the status and body otherwise.
+async fn search_total(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<Result<i64, String>> {
+    let r = http
+        .get(url)
+        .bearer_auth(token)
+        .timeout(HTTP_TIMEOUT)
+        .send()
+        .await?;
+    let status = r.status();
+    let bytes = r.bytes().await?;
+    if status != 200 {
+        return Ok(Err(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&bytes)
+        )));
+    }
+    let page: Value = serde_json::from_slice(&bytes)?;
+    page["total"]
+        .as_i64()
+        .map(Ok)
+        .ok_or_else(|| anyhow!("search page without total"))
+}
+
+async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::Result<LoadResult> {
+    let http = app.http.clone();
+    let url: Arc<str> = Arc::from(format!("{}/customers", app.command_url));
+    let token = token.clone();
+    let next = Arc::new(AtomicU64::new(0));
+    closed_loop(
+        args.clients,
+        args.warmup(),
+        secs(args.append_secs),
+        move |_| {
+            let n = APPEND_PHONES + next.fetch_add(1, Ordering::Relaxed);
+            let body = data::customer(&mut rand::thread_rng(), n);
+            let (http, url, token) = (http.clone(), url.clone(), token.clone());
+            async move {
+                register_http(&http, &url, &token, &body).await?;
+                Ok(())
+            }
+        },
+    )
+    .await
+}
+
+async fn raw_phase(
+    app: &TestApp,
+    admin: &tokio_postgres::Client,
+    payloads: Vec<Value>,
+    args: &Args,
+) -> anyhow::Result<LoadResult> {
+    admin.batch_execute(db::RAW_TABLE_DDL).await?;
+    let mut conns = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        let c = tests::admin_client(&app.db_url).await?;
+        let stmt = c.prepare(db::RAW_INSERT).await?;
+        conns.push((c, stmt));
+    }
+    let conns = Arc::new(conns);
+    let payloads = Arc::new(payloads);
+    let next = Arc::new(AtomicU64::new(0));
+    let tenant = uuid::Uuid::now_v7();
+    let result = closed_loop(
+        args.clients,
+        args.warmup(),
+        secs(args.append_secs),
+        move |c| {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let (conns, payloads) = (conns.clone(), payloads.clone());
+            async move {
+                let (client, stmt) = &conns[c];
+                let payload = &payloads[(i % payloads.len() as u64) as usize];
+                let stream_id = format!("customer-{}", uuid::Uuid::now_v7());
+                client
+                    .execute(stmt, &[&tenant, &stream_id, payload])
+                    .await?;
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    admin
+        .batch_execute("DROP TABLE IF EXISTS public.bench_raw_inserts")
+        .await?;
+    Ok(result)
+}
+
+struct Propagation {
+    visible: Latencies,
+    acks: Latencies,
+    timeouts: u64,
+    errors: u64,
+    achieved_rate: f64,
+    first_error: Option<String>,
+}
+
+enum Sample {
+    Visible { ack: Duration, visible: Duration },
+    TimedOut { ack: Duration },
+    Failed(String),
+}
+
+async fn propagation_phase(
+    app: &TestApp,
+    token: &Arc<str>,
+    args: &Args,
+    count: u64,
+) -> anyhow::Result<Propagation> {
+    let http = app.http.clone();
+    let command_url: Arc<str> = Arc::from(format!("{}/customers", app.command_url));
+    let query_url: Arc<str> = Arc::from(app.query_url.as_str());
+    let mode = args.propagation_mode;
+    let poll = Duration::from_millis(args.poll_ms.max(1));
+    let (samples, achieved_rate) = open_loop(args.propagation_rate, count, |i| {
+        let n = PROPAGATION_PHONES + i;
+        let body = data::customer(&mut rand::thread_rng(), n);
+        let phone = data::phone(n);
+        let (http, command_url, query_url, token) = (
+            http.clone(),
+            command_url.clone(),
+            query_url.clone(),
+            token.clone(),
+        );
+        async move {
+            match propagate(
+                &http,
+                &command_url,
+                &query_url,
+                &token,
+                &body,
+                &phone,
+                mode,
+                poll,
+            )
+            .await
+            {
+                Ok(s) => s,
+                Err(e) => Sample::Failed(format!("{e:#}")),
+            }
+        }
+    })
+    .await?;
+    let mut p = Propagation {
+        visible: Latencies::default(),
+        acks: Latencies::default(),
+        timeouts: 0,
+        errors: 0,
+        achieved_rate,
+        first_error: None,
+    };
+    for s in samples {
+        match s {
+            Sample::Visible { ack, visible } => {
+                p.acks.push(ack);
+                p.visible.push(visible);
+            }
+            Sample::TimedOut { ack } => {
+                p.acks.push(ack);
+                p.visible.push(VISIBILITY_BOUND);
+                p.timeouts += 1;
+            }
+            Sample::Failed(e) => {
+                p.errors += 1;
+                p.first_error.get_or_insert(e);
+            }
+        }
+    }
+    Ok(p)
+}
+
+#[expect(clippy::too_many_arguments, reason = "one sample's whole setting")]
+async fn propagate(
+    http: &reqwest::Client,
+    command_url: &str,
+    query_url: &str,
+    token: &str,
+    body: &Value,
+    phone: &str,
+    mode: Visibility,
+    poll: Duration,
+) -> anyhow::Result<Sample> {
+    let t0 = Instant::now();
+    let out = register_http(http, command_url, token, body).await?;
+    let acked = Instant::now();
+    let ack = acked - t0;
+    let url = match mode {
+        Visibility::Poll => format!("{query_url}/customers?phone={phone}"),
+        Visibility::Token => format!(
+            "{query_url}/customers?phone={phone}&consistency_token={}",
+            out["consistency_token"].as_str().unwrap_or_default()
+        ),
+    };
+    let deadline = acked + VISIBILITY_BOUND;
+    let mut ticker = tokio::time::interval(poll);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if mode == Visibility::Poll {
+            ticker.tick().await;
+        }
+        match search_total(http, &url, token).await? {
+            Ok(1) => {
+                return Ok(Sample::Visible {
+                    ack,
+                    visible: acked.elapsed(),
+                })
+            }
+            Ok(_) => {}
+            // 503 not_caught_up: query-service gave up waiting for the token.
+            Err(e) if e.starts_with("503") => {}
+            Err(e) => bail!("GET /customers: {e}"),
+        }
+        if Instant::now() >= deadline {
+            return Ok(Sample::TimedOut { ack });
+        }
+    }
+}
+
+async fn lookup_phase(
+    app: &TestApp,
+    token: &Arc<str>,
+    args: &Args,
+    customers: Arc<Vec<(u64, events_schema::ids::CustomerId)>>,
+) -> anyhow::Result<LoadResult> {
+    if customers.is_empty() {
+        bail!("no customers to look up");
+    }
+    let http = app.http.clone();
+    let query_url: Arc<str> = Arc::from(app.query_url.as_str());
+    let token = token.clone();
+    closed_loop(
+        args.clients,
+        args.warmup(),
+        secs(args.lookup_secs),
+        move |_| {
+            let (n, _) = customers[rand::thread_rng().gen_range(0..customers.len())];
+            let url = format!("{query_url}/customers?phone={}", data::phone(n));
+            let (http, token) = (http.clone(), token.clone());
+            async move {
+                match search_total(&http, &url, &token).await? {
+                    Ok(1) => Ok(()),
+                    Ok(t) => bail!("lookup found {t} customers instead of 1"),
+                    Err(e) => bail!("GET /customers: {e}"),
+                }
+            }
+        },
+    )
+    .await
+}

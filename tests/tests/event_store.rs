@@ -1,0 +1,263 @@
+//! Event store guarantees: optimistic concurrency (G2), idempotency (G3),
+//! immutability (G1).
+
+use events_schema::envelope::{Actor, Metadata, NewEvent};
+use events_schema::ids::{CommandId, EventId, TenantId};
+use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
+use serde_json::json;
+use tests::spawn_app;
+
+fn event() -> NewEvent {
+    NewEvent {
+        event_id: EventId::new(),
+        event_type: "TestHappened",
+        schema_version: 1,
+        payload: json!({ "n": 1 }),
+    }
+}
+
+fn metadata(tenant: TenantId) -> Metadata {
+    Metadata {
+        command_id: CommandId::new(),
+        correlation_id: uuid::Uuid::now_v7(),
+        causation_id: uuid::Uuid::now_v7(),
+        actor: Actor::system(),
+        tenant_id: tenant,
+        occurred_at: chrono::Utc::now(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_appends_with_the_same_expected_version_let_exactly_one_win() {
+    let app = tests::spawn_app_with(tests::Options {
+        pool_size: 50,
+        projections: false,
+        ..Default::default()
+    })
+    .await;
+    let pool = app.command_app().pool.clone();
+    let tenant = TenantId::new();
+    let stream_id = "test-race";
+    for round in 0..20i64 {
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let pool = pool.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut client = pool.get().await.map_err(|e| e.to_string())?;
+                let tx = client.transaction().await.map_err(|e| e.to_string())?;
+                let events = [event()];
+                let md = metadata(tenant);
+                let expected = if round == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(round)
+                };
+                let r = store::append_tx(
+                    &tx,
+                    &StreamAppend {
+                        tenant_id: tenant,
+                        stream_id,
+                        stream_type: "test",
+                        expected,
+                        events: &events,
+                        metadata: &md,
+                    },
+                )
+                .await;
+                match r {
+                    Ok(_) => {
+                        tx.commit().await.map_err(|e| e.to_string())?;
+                        Ok(true)
+                    }
+                    Err(StoreError::Conflict { .. }) => Ok(false),
+                    Err(e) => Err(e.to_string()),
+                }
+            }));
+        }
+        let mut wins = 0;
+        let mut conflicts = 0;
+        for t in tasks {
+            match t.await {
+                Ok(Ok(true)) => wins += 1,
+                Ok(Ok(false)) => conflicts += 1,
+                other => panic!("append failed otherwise: {other:?}"),
+            }
+        }
+        assert_eq!((wins, conflicts), (1, 49), "round {round}");
+    }
+    let admin = app.admin().await;
+    let n: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM es.events WHERE stream_id = 'test-race'",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(-1);
+    assert_eq!(n, 20);
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_http_changes_at_one_expected_version_answer_one_200_and_409s_never_500() {
+    let app = tests::spawn_app_with(tests::Options {
+        pool_size: 30,
+        ..Default::default()
+    })
+    .await;
+    let (_, token) = app.tenant("race-salon").await;
+    let saved = app
+        .register(
+            &token,
+            &json!({ "name": "王芳", "phone": "13700000001", "consent": { "privacy_policy_version": "v1" } }),
+        )
+        .await;
+    let id = saved["customer_id"].as_str().unwrap_or_default().to_owned();
+    for round in 0..3 {
+        let version = 1 + round;
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let http = app.http.clone();
+            let url = format!("{}/customers/{id}", app.command_url);
+            let token = token.clone();
+            tasks.push(tokio::spawn(async move {
+                http.patch(url)
+                    .bearer_auth(token)
+                    .json(&json!({
+                        "expected_version": version,
+                        "reason": "race",
+                        "changes": { "tags": [format!("r{round}t{i}")] }
+                    }))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }));
+        }
+        let mut codes = Vec::new();
+        for t in tasks {
+            codes.push(t.await.unwrap_or(0));
+        }
+        let ok = codes.iter().filter(|c| **c == 200).count();
+        let conflict = codes.iter().filter(|c| **c == 409).count();
+        assert_eq!((ok, conflict), (1, 49), "round {round}: {codes:?}");
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_appends_once_and_a_different_body_is_refused() {
+    let app = spawn_app().await;
+    let (_, token) = app.tenant("idem-salon").await;
+    let body = json!({ "name": "赵敏", "phone": "13700000002", "consent": { "privacy_policy_version": "v1" } });
+    let send = |b: serde_json::Value| {
+        let http = app.http.clone();
+        let url = format!("{}/customers", app.command_url);
+        let token = token.clone();
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", "front-desk-42")
+                .json(&b)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let first = send(body.clone()).await;
+    let second = send(body.clone()).await;
+    assert_eq!(first.0, 201);
+    assert_eq!(first, second, "a replay returns the first response");
+    let mut other = body.clone();
+    other["name"] = json!("赵四");
+    let third = send(other).await;
+    assert_eq!(third.0, 422, "{:?}", third.1);
+    assert_eq!(third.1["error"], "idempotency_key_reused");
+    // Concurrent duplicates also append once.
+    let body2 = json!({ "name": "钱多", "phone": "13700000003", "consent": { "privacy_policy_version": "v1" } });
+    let http = app.http.clone();
+    let url = format!("{}/customers", app.command_url);
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (http, url, token, b) = (http.clone(), url.clone(), token.clone(), body2.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", "same-again")
+                .json(&b)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap_or_default());
+    }
+    assert!(
+        results.iter().all(|r| r == &results[0] && r.0 == 201),
+        "{results:?}"
+    );
+    let admin = app.admin().await;
+    let n: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM es.events WHERE event_type = 'CustomerRegistered'",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(-1);
+    assert_eq!(n, 2, "two distinct registrations were appended");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_application_role_cannot_update_delete_or_truncate_events() {
+    let app = spawn_app().await;
+    let (_, token) = app.tenant("immutable").await;
+    app.register(
+        &token,
+        &json!({ "name": "孙丽", "phone": "13700000004", "consent": { "privacy_policy_version": "v1" } }),
+    )
+    .await;
+    let client = app
+        .command_app()
+        .pool
+        .get()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for sql in [
+        "UPDATE es.events SET payload = '{}'::jsonb",
+        "DELETE FROM es.events",
+        "TRUNCATE es.events",
+        "UPDATE es.feed SET seq = seq + 1000",
+        "DELETE FROM es.feed",
+    ] {
+        let err = client.batch_execute(sql).await;
+        assert!(err.is_err(), "{sql} must fail for the application role");
+    }
+    // Even the superuser is stopped by the trigger.
+    let admin = app.admin().await;
+    assert!(admin
+        .batch_execute("UPDATE es.events SET payload = '{}'::jsonb")
+        .await
+        .is_err());
+    assert!(admin.batch_execute("DELETE FROM es.events").await.is_err());
+    let n: i64 = admin
+        .query_one("SELECT count(*) FROM es.events", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(-1);
+    assert!(n >= 3, "events survive");
+    app.cleanup().await;
+}
