@@ -45,7 +45,15 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         config.app_password.as_deref(),
         config.pool_size,
     )?;
-    let keys = KeyStore::new(pool.clone(), (*config.kek).clone());
+    // The key store has its own small pool: code holding a connection of the main pool
+    // may need a key, and must never wait on its own pool for it.
+    let key_pool = events_schema::db::app_pool(
+        &config.database_url,
+        &config.app_user,
+        config.app_password.as_deref(),
+        4,
+    )?;
+    let keys = KeyStore::new(key_pool, (*config.kek).clone());
     let hashers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);

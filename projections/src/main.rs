@@ -40,7 +40,14 @@ async fn main() -> anyhow::Result<()> {
         config.app_password.as_deref(),
         config.pool_size,
     )?;
-    let keys = KeyStore::new(pool.clone(), config.kek.clone());
+    // Own pool for keys: a batch transaction holds a connection while it opens values.
+    let key_pool = events_schema::db::app_pool(
+        &config.database_url,
+        &config.app_user,
+        config.app_password.as_deref(),
+        4,
+    )?;
+    let keys = KeyStore::new(key_pool, config.kek.clone());
     let all = projections::all(keys);
     let pick = |name: &str| {
         all.iter()

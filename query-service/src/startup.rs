@@ -31,8 +31,15 @@ impl Application {
             config.app_password.as_deref(),
             config.pool_size,
         )?;
+        // Own pool for keys: a request holding a pooled connection may need a key.
+        let key_pool = events_schema::db::app_pool(
+            &config.database_url,
+            &config.app_user,
+            config.app_password.as_deref(),
+            4,
+        )?;
         let state = AppState {
-            keys: KeyStore::new(pool.clone(), config.kek.clone()),
+            keys: KeyStore::new(key_pool, config.kek.clone()),
             pool,
             tokens: config.token_secret.clone(),
         };

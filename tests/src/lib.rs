@@ -241,7 +241,10 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
     .await?;
     let projection_pool =
         events_schema::db::app_pool(&db_url, "belle_projections", None, options.pool_size)?;
-    let keys = KeyStore::new(projection_pool.clone(), kek.clone());
+    let keys = KeyStore::new(
+        events_schema::db::app_pool(&db_url, "belle_projections", None, 4)?,
+        kek.clone(),
+    );
     let mut app = TestApp {
         command_url: format!("http://{}", command.addr()),
         query_url: format!("http://{}", query.addr()),

@@ -4,3 +4,6 @@
 mod customers;
 mod event_store;
 mod feed;
+mod privacy;
+mod tenancy;
+mod validation;

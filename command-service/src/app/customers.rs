@@ -113,6 +113,9 @@ impl App {
         );
         let recorded = self.finish(&tx, ctx, &outcome).await;
         if let Err(AppError::Idempotent) = recorded {
+            // Release this connection before taking another: never hold two.
+            drop(tx);
+            drop(client);
             return self.replay_after_race(ctx).await;
         }
         recorded?;
@@ -136,8 +139,10 @@ impl App {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
-            let history = store::read_stream(&client, ctx.tenant, &stream_id).await?;
+            let history = {
+                let client = self.pool.get().await.map_err(AppError::from_pool)?;
+                store::read_stream(&client, ctx.tenant, &stream_id).await?
+            };
             let Some(last) = history.last() else {
                 return Err(CustomerError::NotFound.into());
             };
@@ -187,6 +192,7 @@ impl App {
             let new_events = to_new_events(&key, &events)?;
             let metadata = ctx.metadata(chrono::Utc::now());
 
+            let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
             let tx = client.transaction().await?;
             let appended = store::append_tx(
                 &tx,
@@ -217,6 +223,8 @@ impl App {
             );
             let recorded = self.finish(&tx, ctx, &outcome).await;
             if let Err(AppError::Idempotent) = recorded {
+                drop(tx);
+                drop(client);
                 return self.replay_after_race(ctx).await;
             }
             recorded?;

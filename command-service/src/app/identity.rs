@@ -196,21 +196,24 @@ impl App {
         login: &str,
         password: &str,
     ) -> Result<LoginOutcome, AppError> {
-        let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let tenant = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT tenant_id FROM iam.tenants WHERE slug = $1")
-                    .await?,
-                &[&tenant_slug],
-            )
-            .await?
-            .map(|r| TenantId::from_uuid(r.get(0)));
+        let tenant = {
+            let client = self.pool.get().await.map_err(AppError::from_pool)?;
+            client
+                .query_opt(
+                    &client
+                        .prepare_cached("SELECT tenant_id FROM iam.tenants WHERE slug = $1")
+                        .await?,
+                    &[&tenant_slug],
+                )
+                .await?
+                .map(|r| TenantId::from_uuid(r.get(0)))
+        };
         let login = LoginName::parse(login).ok();
         let mut found = None;
         if let (Some(tenant), Some(login)) = (tenant, login) {
             if let Some(key) = self.keys.find_index_key(tenant).await? {
                 let hash = blind_index(&key, LOGIN_INDEX, login.as_str());
+                let client = self.pool.get().await.map_err(AppError::from_pool)?;
                 let stmt = client
                     .prepare_cached(
                         "SELECT account_id, password_hash, role FROM iam.credentials
@@ -230,7 +233,6 @@ impl App {
                     });
             }
         }
-        drop(client);
         let Some((tenant, account, phc, role)) = found else {
             let _ = self.verify_password(password, DUMMY_HASH.to_owned()).await;
             return Err(AppError::BadCredentials);
