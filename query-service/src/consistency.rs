@@ -38,10 +38,11 @@ pub async fn wait_for(
         .filter(|p| *p > 0)
         .ok_or(WaitError::BadToken)?;
     let deadline = Instant::now() + MAX_WAIT;
-    let client = pool.get().await?;
     let checkpoint_sql = checkpoint_view.map(|v| format!("SELECT seq FROM {v}"));
     let mut seq = None;
     loop {
+        // A connection per poll: a waiting read must not pin one of the pool's.
+        let client = pool.get().await?;
         if seq.is_none() {
             seq = events_schema::store::feed_seq_of(&client, position).await?;
         }
@@ -55,6 +56,7 @@ pub async fn wait_for(
                 return Ok(());
             }
         }
+        drop(client);
         if Instant::now() >= deadline {
             return Err(WaitError::NotYet);
         }

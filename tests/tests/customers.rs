@@ -146,3 +146,85 @@ async fn a_change_with_a_reason_appears_in_the_history_with_who_when_what_and_wh
     app.register(&token, &other).await;
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn search_combines_conditions_pages_and_sorts() {
+    let app = spawn_app().await;
+    let (_, token) = app.tenant("paging").await;
+    let people = [
+        ("安娜", "13600000001", vec!["vip"]),
+        ("白雪", "13600000002", vec!["vip", "nails"]),
+        ("陈静", "13600000003", vec!["nails"]),
+        ("邓丽", "13600000004", vec!["vip"]),
+        ("李四", "13600000005", vec![]),
+    ];
+    let mut last = String::new();
+    for (name, phone, tags) in &people {
+        let out = app
+            .register(
+                &token,
+                &json!({ "name": name, "phone": phone, "tags": tags, "consent": { "privacy_policy_version": "v1" } }),
+            )
+            .await;
+        last = out["consistency_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+    }
+    let names = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (_, p1) = app
+        .get(
+            &token,
+            &format!("/customers?tags=vip&sort=name&per_page=2&consistency_token={last}"),
+        )
+        .await;
+    assert_eq!(p1["total"], 3);
+    assert_eq!(names(&p1), ["安娜", "白雪"]);
+    let (_, p2) = app
+        .get(&token, "/customers?tags=vip&sort=name&per_page=2&page=2")
+        .await;
+    assert_eq!(names(&p2), ["邓丽"]);
+    let (_, desc) = app.get(&token, "/customers?sort=-name&per_page=1").await;
+    assert_eq!(names(&desc), ["李四"]);
+    let (_, newest) = app
+        .get(&token, "/customers?sort=-created_at&per_page=1")
+        .await;
+    assert_eq!(names(&newest), ["李四"]);
+    let (_, combined) = app.get(&token, "/customers?tags=nails&q=bx").await;
+    assert_eq!(names(&combined), ["白雪"]);
+    let (_, none) = app
+        .get(&token, "/customers?tags=nails&phone=13600000004")
+        .await;
+    assert_eq!(none["total"], 0);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_id_number_finds_its_customer_exactly() {
+    let app = spawn_app().await;
+    let (_, token) = app.tenant("idsearch").await;
+    let saved = app.register(&token, &zhang_san()).await;
+    let ct = saved["consistency_token"].as_str().unwrap_or_default();
+    let (status, page) = app
+        .get(
+            &token,
+            &format!("/customers?id_number=11010519491231002x&consistency_token={ct}"),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 1);
+    let other = tests::data::id_number(&mut rand::thread_rng());
+    let (_, page) = app
+        .get(&token, &format!("/customers?id_number={other}"))
+        .await;
+    assert_eq!(page["total"], 0);
+    app.cleanup().await;
+}

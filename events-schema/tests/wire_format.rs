@@ -1,0 +1,152 @@
+//! Snapshots of the stored wire format of every event variant and of the envelope:
+//! an accidental change to a stored shape fails here (a change needs a new schema
+//! version and an upcaster, never an edit of history).
+
+use events_schema::customer::{
+    Consent, CustomerChanged, CustomerEvent, CustomerField, CustomerRegistered, SealedDetails,
+    SourceChannel,
+};
+use events_schema::envelope::{Actor, DomainEvent, Metadata, Role};
+use events_schema::identity::{AccountCreated, AccountEvent, TenantCreated, TenantEvent};
+use events_schema::ids::{AccountId, CommandId, CustomerId, TenantId};
+use events_schema::sealing::SealedValue;
+use serde_json::json;
+use uuid::Uuid;
+
+fn sealed(tag: &str) -> SealedValue {
+    SealedValue {
+        v: 1,
+        kv: 1,
+        n: format!("nonce-{tag}"),
+        c: format!("cipher-{tag}"),
+    }
+}
+
+fn id(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn round_trip<E: DomainEvent + PartialEq + std::fmt::Debug>(e: &E, expected: serde_json::Value) {
+    let new = e.to_new_event().unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(new.payload, expected, "{} payload", new.event_type);
+    let back = E::from_stored(new.event_type, new.schema_version, &new.payload)
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(&back, e);
+}
+
+#[test]
+fn customer_registered_v1() {
+    let e = CustomerEvent::Registered(CustomerRegistered {
+        customer_id: CustomerId::from_uuid(id(1)),
+        details: SealedDetails {
+            name: Some(sealed("name")),
+            phone: Some(sealed("phone")),
+            source_channel: Some(SourceChannel::WalkIn),
+            tags: Some(vec!["vip".into()]),
+            ..SealedDetails::default()
+        },
+        consent: Consent {
+            privacy_policy_version: "2026-01".into(),
+            marketing: true,
+        },
+    });
+    assert_eq!(e.event_type(), "CustomerRegistered");
+    round_trip(
+        &e,
+        json!({
+            "customer_id": "00000000-0000-0000-0000-000000000001",
+            "details": {
+                "name": { "v": 1, "kv": 1, "n": "nonce-name", "c": "cipher-name" },
+                "phone": { "v": 1, "kv": 1, "n": "nonce-phone", "c": "cipher-phone" },
+                "source_channel": "walk_in",
+                "tags": ["vip"]
+            },
+            "consent": { "privacy_policy_version": "2026-01", "marketing": true }
+        }),
+    );
+}
+
+#[test]
+fn customer_changed_v1() {
+    let e = CustomerEvent::Changed(CustomerChanged {
+        customer_id: CustomerId::from_uuid(id(2)),
+        details: SealedDetails {
+            email: Some(sealed("email")),
+            ..SealedDetails::default()
+        },
+        cleared: vec![CustomerField::IdNumber],
+        reason: sealed("reason"),
+    });
+    assert_eq!(e.event_type(), "CustomerChanged");
+    round_trip(
+        &e,
+        json!({
+            "customer_id": "00000000-0000-0000-0000-000000000002",
+            "details": { "email": { "v": 1, "kv": 1, "n": "nonce-email", "c": "cipher-email" } },
+            "cleared": ["id_number"],
+            "reason": { "v": 1, "kv": 1, "n": "nonce-reason", "c": "cipher-reason" }
+        }),
+    );
+}
+
+#[test]
+fn tenant_created_v1_and_account_created_v1() {
+    round_trip(
+        &TenantEvent::Created(TenantCreated {
+            tenant_id: TenantId::from_uuid(id(3)),
+            slug: "demo-salon".into(),
+            name: "Demo Salon".into(),
+            currency: "CNY".into(),
+            time_zone: "Asia/Shanghai".into(),
+        }),
+        json!({
+            "tenant_id": "00000000-0000-0000-0000-000000000003",
+            "slug": "demo-salon", "name": "Demo Salon", "currency": "CNY", "time_zone": "Asia/Shanghai"
+        }),
+    );
+    round_trip(
+        &AccountEvent::Created(AccountCreated {
+            account_id: AccountId::from_uuid(id(4)),
+            role: Role::FrontDesk,
+            login: sealed("login"),
+        }),
+        json!({
+            "account_id": "00000000-0000-0000-0000-000000000004",
+            "role": "front_desk",
+            "login": { "v": 1, "kv": 1, "n": "nonce-login", "c": "cipher-login" }
+        }),
+    );
+}
+
+#[test]
+fn metadata_carries_ids_and_a_role_only() {
+    let m = Metadata {
+        command_id: CommandId::from_uuid(id(5)),
+        correlation_id: id(6),
+        causation_id: id(7),
+        actor: Actor {
+            account_id: Some(AccountId::from_uuid(id(8))),
+            role: Role::Owner,
+        },
+        tenant_id: TenantId::from_uuid(id(9)),
+        occurred_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+    };
+    assert_eq!(
+        serde_json::to_value(&m).unwrap_or_default(),
+        json!({
+            "command_id": "00000000-0000-0000-0000-000000000005",
+            "correlation_id": "00000000-0000-0000-0000-000000000006",
+            "causation_id": "00000000-0000-0000-0000-000000000007",
+            "actor": { "account_id": "00000000-0000-0000-0000-000000000008", "role": "owner" },
+            "tenant_id": "00000000-0000-0000-0000-000000000009",
+            "occurred_at": "2023-11-14T22:13:20Z"
+        })
+    );
+}
+
+#[test]
+fn unknown_types_and_versions_are_refused_not_guessed() {
+    assert!(CustomerEvent::from_stored("CustomerRegistered", 2, &json!({})).is_err());
+    assert!(CustomerEvent::from_stored("CustomerDeleted", 1, &json!({})).is_err());
+    assert!(CustomerEvent::from_stored("CustomerChanged", 1, &json!({ "bogus": 1 })).is_err());
+}
