@@ -15,6 +15,7 @@
 //! | `BELLE_RELAY` | `on` | `off` disables the relay in this instance |
 
 use anyhow::{anyhow, Context};
+use events_schema::runtime::{parse_var, secret, var};
 use events_schema::sealing::Kek;
 use events_schema::token::TokenSecret;
 use std::net::SocketAddr;
@@ -33,25 +34,6 @@ pub struct Config {
     pub addr: SocketAddr,
     pub token_ttl: Duration,
     pub relay: bool,
-}
-
-/// Reads a variable, falling back to an unprefixed name.
-pub fn var(name: &str, fallback: Option<&str>) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .or_else(|| fallback.and_then(|f| std::env::var(f).ok()))
-        .filter(|v| !v.trim().is_empty())
-}
-
-/// A secret given inline (`NAME`) or in a file (`NAME_FILE`).
-pub fn secret(name: &str) -> anyhow::Result<String> {
-    if let Some(v) = var(name, None) {
-        return Ok(v);
-    }
-    let file_var = format!("{name}_FILE");
-    let path = var(&file_var, None).ok_or_else(|| anyhow!("set {name} or {file_var}"))?;
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file_var}"))?;
-    Ok(text.trim().to_owned())
 }
 
 impl Config {
@@ -78,12 +60,5 @@ impl Config {
             token_ttl: Duration::from_secs(parse_var("BELLE_TOKEN_TTL_SECS", 3600)?),
             relay: var("BELLE_RELAY", None).is_none_or(|v| v != "off"),
         })
-    }
-}
-
-pub fn parse_var<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match var(name, None) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| anyhow!("{name} is not valid: {v:?}")),
     }
 }

@@ -34,7 +34,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    command_service::startup::init_tracing();
+    events_schema::runtime::init_tracing();
     let cli = Cli::parse();
     let config = Config::from_env()?;
     match cli.command.unwrap_or(Command::Serve) {

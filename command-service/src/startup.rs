@@ -136,37 +136,9 @@ impl Application {
 
     /// Waits for SIGTERM or Ctrl-C, then stops gracefully.
     pub async fn run_until_signal(self) -> anyhow::Result<()> {
-        shutdown_signal().await;
+        events_schema::runtime::shutdown_signal().await;
         tracing::info!("shutting down");
         self.stop().await;
         Ok(())
     }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = ctrl_c.await;
-}
-
-/// Structured logs to stderr, filtered by `BELLE_LOG` (default `info`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BELLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

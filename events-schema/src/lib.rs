@@ -10,7 +10,8 @@
 //!   blind indexes;
 //! - [`subjects`]: NATS subject and stream names;
 //! - with feature `pg`: [`store`] (event-store tables, append, read, feed),
-//!   [`keystore`] (wrapped data keys) and [`migrate`] (the migration runner).
+//!   [`keystore`] (wrapped data keys), [`migrate`] (the migration runner), [`db`]
+//!   (connections) and [`runtime`] (configuration, logging, shutdown of the binaries).
 //!
 //! It must never hold business rules (those live in `command-service`) nor read models
 //! (those live in `projections`). Pure users (tests of value objects, the benchmark's
@@ -32,5 +33,7 @@ pub mod db;
 pub mod keystore;
 #[cfg(feature = "pg")]
 pub mod migrate;
+#[cfg(feature = "pg")]
+pub mod runtime;
 #[cfg(feature = "pg")]
 pub mod store;

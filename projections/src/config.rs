@@ -1,6 +1,7 @@
 //! Configuration from `BELLE_…` variables (see `deploy/CONFIG.md`).
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
+use events_schema::runtime::{parse_var, secret, var};
 use events_schema::sealing::Kek;
 
 #[derive(Debug, Clone)]
@@ -14,25 +15,6 @@ pub struct Config {
     pub kek: Kek,
 }
 
-fn var(name: &str, fallback: Option<&str>) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .or_else(|| fallback.and_then(|f| std::env::var(f).ok()))
-        .filter(|v| !v.trim().is_empty())
-}
-
-fn secret(name: &str) -> anyhow::Result<String> {
-    if let Some(v) = var(name, None) {
-        return Ok(v);
-    }
-    let file_var = format!("{name}_FILE");
-    let path = var(&file_var, None).ok_or_else(|| anyhow!("set {name} or {file_var}"))?;
-    Ok(std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {file_var}"))?
-        .trim()
-        .to_owned())
-}
-
 impl Config {
     pub fn from_env() -> anyhow::Result<Config> {
         Ok(Config {
@@ -41,10 +23,7 @@ impl Config {
             app_user: var("BELLE_DB_APP_USER_PROJECTIONS", None)
                 .unwrap_or_else(|| "belle_projections".into()),
             app_password: var("BELLE_DB_APP_PASSWORD_PROJECTIONS", None),
-            pool_size: var("BELLE_DB_POOL_SIZE", None)
-                .map(|v| v.parse().context("BELLE_DB_POOL_SIZE"))
-                .transpose()?
-                .unwrap_or(8),
+            pool_size: parse_var("BELLE_DB_POOL_SIZE", 8)?,
             nats_url: var("BELLE_NATS_URL", Some("NATS_URL"))
                 .unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
             nats_prefix: var("BELLE_NATS_PREFIX", None).unwrap_or_else(|| "belle".into()),

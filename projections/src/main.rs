@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
                     ))
                 })
                 .collect();
-            command_signal().await;
+            events_schema::runtime::shutdown_signal().await;
             let _ = stop.send(true);
             for w in workers {
                 let _ = w.await;
@@ -101,18 +101,5 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         }
-    }
-}
-
-async fn command_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    } else {
-        let _ = ctrl_c.await;
     }
 }

@@ -1,6 +1,7 @@
 //! Configuration from `BELLE_…` variables (see `deploy/CONFIG.md`).
 
 use anyhow::{anyhow, Context};
+use events_schema::runtime::{parse_var, secret, var};
 use events_schema::sealing::Kek;
 use events_schema::token::TokenSecret;
 use std::net::SocketAddr;
@@ -16,25 +17,6 @@ pub struct Config {
     pub addr: SocketAddr,
 }
 
-fn var(name: &str, fallback: Option<&str>) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .or_else(|| fallback.and_then(|f| std::env::var(f).ok()))
-        .filter(|v| !v.trim().is_empty())
-}
-
-fn secret(name: &str) -> anyhow::Result<String> {
-    if let Some(v) = var(name, None) {
-        return Ok(v);
-    }
-    let file_var = format!("{name}_FILE");
-    let path = var(&file_var, None).ok_or_else(|| anyhow!("set {name} or {file_var}"))?;
-    Ok(std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {file_var}"))?
-        .trim()
-        .to_owned())
-}
-
 impl Config {
     pub fn from_env() -> anyhow::Result<Config> {
         Ok(Config {
@@ -42,10 +24,7 @@ impl Config {
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/belle".into()),
             app_user: var("BELLE_DB_APP_USER_QUERY", None).unwrap_or_else(|| "belle_query".into()),
             app_password: var("BELLE_DB_APP_PASSWORD_QUERY", None),
-            pool_size: var("BELLE_DB_POOL_SIZE", None)
-                .map(|v| v.parse().context("BELLE_DB_POOL_SIZE"))
-                .transpose()?
-                .unwrap_or(16),
+            pool_size: parse_var("BELLE_DB_POOL_SIZE", 16)?,
             kek: Kek::parse(&secret("BELLE_KEK")?).map_err(|e| anyhow!("BELLE_KEK: {e}"))?,
             token_secret: TokenSecret::parse(&secret("BELLE_TOKEN_SECRET")?)
                 .map_err(|e| anyhow!("BELLE_TOKEN_SECRET: {e}"))?,

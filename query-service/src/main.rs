@@ -29,22 +29,9 @@ async fn main() -> anyhow::Result<()> {
     match command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(Config::from_env()?).await?;
-            command_service_signal().await;
+            events_schema::runtime::shutdown_signal().await;
             app.stop().await;
             Ok(())
         }
-    }
-}
-
-async fn command_service_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    } else {
-        let _ = ctrl_c.await;
     }
 }
