@@ -134,21 +134,30 @@ pub async fn search(
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    let count_sql = format!("SELECT count(*) FROM rm.customers WHERE {where_sql}");
-    let total: i64 = client
-        .query_one(&client.prepare_cached(&count_sql).await?, &refs)
-        .await?
-        .get(0);
     let order = s.sort.unwrap_or(Sort::CreatedDesc).sql();
     let offset = (s.page - 1) * s.per_page;
+    // One round trip in the common case: the total rides along as a window count.
     let list_sql = format!(
-        "SELECT customer_id, name, phone_masked, gender, tags, source_channel, created_at, version
+        "SELECT customer_id, name, phone_masked, gender, tags, source_channel, created_at, version,
+                count(*) OVER () AS total
          FROM rm.customers WHERE {where_sql} ORDER BY {order} LIMIT {} OFFSET {offset}",
         s.per_page
     );
     let rows = client
         .query(&client.prepare_cached(&list_sql).await?, &refs)
         .await?;
+    let total: i64 = match rows.first() {
+        Some(r) => r.get(8),
+        None if offset == 0 => 0,
+        None => {
+            // Past the last page: count separately so the client still learns the total.
+            let count_sql = format!("SELECT count(*) FROM rm.customers WHERE {where_sql}");
+            client
+                .query_one(&client.prepare_cached(&count_sql).await?, &refs)
+                .await?
+                .get(0)
+        }
+    };
     let items = rows
         .iter()
         .map(|r| CustomerSummary {
