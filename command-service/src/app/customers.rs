@@ -93,18 +93,46 @@ impl App {
 
         let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
         let tx = client.transaction().await?;
-        let appended = store::append_tx(
-            &tx,
-            &StreamAppend {
-                tenant_id: ctx.tenant,
-                stream_id: &stream_id,
-                stream_type: wire::STREAM_TYPE,
-                expected: ExpectedVersion::NoStream,
-                events: &new_events,
-                metadata: &metadata,
+        // Pipelined: the stream insert (the compare-and-set) is sent first, the data
+        // key and the phone guard right behind it, then the events and the command
+        // record. The first error in statement order is the one reported.
+        let written = futures::try_join!(
+            async {
+                store::append_tx(
+                    &tx,
+                    &StreamAppend {
+                        tenant_id: ctx.tenant,
+                        stream_id: &stream_id,
+                        stream_type: wire::STREAM_TYPE,
+                        expected: ExpectedVersion::NoStream,
+                        events: &new_events,
+                        metadata: &metadata,
+                    },
+                )
+                .await
+                .map_err(AppError::from)
             },
-        )
-        .await?;
+            async {
+                self.keys
+                    .insert_subject_key_tx(&tx, &new_key)
+                    .await
+                    .map_err(AppError::from)
+            },
+            insert_phone_guard(&tx, ctx, &phone_hash, customer_id),
+        );
+        let (appended, (), ()) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                // A concurrent twin with the same Idempotency-Key trips the phone guard
+                // before reaching the command record: answer with its outcome.
+                drop(tx);
+                drop(client);
+                if let Some(done) = self.replay(ctx).await? {
+                    return Ok(done);
+                }
+                return Err(e);
+            }
+        };
         let outcome = saved(
             201,
             customer_id,
@@ -119,8 +147,6 @@ impl App {
             return self.replay_after_race(ctx).await;
         }
         recorded?;
-        self.keys.insert_subject_key_tx(&tx, &new_key).await?;
-        insert_phone_guard(&tx, ctx, &phone_hash, customer_id).await?;
         tx.commit().await?;
         self.relay_wakeup.notify_one();
         Ok(outcome)

@@ -46,6 +46,13 @@ pub struct CommandContext {
 }
 
 impl CommandContext {
+    /// Whether this command id may have been recorded before: ids derived from an
+    /// `Idempotency-Key` are UUIDv8 ([`command_id_from_key`]); a fresh id (UUIDv7)
+    /// cannot have been, so its lookup is skipped.
+    pub fn may_be_replay(&self) -> bool {
+        self.command_id.as_uuid().get_version_num() == 8
+    }
+
     pub fn metadata(&self, now: chrono::DateTime<chrono::Utc>) -> Metadata {
         Metadata {
             command_id: self.command_id,
@@ -88,6 +95,9 @@ impl App {
     /// Returns the recorded outcome of an already executed command, refusing a reused
     /// key with a different request.
     pub async fn replay(&self, ctx: &CommandContext) -> Result<Option<Outcome>, AppError> {
+        if !ctx.may_be_replay() {
+            return Ok(None);
+        }
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
         let Some(record) =
             events_schema::store::find_command(&client, ctx.tenant, ctx.command_id).await?
@@ -104,9 +114,15 @@ impl App {
 
     /// After a lost race on the command record: the winner's outcome.
     pub async fn replay_after_race(&self, ctx: &CommandContext) -> Result<Outcome, AppError> {
-        self.replay(ctx)
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let record = events_schema::store::find_command(&client, ctx.tenant, ctx.command_id)
             .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("command record vanished")))
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("command record vanished")))?;
+        if record.request_hash != ctx.request_hash {
+            return Err(AppError::IdempotencyKeyReused);
+        }
+        serde_json::from_value(record.response)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored outcome: {e}")))
     }
 }
 
