@@ -397,3 +397,40 @@ async fn verify_finds_no_difference_after_ten_thousand_events_and_finds_a_hand_e
     assert_read_model_matches_feed(&app).await;
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_that_all_believe_they_lead_still_write_each_feed_entry_once() {
+    let app = spawn_app_with(Options {
+        relay: false,
+        projections: false,
+        pool_size: 16,
+    })
+    .await;
+    let (tenant, _) = app.tenant("many-relays").await;
+    let pool = app.command_app().pool.clone();
+    let load = workload(&app, &tenant, 300, 40_000, 4, 3);
+    // Eight movers bypass leadership entirely and race on the feed.
+    let mut movers = Vec::new();
+    for _ in 0..8 {
+        let pool = pool.clone();
+        movers.push(tokio::spawn(async move {
+            for _ in 0..200 {
+                command_service::relay::move_to_feed(&pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("move: {e:#}"));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }));
+    }
+    load.await.unwrap_or_else(|e| panic!("{e}"));
+    for m in movers {
+        m.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    while command_service::relay::move_to_feed(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        > 0
+    {}
+    assert_feed_is_complete(&app).await;
+    app.cleanup().await;
+}
