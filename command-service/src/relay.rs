@@ -29,6 +29,17 @@ const MOVE_BATCH: i64 = 5000;
 const PUBLISH_BATCH: i64 = 1000;
 /// Poll interval when nothing woke the relay up (commits of other instances).
 const IDLE_POLL: Duration = Duration::from_millis(25);
+/// Retry interval while committed events wait behind the visibility barrier.
+const BARRIER_RETRY: Duration = Duration::from_millis(2);
+
+/// What one move step did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MoveStep {
+    /// Events moved into the feed.
+    pub moved: usize,
+    /// Committed events exist past the checkpoint but wait behind the barrier.
+    pub waiting: bool,
+}
 
 #[derive(Clone)]
 pub struct Relay {
@@ -101,7 +112,8 @@ impl Relay {
             if lock.is_closed() {
                 anyhow::bail!("relay lock connection lost");
             }
-            let moved = move_to_feed(&self.pool).await?;
+            let step = move_batch(&self.pool).await?;
+            let moved = step.moved;
             let published = if publish_backoff.is_zero() {
                 match self.publish().await {
                     Ok(n) => n,
@@ -115,10 +127,14 @@ impl Relay {
                 0
             };
             if moved == 0 && published == 0 {
-                let wait = if publish_backoff.is_zero() {
-                    IDLE_POLL
-                } else {
+                let wait = if !publish_backoff.is_zero() {
                     publish_backoff
+                } else if step.waiting {
+                    // Committed events wait behind an older open transaction: look
+                    // again soon rather than at the idle pace.
+                    BARRIER_RETRY
+                } else {
+                    IDLE_POLL
                 };
                 tokio::select! {
                     _ = self.wakeup.notified() => {}
@@ -192,23 +208,33 @@ impl Relay {
 
 /// Moves newly committed events into the feed in one transaction; returns how many.
 pub async fn move_to_feed(pool: &Pool) -> anyhow::Result<usize> {
+    Ok(move_batch(pool).await?.moved)
+}
+
+/// One move step: a lock-free look first, so an idle relay writes nothing, then the
+/// move in one transaction.
+pub async fn move_batch(pool: &Pool) -> anyhow::Result<MoveStep> {
     let mut client = pool.get().await?;
-    // Cheap check without locks, so an idle relay writes nothing.
-    let pending: bool = client
+    let look = client
         .query_one(
             &client
                 .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM es.events e, es.relay_state s
-                     WHERE s.id = 1 AND (e.tx_id, e.global_position) > (s.last_tx_id, s.last_position)
-                       AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))",
+                    "SELECT coalesce(bool_or(e.tx_id < pg_snapshot_xmin(pg_current_snapshot())), false),
+                            count(*) > 0
+                     FROM (SELECT e.tx_id FROM es.events e, es.relay_state s
+                           WHERE s.id = 1 AND (e.tx_id, e.global_position) > (s.last_tx_id, s.last_position)
+                           ORDER BY e.tx_id, e.global_position LIMIT 1) e",
                 )
                 .await?,
             &[],
         )
-        .await?
-        .get(0);
-    if !pending {
-        return Ok(0);
+        .await?;
+    let (ready, any): (bool, bool) = (look.get(0), look.get(1));
+    if !ready {
+        return Ok(MoveStep {
+            moved: 0,
+            waiting: any,
+        });
     }
     let tx = client.transaction().await?;
     // Lock the checkpoint first: a second relay that wrongly believes it leads waits
@@ -238,7 +264,10 @@ pub async fn move_to_feed(pool: &Pool) -> anyhow::Result<usize> {
         )
         .await?;
     let Some(tail) = candidates.last() else {
-        return Ok(0);
+        return Ok(MoveStep {
+            moved: 0,
+            waiting: true,
+        });
     };
     let (tail_pos, tail_tx): (i64, String) = (tail.get(0), tail.get(1));
     let positions: Vec<i64> = candidates.iter().map(|r| r.get(0)).collect();
@@ -261,5 +290,8 @@ pub async fn move_to_feed(pool: &Pool) -> anyhow::Result<usize> {
     )
     .await?;
     tx.commit().await?;
-    Ok(positions.len())
+    Ok(MoveStep {
+        moved: positions.len(),
+        waiting: false,
+    })
 }

@@ -99,6 +99,17 @@ INSERT INTO keys.tenant_keys (tenant_id, purpose, kek_id, wrapped)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT DO NOTHING";
 
+impl KeyStoreError {
+    /// Whether the key store's database was unreachable (→ 503, retry later).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            KeyStoreError::Pool(_) => true,
+            KeyStoreError::Db(e) => e.is_closed() || e.as_db_error().is_none(),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
     #[error("key store database error: {0}")]

@@ -171,8 +171,57 @@ impl Default for Options {
     }
 }
 
+/// PostgreSQL connections the tests of one process may hold at once
+/// (`BELLE_TEST_MAX_CONNECTIONS`, default 70 of the server's usual 100). Each app takes
+/// its share before starting and gives it back when dropped, so parallel tests queue
+/// instead of exhausting the server.
+static CONNECTION_BUDGET: std::sync::Mutex<Option<usize>> = std::sync::Mutex::new(None);
+
+fn budget_total() -> usize {
+    std::env::var("BELLE_TEST_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(70)
+}
+
+/// A share of the connection budget, returned on drop.
+pub struct BudgetShare(usize);
+
+impl BudgetShare {
+    pub async fn acquire(wanted: usize) -> BudgetShare {
+        let wanted = wanted.min(budget_total());
+        loop {
+            {
+                let mut left = CONNECTION_BUDGET
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let available = left.get_or_insert_with(budget_total);
+                if *available >= wanted {
+                    *available -= wanted;
+                    return BudgetShare(wanted);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for BudgetShare {
+    fn drop(&mut self) {
+        let mut left = CONNECTION_BUDGET
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *left.get_or_insert_with(budget_total) += self.0;
+    }
+}
+
+/// Pool size of query-service and the projections in tests (command-service takes
+/// `Options::pool_size`).
+const SIDE_POOL: usize = 6;
+
 /// A running Belle with its own database and NATS prefix.
 pub struct TestApp {
+    _budget: BudgetShare,
     pub db_name: String,
     pub db_url: String,
     pub prefix: String,
@@ -200,6 +249,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 }
 
 async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
+    // command pool + 3 key pools of 4 + query and projection pools + relay lock + admin
+    let budget = BudgetShare::acquire(options.pool_size + 12 + 2 * SIDE_POOL + 4).await;
     // Quiet unless asked: BELLE_TEST_LOG=debug (a tracing filter) prints service logs.
     if let Ok(filter) = std::env::var("BELLE_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
@@ -233,19 +284,20 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
         database_url: db_url.clone(),
         app_user: "belle_query".into(),
         app_password: None,
-        pool_size: options.pool_size,
+        pool_size: SIDE_POOL,
         kek: kek.clone(),
         token_secret: tokens.clone(),
         addr: "127.0.0.1:0".parse()?,
     })
     .await?;
     let projection_pool =
-        events_schema::db::app_pool(&db_url, "belle_projections", None, options.pool_size)?;
+        events_schema::db::app_pool(&db_url, "belle_projections", None, SIDE_POOL)?;
     let keys = KeyStore::new(
         events_schema::db::app_pool(&db_url, "belle_projections", None, 4)?,
         kek.clone(),
     );
     let mut app = TestApp {
+        _budget: budget,
         command_url: format!("http://{}", command.addr()),
         query_url: format!("http://{}", query.addr()),
         db_name,

@@ -93,38 +93,48 @@ impl App {
 
         let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
         let tx = client.transaction().await?;
-        // Pipelined: the stream insert (the compare-and-set) is sent first, the data
-        // key and the phone guard right behind it, then the events and the command
-        // record. The first error in statement order is the one reported.
-        let written = futures::try_join!(
-            async {
-                store::append_tx(
-                    &tx,
-                    &StreamAppend {
-                        tenant_id: ctx.tenant,
-                        stream_id: &stream_id,
-                        stream_type: wire::STREAM_TYPE,
-                        expected: ExpectedVersion::NoStream,
-                        events: &new_events,
-                        metadata: &metadata,
-                    },
-                )
-                .await
-                .map_err(AppError::from)
-            },
-            async {
-                self.keys
-                    .insert_subject_key_tx(&tx, &new_key)
-                    .await
-                    .map_err(AppError::from)
-            },
-            insert_phone_guard(&tx, ctx, &phone_hash, customer_id),
-        );
-        let (appended, (), ()) = match written {
-            Ok(w) => w,
+        // The stream insert (the compare-and-set) and the events first; then the data
+        // key, the phone guard and the command record pipelined. Futures are polled in
+        // the order their statements go out, so the first error seen is the cause (later
+        // statements only report the aborted transaction).
+        let written = async {
+            let appended = store::append_tx(
+                &tx,
+                &StreamAppend {
+                    tenant_id: ctx.tenant,
+                    stream_id: &stream_id,
+                    stream_type: wire::STREAM_TYPE,
+                    expected: ExpectedVersion::NoStream,
+                    events: &new_events,
+                    metadata: &metadata,
+                },
+            )
+            .await?;
+            let outcome = saved(
+                201,
+                customer_id,
+                appended.new_version,
+                appended.last_position,
+            );
+            futures::try_join!(
+                async {
+                    self.keys
+                        .insert_subject_key_tx(&tx, &new_key)
+                        .await
+                        .map_err(AppError::from)
+                },
+                insert_phone_guard(&tx, ctx, &phone_hash, customer_id),
+                self.finish(&tx, ctx, &outcome),
+            )?;
+            Ok::<_, AppError>(outcome)
+        }
+        .await;
+        let outcome = match written {
+            Ok(outcome) => outcome,
             Err(e) => {
-                // A concurrent twin with the same Idempotency-Key trips the phone guard
-                // before reaching the command record: answer with its outcome.
+                // Release this connection before taking another: never hold two. A
+                // concurrent twin under the same Idempotency-Key trips the phone guard
+                // or the command record: answer with its outcome.
                 drop(tx);
                 drop(client);
                 if let Some(done) = self.replay(ctx).await? {
@@ -133,20 +143,6 @@ impl App {
                 return Err(e);
             }
         };
-        let outcome = saved(
-            201,
-            customer_id,
-            appended.new_version,
-            appended.last_position,
-        );
-        let recorded = self.finish(&tx, ctx, &outcome).await;
-        if let Err(AppError::Idempotent) = recorded {
-            // Release this connection before taking another: never hold two.
-            drop(tx);
-            drop(client);
-            return self.replay_after_race(ctx).await;
-        }
-        recorded?;
         tx.commit().await?;
         self.relay_wakeup.notify_one();
         Ok(outcome)

@@ -90,6 +90,10 @@ impl From<tokio_postgres::Error> for AppError {
 
 impl From<events_schema::keystore::KeyStoreError> for AppError {
     fn from(e: events_schema::keystore::KeyStoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "key store unavailable");
+            return AppError::Unavailable;
+        }
         AppError::Internal(e.into())
     }
 }

@@ -121,6 +121,10 @@ impl From<crate::consistency::WaitError> for ApiError {
 
 impl From<events_schema::keystore::KeyStoreError> for ApiError {
     fn from(e: events_schema::keystore::KeyStoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "key store unavailable");
+            return ApiError::Unavailable;
+        }
         ApiError::Internal(e.into())
     }
 }
@@ -129,6 +133,7 @@ impl From<crate::read::audit::AuditError> for ApiError {
     fn from(e: crate::read::audit::AuditError) -> Self {
         match e {
             crate::read::audit::AuditError::Store(s) if s.is_unavailable() => ApiError::Unavailable,
+            crate::read::audit::AuditError::Keys(k) => k.into(),
             other => ApiError::Internal(other.into()),
         }
     }
