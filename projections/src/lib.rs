@@ -23,8 +23,11 @@ use std::sync::Arc;
 pub trait Projection: Send + Sync {
     /// Short name: `customers` → schemas `rm_customers_v<N>`.
     fn name(&self) -> &'static str;
-    /// DDL of one version's tables (run with `search_path` set to the version schema).
+    /// DDL of one version's tables with their primary keys (run with `search_path` set
+    /// to the version schema).
     fn ddl(&self) -> &'static str;
+    /// DDL of the secondary indexes, created after a rebuild's bulk load.
+    fn indexes(&self) -> &'static str;
     /// Tables exposed as views in schema `rm` and compared by `verify`.
     fn tables(&self) -> &'static [&'static str];
     /// Applies a contiguous batch of feed events inside `tx` (search_path already set).

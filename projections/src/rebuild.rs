@@ -35,6 +35,14 @@ pub async fn rebuild(pool: &Pool, p: &dyn Projection) -> anyhow::Result<i32> {
         tx.commit().await?;
     }
     catch_up(pool, p, Target::Version(next), None).await?;
+    {
+        // Indexes after the bulk load; then catch up again with what came meanwhile.
+        let mut client = pool.get().await?;
+        let tx = client.transaction().await?;
+        registry::create_indexes(&tx, p, next).await?;
+        tx.commit().await?;
+    }
+    catch_up(pool, p, Target::Version(next), None).await?;
     // Switch: hold the registry row exclusively (live workers pause), apply the
     // tail live has seen since, repoint the views, mark the new version live.
     let mut client = pool.get().await?;

@@ -30,6 +30,7 @@ pub async fn ensure_live(
         .get(0);
     if !schema_exists(&tx, &schema(p.name(), version)).await? {
         create_version(&tx, p, version).await?;
+        create_indexes(&tx, p, version).await?;
         point_views(&tx, p, version).await?;
     }
     tx.commit().await?;
@@ -56,6 +57,21 @@ pub async fn create_version(
     tx.batch_execute(&format!(
         "CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema}; {ddl}",
         ddl = p.ddl()
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Creates the secondary indexes of one version.
+pub async fn create_indexes(
+    tx: &Transaction<'_>,
+    p: &dyn Projection,
+    version: i32,
+) -> anyhow::Result<()> {
+    let schema = schema(p.name(), version);
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path TO {schema}; {ddl}",
+        ddl = p.indexes()
     ))
     .await?;
     Ok(())

@@ -38,6 +38,10 @@ impl Projection for CustomersProjection {
         include_str!("schema.sql")
     }
 
+    fn indexes(&self) -> &'static str {
+        include_str!("indexes.sql")
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &["customers", "customer_history"]
     }

@@ -31,15 +31,6 @@ CREATE TABLE customers (
     updated_at             timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, customer_id)
 );
-CREATE INDEX customers_phone ON customers (tenant_id, phone_hash);
-CREATE INDEX customers_phone_tail ON customers (tenant_id, phone_tail_hash);
-CREATE INDEX customers_id_number ON customers (tenant_id, id_number_hash) WHERE id_number_hash IS NOT NULL;
-CREATE INDEX customers_created ON customers (tenant_id, created_at, customer_id);
-CREATE INDEX customers_name_trgm ON customers USING gin (name public.gin_trgm_ops);
-CREATE INDEX customers_pinyin_trgm ON customers USING gin (name_pinyin public.gin_trgm_ops);
-CREATE INDEX customers_initials ON customers (tenant_id, name_initials text_pattern_ops);
-CREATE INDEX customers_tags ON customers USING gin (tags);
-
 CREATE TABLE customer_history (
     tenant_id        uuid NOT NULL,
     customer_id      uuid NOT NULL,
