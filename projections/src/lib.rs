@@ -30,13 +30,38 @@ pub trait Projection: Send + Sync {
     fn indexes(&self) -> &'static str;
     /// Tables exposed as views in schema `rm` and compared by `verify`.
     fn tables(&self) -> &'static [&'static str];
-    /// Applies a contiguous batch of feed events inside `tx` (search_path already set).
+    /// Computes a contiguous batch's writes: decodes, opens sealed values, reads the
+    /// rows it touches. Runs in a read-only transaction (search_path set), so the
+    /// expensive part holds no transaction id that would hold back the relay's
+    /// visibility barrier.
+    fn prepare<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        events: &'a [FeedEvent],
+    ) -> BoxFuture<'a, anyhow::Result<Prepared>>;
+
+    /// Writes what [`Projection::prepare`] computed (search_path set).
+    fn write<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        prepared: Prepared,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// Prepares and writes in one transaction.
     fn apply<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
         events: &'a [FeedEvent],
-    ) -> BoxFuture<'a, anyhow::Result<()>>;
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let prepared = self.prepare(tx, events).await?;
+            self.write(tx, prepared).await
+        })
+    }
 }
+
+/// A projection's computed writes for one batch (its own type inside).
+pub type Prepared = Box<dyn std::any::Any + Send>;
 
 /// Every projection of the product.
 pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> {

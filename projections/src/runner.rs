@@ -32,7 +32,13 @@ pub enum Target {
     Version(i32),
 }
 
-async fn enter(tx: &Transaction<'_>, p: &dyn Projection, target: Target) -> anyhow::Result<i64> {
+/// Locks the target's version (share) and checkpoint (update) for a write; returns
+/// (version, checkpoint) and leaves search_path on that version.
+async fn enter(
+    tx: &Transaction<'_>,
+    p: &dyn Projection,
+    target: Target,
+) -> anyhow::Result<(i32, i64)> {
     let version = match target {
         Target::Live => tx
             .query_one(
@@ -50,27 +56,121 @@ async fn enter(tx: &Transaction<'_>, p: &dyn Projection, target: Target) -> anyh
         .query_one("SELECT seq FROM checkpoint WHERE id = 1 FOR UPDATE", &[])
         .await?
         .get(0);
-    Ok(cp)
+    Ok((version, cp))
 }
 
-async fn finish(
-    tx: Transaction<'_>,
+/// Reads the target's version and checkpoint without locks (read-only transaction).
+async fn peek(
+    tx: &Transaction<'_>,
     p: &dyn Projection,
-    batch: &[FeedEvent],
-) -> anyhow::Result<i64> {
-    let Some(last) = batch.last().map(|e| e.seq) else {
-        tx.commit().await?;
-        return Ok(0);
+    target: Target,
+) -> anyhow::Result<(i32, i64)> {
+    let version = match target {
+        Target::Live => tx
+            .query_one(
+                "SELECT live_version FROM projections.registry WHERE name = $1",
+                &[&p.name()],
+            )
+            .await?
+            .get(0),
+        Target::Version(v) => v,
     };
-    p.apply(&tx, batch).await?;
-    tx.execute("UPDATE checkpoint SET seq = $1 WHERE id = 1", &[&last])
+    let schema = registry::schema(p.name(), version);
+    tx.batch_execute(&format!("SET LOCAL search_path TO {schema}"))
         .await?;
-    tx.commit().await?;
-    Ok(last)
+    let cp: i64 = tx
+        .query_one("SELECT seq FROM checkpoint WHERE id = 1", &[])
+        .await?
+        .get(0);
+    Ok((version, cp))
 }
 
-/// Applies messages received from NATS (any order, duplicates, gaps) in one
-/// transaction, backfilling gaps from the feed in PostgreSQL. Returns the checkpoint.
+/// Where a batch comes from.
+enum Source<'a> {
+    /// Messages received from NATS (any order, duplicates, gaps).
+    Received(&'a [FeedEvent]),
+    /// The feed in PostgreSQL past the checkpoint, up to `until` and `limit` entries.
+    Feed { until: Option<i64>, limit: i64 },
+}
+
+/// The contiguous batch past `cp`: received messages with gaps filled from the feed,
+/// or a slice of the feed.
+async fn assemble(
+    tx: &Transaction<'_>,
+    source: &Source<'_>,
+    cp: i64,
+) -> anyhow::Result<Vec<FeedEvent>> {
+    match source {
+        Source::Feed { until, limit } => {
+            let limit = match until {
+                Some(u) if *u <= cp => return Ok(Vec::new()),
+                Some(u) => (u - cp).min(*limit),
+                None => *limit,
+            };
+            Ok(store::read_feed(tx, cp, limit).await?)
+        }
+        Source::Received(received) => {
+            let mut batch = Vec::with_capacity(received.len());
+            let mut next = cp + 1;
+            for event in received.iter().filter(|e| e.seq > cp) {
+                if event.seq < next {
+                    continue;
+                }
+                if event.seq > next {
+                    let missing = store::read_feed(tx, next - 1, event.seq - next).await?;
+                    if missing.len() as i64 != event.seq - next {
+                        bail!("feed gap {next}..{} could not be backfilled", event.seq);
+                    }
+                    batch.extend(missing);
+                }
+                next = event.seq + 1;
+                batch.push(event.clone());
+            }
+            Ok(batch)
+        }
+    }
+}
+
+/// One batch in two phases. Phase one, in a read-only transaction (no transaction
+/// id, so the relay's visibility barrier is not held back): read the checkpoint,
+/// assemble the batch, and let the projection compute its writes. Phase two, a short
+/// write transaction: lock version and checkpoint, and if neither moved, write and
+/// advance the checkpoint; if something moved (another worker, a switch), start over.
+/// Returns the checkpoint afterwards and how many events were applied.
+async fn step(
+    pool: &Pool,
+    p: &dyn Projection,
+    target: Target,
+    source: Source<'_>,
+) -> anyhow::Result<(i64, usize)> {
+    loop {
+        let mut client = pool.get().await?;
+        let ro = client.build_transaction().read_only(true).start().await?;
+        let (version, cp) = peek(&ro, p, target).await?;
+        let batch = assemble(&ro, &source, cp).await?;
+        let Some(last) = batch.last().map(|e| e.seq) else {
+            ro.commit().await?;
+            return Ok((cp, 0));
+        };
+        let prepared = p.prepare(&ro, &batch).await?;
+        ro.commit().await?;
+
+        let tx = client.transaction().await?;
+        let (version_now, cp_now) = enter(&tx, p, target).await?;
+        if (version_now, cp_now) != (version, cp) {
+            tx.rollback().await?;
+            continue;
+        }
+        p.write(&tx, prepared).await?;
+        tx.execute("UPDATE checkpoint SET seq = $1 WHERE id = 1", &[&last])
+            .await?;
+        tx.commit().await?;
+        return Ok((last, batch.len()));
+    }
+}
+
+/// Applies messages received from NATS (any order, duplicates, gaps), backfilling
+/// gaps from the feed in PostgreSQL. Returns the checkpoint.
 pub async fn apply_received(
     pool: &Pool,
     p: &dyn Projection,
@@ -78,27 +178,9 @@ pub async fn apply_received(
 ) -> anyhow::Result<i64> {
     received.sort_by_key(|e| e.seq);
     received.dedup_by_key(|e| e.seq);
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let cp = enter(&tx, p, Target::Live).await?;
-    let mut batch = Vec::with_capacity(received.len());
-    let mut next = cp + 1;
-    for event in received.into_iter().filter(|e| e.seq > cp) {
-        if event.seq > next {
-            let missing = store::read_feed(&tx, next - 1, event.seq - next).await?;
-            if missing.len() as i64 != event.seq - next {
-                bail!("feed gap {next}..{} could not be backfilled", event.seq);
-            }
-            batch.extend(missing);
-        }
-        next = event.seq + 1;
-        batch.push(event);
-    }
-    if batch.is_empty() {
-        tx.commit().await?;
-        return Ok(cp);
-    }
-    finish(tx, p, &batch).await
+    Ok(step(pool, p, Target::Live, Source::Received(&received))
+        .await?
+        .0)
 }
 
 /// Applies the feed from PostgreSQL past the target's checkpoint, in large batches,
@@ -110,23 +192,19 @@ pub async fn catch_up(
     until: Option<i64>,
 ) -> anyhow::Result<i64> {
     loop {
-        let mut client = pool.get().await?;
-        let tx = client.transaction().await?;
-        let cp = enter(&tx, p, target).await?;
-        let limit = match until {
-            Some(u) if u <= cp => {
-                tx.commit().await?;
-                return Ok(cp);
-            }
-            Some(u) => (u - cp).min(CATCH_UP_BATCH),
-            None => CATCH_UP_BATCH,
-        };
-        let batch = store::read_feed(&tx, cp, limit).await?;
-        if batch.is_empty() {
-            tx.commit().await?;
+        let (cp, applied) = step(
+            pool,
+            p,
+            target,
+            Source::Feed {
+                until,
+                limit: CATCH_UP_BATCH,
+            },
+        )
+        .await?;
+        if applied == 0 {
             return Ok(cp);
         }
-        finish(tx, p, &batch).await?;
     }
 }
 

@@ -7,7 +7,7 @@
 
 mod row;
 
-use crate::Projection;
+use crate::{Prepared, Projection};
 use deadpool_postgres::Transaction;
 use events_schema::customer::{self, CustomerEvent, CustomerField, SealedDetails};
 use events_schema::envelope::{DomainEvent, FeedEvent};
@@ -46,20 +46,48 @@ impl Projection for CustomersProjection {
         &["customers", "customer_history"]
     }
 
-    fn apply<'a>(
+    fn prepare<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
         events: &'a [FeedEvent],
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(self.apply_batch(tx, events))
+    ) -> BoxFuture<'a, anyhow::Result<Prepared>> {
+        Box::pin(async move {
+            let writes = self.prepare_batch(tx, events).await?;
+            Ok(Box::new(writes) as Prepared)
+        })
     }
+
+    fn write<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        prepared: Prepared,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let writes = prepared
+                .downcast::<Writes>()
+                .map_err(|_| anyhow::anyhow!("customers: foreign prepared batch"))?;
+            row::save(tx, writes.rows.values()).await?;
+            row::save_history(tx, &writes.history).await?;
+            Ok(())
+        })
+    }
+}
+
+/// A batch's computed writes: the touched rows after the batch, and history entries.
+struct Writes {
+    rows: HashMap<(TenantId, CustomerId), row::CustomerRow>,
+    history: Vec<HistoryRow>,
 }
 
 /// Opened plaintext of one event's sealed fields.
 type Plain = HashMap<CustomerField, Option<String>>;
 
 impl CustomersProjection {
-    async fn apply_batch(&self, tx: &Transaction<'_>, events: &[FeedEvent]) -> anyhow::Result<()> {
+    async fn prepare_batch(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[FeedEvent],
+    ) -> anyhow::Result<Writes> {
         let mut decoded = Vec::new();
         for fe in events {
             if fe.event.stream_type != customer::STREAM_TYPE {
@@ -73,7 +101,10 @@ impl CustomersProjection {
             decoded.push((fe, e));
         }
         if decoded.is_empty() {
-            return Ok(());
+            return Ok(Writes {
+                rows: HashMap::new(),
+                history: Vec::new(),
+            });
         }
         let subjects: Vec<(TenantId, uuid::Uuid)> = decoded
             .iter()
@@ -148,9 +179,7 @@ impl CustomersProjection {
                 }
             }
         }
-        row::save(tx, rows.values()).await?;
-        row::save_history(tx, &history).await?;
-        Ok(())
+        Ok(Writes { rows, history })
     }
 
     async fn open_all(
