@@ -101,14 +101,7 @@ async fn assemble(
     cp: i64,
 ) -> anyhow::Result<Vec<FeedEvent>> {
     match source {
-        Source::Feed { until, limit } => {
-            let limit = match until {
-                Some(u) if *u <= cp => return Ok(Vec::new()),
-                Some(u) => (u - cp).min(*limit),
-                None => *limit,
-            };
-            Ok(store::read_feed(tx, cp, limit).await?)
-        }
+        Source::Feed { .. } => assemble_feed(tx, source, cp).await,
         Source::Received(received) => {
             let mut batch = Vec::with_capacity(received.len());
             let mut next = cp + 1;
@@ -136,37 +129,84 @@ async fn assemble(
 /// assemble the batch, and let the projection compute its writes. Phase two, a short
 /// write transaction: lock version and checkpoint, and if neither moved, write and
 /// advance the checkpoint; if something moved (another worker, a switch), start over.
-/// Returns the checkpoint afterwards and how many events were applied.
+/// While phase two writes, the next slice of the feed is read on another connection
+/// (`prefetch`). Returns the checkpoint afterwards, how many events were applied, and
+/// the prefetched next slice.
 async fn step(
     pool: &Pool,
     p: &dyn Projection,
     target: Target,
     source: Source<'_>,
-) -> anyhow::Result<(i64, usize)> {
+    mut prefetched: Option<Prefetched>,
+) -> anyhow::Result<(i64, usize, Option<Prefetched>)> {
     loop {
         let mut client = pool.get().await?;
         let ro = client.build_transaction().read_only(true).start().await?;
         let (version, cp) = peek(&ro, p, target).await?;
-        let batch = assemble(&ro, &source, cp).await?;
+        let batch = match prefetched.take() {
+            Some(pre) if pre.after == cp => pre.events,
+            _ => assemble(&ro, &source, cp).await?,
+        };
         let Some(last) = batch.last().map(|e| e.seq) else {
             ro.commit().await?;
-            return Ok((cp, 0));
+            return Ok((cp, 0, None));
         };
         let prepared = p.prepare(&ro, &batch).await?;
         ro.commit().await?;
 
-        let tx = client.transaction().await?;
-        let (version_now, cp_now) = enter(&tx, p, target).await?;
-        if (version_now, cp_now) != (version, cp) {
-            tx.rollback().await?;
-            continue;
+        let write = async {
+            let tx = client.transaction().await?;
+            let (version_now, cp_now) = enter(&tx, p, target).await?;
+            if (version_now, cp_now) != (version, cp) {
+                tx.rollback().await?;
+                return anyhow::Ok(false);
+            }
+            p.write(&tx, prepared).await?;
+            tx.execute("UPDATE checkpoint SET seq = $1 WHERE id = 1", &[&last])
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        let next = async {
+            match &source {
+                Source::Feed { .. } => {
+                    let reader = pool.get().await?;
+                    let events = assemble_feed(&reader, &source, last).await?;
+                    anyhow::Ok(Some(Prefetched {
+                        after: last,
+                        events,
+                    }))
+                }
+                Source::Received(_) => Ok(None),
+            }
+        };
+        let (written, next) = tokio::join!(write, next);
+        if written? {
+            return Ok((last, batch.len(), next.ok().flatten()));
         }
-        p.write(&tx, prepared).await?;
-        tx.execute("UPDATE checkpoint SET seq = $1 WHERE id = 1", &[&last])
-            .await?;
-        tx.commit().await?;
-        return Ok((last, batch.len()));
     }
+}
+
+/// The next slice of the feed read ahead while a batch is written.
+pub struct Prefetched {
+    after: i64,
+    events: Vec<FeedEvent>,
+}
+
+async fn assemble_feed(
+    client: &impl deadpool_postgres::GenericClient,
+    source: &Source<'_>,
+    cp: i64,
+) -> anyhow::Result<Vec<FeedEvent>> {
+    let Source::Feed { until, limit } = source else {
+        return Ok(Vec::new());
+    };
+    let limit = match until {
+        Some(u) if *u <= cp => return Ok(Vec::new()),
+        Some(u) => (u - cp).min(*limit),
+        None => *limit,
+    };
+    Ok(store::read_feed(client, cp, limit).await?)
 }
 
 /// Applies messages received from NATS (any order, duplicates, gaps), backfilling
@@ -178,9 +218,11 @@ pub async fn apply_received(
 ) -> anyhow::Result<i64> {
     received.sort_by_key(|e| e.seq);
     received.dedup_by_key(|e| e.seq);
-    Ok(step(pool, p, Target::Live, Source::Received(&received))
-        .await?
-        .0)
+    Ok(
+        step(pool, p, Target::Live, Source::Received(&received), None)
+            .await?
+            .0,
+    )
 }
 
 /// Applies the feed from PostgreSQL past the target's checkpoint, in large batches,
@@ -191,8 +233,9 @@ pub async fn catch_up(
     target: Target,
     until: Option<i64>,
 ) -> anyhow::Result<i64> {
+    let mut prefetched = None;
     loop {
-        let (cp, applied) = step(
+        let (cp, applied, next) = step(
             pool,
             p,
             target,
@@ -200,11 +243,13 @@ pub async fn catch_up(
                 until,
                 limit: CATCH_UP_BATCH,
             },
+            prefetched.take(),
         )
         .await?;
         if applied == 0 {
             return Ok(cp);
         }
+        prefetched = next;
     }
 }
 

@@ -1,6 +1,7 @@
 //! The customers read model: one row per customer with search columns (blind
-//! indexes, name, pinyin, initials), masked display values and the sealed values
-//! (for later unmasking), plus the change history (CUS-5, CUS-6, CUS-7).
+//! indexes, name, pinyin, initials) and masked display values, plus the change
+//! history (CUS-5, CUS-6, CUS-7). No ciphertext is copied here: unmasking reads the
+//! customer's own stream, the one source of truth.
 //!
 //! A batch is applied set-wise: load the touched rows, fold the events in memory,
 //! write back with one upsert and one history insert. This is what makes rebuilds fast.

@@ -34,7 +34,6 @@ pub struct CustomerRow {
     pub has_conditions: bool,
     pub privacy_policy_version: String,
     pub marketing_consent: bool,
-    pub sealed: serde_json::Value,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -88,7 +87,6 @@ impl CustomerRow {
             has_conditions: false,
             privacy_policy_version: consent.privacy_policy_version.clone(),
             marketing_consent: consent.marketing,
-            sealed: serde_json::json!({}),
             created_at: at,
             updated_at: at,
         };
@@ -153,14 +151,6 @@ impl CustomerRow {
                     self.tags = details.tags.clone().unwrap_or_default();
                 }
                 f => {
-                    if let (Some(sealed), Some(map)) =
-                        (details.sealed(f), self.sealed.as_object_mut())
-                    {
-                        map.insert(
-                            f.as_str().to_owned(),
-                            serde_json::to_value(sealed).unwrap_or_default(),
-                        );
-                    }
                     let Some(text) = plain.get(&f).cloned().flatten() else {
                         continue;
                     };
@@ -169,9 +159,6 @@ impl CustomerRow {
             }
         }
         for f in cleared {
-            if let Some(map) = self.sealed.as_object_mut() {
-                map.remove(f.as_str());
-            }
             match f {
                 CustomerField::IdNumber => {
                     self.id_number_hash = None;
@@ -216,7 +203,7 @@ impl CustomerRow {
     }
 }
 
-const COLUMNS: &str = "tenant_id, customer_id, version, name, name_pinyin, name_initials, phone_hash, phone_tail_hash, phone_masked, id_number_hash, id_number_masked, email_masked, address_masked, gender, birthday_masked, birth_month, source_channel, tags, has_notes, has_allergies, has_conditions, privacy_policy_version, marketing_consent, sealed, created_at, updated_at";
+const COLUMNS: &str = "tenant_id, customer_id, version, name, name_pinyin, name_initials, phone_hash, phone_tail_hash, phone_masked, id_number_hash, id_number_masked, email_masked, address_masked, gender, birthday_masked, birth_month, source_channel, tags, has_notes, has_allergies, has_conditions, privacy_policy_version, marketing_consent, created_at, updated_at";
 
 /// Loads the existing rows of the given customers.
 pub async fn load(
@@ -257,9 +244,8 @@ pub async fn load(
             has_conditions: r.get(20),
             privacy_policy_version: r.get(21),
             marketing_consent: r.get(22),
-            sealed: r.get(23),
-            created_at: r.get(24),
-            updated_at: r.get(25),
+            created_at: r.get(23),
+            updated_at: r.get(24),
         };
         out.insert(
             (
@@ -283,7 +269,7 @@ pub async fn save<'a>(
     }
     macro_rules! col {
         ($f:ident) => {
-            rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
+            rows.iter().map(|r| &r.$f).collect::<Vec<_>>()
         };
     }
     // Arrays of arrays are not rectangular in general, so tags travel as JSON.
@@ -295,15 +281,15 @@ pub async fn save<'a>(
                     u.phone_tail_hash, u.phone_masked, u.id_number_hash, u.id_number_masked, u.email_masked,
                     u.address_masked, u.gender, u.birthday_masked, u.birth_month, u.source_channel,
                     ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.has_notes, u.has_allergies, u.has_conditions,
-                    u.privacy_policy_version, u.marketing_consent, u.sealed, u.created_at, u.updated_at
+                    u.privacy_policy_version, u.marketing_consent, u.created_at, u.updated_at
              FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
                          $15::text[], $16::int2[], $17::text[], $18::jsonb[], $19::bool[], $20::bool[], $21::bool[],
-                         $22::text[], $23::bool[], $24::jsonb[], $25::timestamptz[], $26::timestamptz[])
+                         $22::text[], $23::bool[], $24::timestamptz[], $25::timestamptz[])
                   AS u(tenant_id, customer_id, version, name, name_pinyin, name_initials, phone_hash,
                        phone_tail_hash, phone_masked, id_number_hash, id_number_masked, email_masked,
                        address_masked, gender, birthday_masked, birth_month, source_channel, tags, has_notes,
-                       has_allergies, has_conditions, privacy_policy_version, marketing_consent, sealed,
+                       has_allergies, has_conditions, privacy_policy_version, marketing_consent,
                        created_at, updated_at)
              ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
                 version = EXCLUDED.version, name = EXCLUDED.name, name_pinyin = EXCLUDED.name_pinyin,
@@ -315,7 +301,7 @@ pub async fn save<'a>(
                 birth_month = EXCLUDED.birth_month, source_channel = EXCLUDED.source_channel,
                 tags = EXCLUDED.tags, has_notes = EXCLUDED.has_notes, has_allergies = EXCLUDED.has_allergies,
                 has_conditions = EXCLUDED.has_conditions, privacy_policy_version = EXCLUDED.privacy_policy_version,
-                marketing_consent = EXCLUDED.marketing_consent, sealed = EXCLUDED.sealed,
+                marketing_consent = EXCLUDED.marketing_consent,
                 updated_at = EXCLUDED.updated_at"
         ))
         .await?;
@@ -345,7 +331,6 @@ pub async fn save<'a>(
             &col!(has_conditions),
             &col!(privacy_policy_version),
             &col!(marketing_consent),
-            &col!(sealed),
             &col!(created_at),
             &col!(updated_at),
         ],
@@ -397,7 +382,7 @@ pub async fn save_history(tx: &Transaction<'_>, rows: &[HistoryRow]) -> anyhow::
     }
     macro_rules! col {
         ($f:ident) => {
-            rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
+            rows.iter().map(|r| &r.$f).collect::<Vec<_>>()
         };
     }
     let stmt = tx

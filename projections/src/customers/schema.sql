@@ -26,7 +26,6 @@ CREATE TABLE customers (
     has_conditions         boolean NOT NULL,
     privacy_policy_version text NOT NULL,
     marketing_consent      boolean NOT NULL,
-    sealed                 jsonb NOT NULL,
     created_at             timestamptz NOT NULL,
     updated_at             timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, customer_id)
