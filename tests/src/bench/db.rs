@@ -32,62 +32,131 @@ pub async fn progress(admin: &Client) -> anyhow::Result<Progress> {
     })
 }
 
+/// How long the feed or checkpoint may stand still, with work pending, before a wait
+/// gives up as stalled.
+const STALL: Duration = Duration::from_secs(60);
+
 /// Waits until the relay has moved every committed event into the feed and published
 /// the whole feed to JetStream; returns the feed head.
 pub async fn wait_for_relay(admin: &Client, timeout: Duration) -> anyhow::Result<i64> {
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    loop {
-        let p = progress(admin).await?;
-        if p.events == p.feed && p.published == p.feed {
-            return Ok(p.feed);
-        }
-        if started.elapsed() > timeout {
-            bail!(
-                "the relay did not catch up within {timeout:?}: {} events, feed {}, published {}",
-                p.events,
-                p.feed,
-                p.published
-            );
-        }
-        if last_report.elapsed() >= Duration::from_secs(5) {
-            eprintln!(
-                "  waiting for the relay: {} events, feed {}, published {}",
-                p.events, p.feed, p.published
-            );
-            last_report = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait(admin, timeout, "the relay", |p| {
+        (p.events == p.feed && p.published == p.feed).then_some(p.feed)
+    })
+    .await
 }
 
 /// Waits until the relay and the customers projection have applied every committed
 /// event; returns the feed head.
 pub async fn wait_settled(admin: &Client, timeout: Duration) -> anyhow::Result<i64> {
+    wait(admin, timeout, "the projections", |p| {
+        (p.events == p.feed && p.checkpoint == p.feed).then_some(p.feed)
+    })
+    .await
+}
+
+async fn wait(
+    admin: &Client,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&Progress) -> Option<i64>,
+) -> anyhow::Result<i64> {
     let started = Instant::now();
     let mut last_report = Instant::now();
+    let mut last_move = Instant::now();
+    let mut last = progress(admin).await?;
     loop {
         let p = progress(admin).await?;
-        if p.events == p.feed && p.checkpoint == p.feed {
-            return Ok(p.feed);
+        if let Some(head) = done(&p) {
+            return Ok(head);
         }
-        if started.elapsed() > timeout {
+        if (p.feed, p.published, p.checkpoint) != (last.feed, last.published, last.checkpoint) {
+            last_move = Instant::now();
+        }
+        last = p;
+        let stalled = last_move.elapsed() > STALL;
+        if stalled || started.elapsed() > timeout {
+            let diagnosis = diagnose(admin)
+                .await
+                .unwrap_or_else(|e| format!("(diagnosis failed: {e:#})"));
             bail!(
-                "the read model did not settle within {timeout:?}: {} events, feed {}, checkpoint {}",
+                "waiting for {what}: {} after {:.0} s: {} events, feed {}, published {}, checkpoint {}\n{diagnosis}",
+                if stalled { "no progress" } else { "timed out" },
+                started.elapsed().as_secs_f64(),
                 p.events,
                 p.feed,
+                p.published,
                 p.checkpoint
             );
         }
         if last_report.elapsed() >= Duration::from_secs(5) {
             eprintln!(
-                "  waiting for the projections: {} events, feed {}, checkpoint {}",
-                p.events, p.feed, p.checkpoint
+                "  waiting for {what}: {} events, feed {}, published {}, checkpoint {}",
+                p.events, p.feed, p.published, p.checkpoint
             );
             last_report = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The relay's checkpoint, the next events it would move (and whether they already are
+/// in the feed, which stalls it on a duplicate key), and the feed's last entries.
+async fn diagnose(admin: &Client) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let s = admin
+        .query_one(
+            "SELECT last_tx_id::text, last_position, last_seq, published_seq,
+                    pg_current_snapshot()::text
+             FROM es.relay_state WHERE id = 1",
+            &[],
+        )
+        .await?;
+    writeln!(
+        out,
+        "relay_state: last_tx_id {}, last_position {}, last_seq {}, published_seq {}; snapshot {}",
+        s.get::<_, String>(0),
+        s.get::<_, i64>(1),
+        s.get::<_, i64>(2),
+        s.get::<_, i64>(3),
+        s.get::<_, String>(4)
+    )?;
+    for r in admin
+        .query(
+            "SELECT e.global_position, e.tx_id::text, f.seq
+             FROM es.events e LEFT JOIN es.feed f USING (global_position), es.relay_state s
+             WHERE s.id = 1 AND (e.tx_id, e.global_position) > (s.last_tx_id, s.last_position)
+             ORDER BY e.tx_id, e.global_position LIMIT 5",
+            &[],
+        )
+        .await?
+    {
+        writeln!(
+            out,
+            "next to move: global_position {}, tx_id {}, already in feed at seq {:?}",
+            r.get::<_, i64>(0),
+            r.get::<_, String>(1),
+            r.get::<_, Option<i64>>(2)
+        )?;
+    }
+    for r in admin
+        .query(
+            "SELECT f.seq, e.global_position, e.tx_id::text
+             FROM es.feed f JOIN es.events e USING (global_position)
+             ORDER BY f.seq DESC LIMIT 5",
+            &[],
+        )
+        .await?
+    {
+        writeln!(
+            out,
+            "feed tail: seq {}, global_position {}, tx_id {}",
+            r.get::<_, i64>(0),
+            r.get::<_, i64>(1),
+            r.get::<_, String>(2)
+        )?;
+    }
+    Ok(out)
 }
 
 /// Scratch table of the raw baseline: an identity key and a few columns like an event

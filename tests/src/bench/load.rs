@@ -120,6 +120,20 @@ pub fn register_command(
     Ok(RegisterCustomer { details, consent })
 }
 
+/// Attempts per command when the failure may pass (the same command id each time, so a
+/// retry after an unseen commit replays the first outcome instead of appending twice).
+const ATTEMPTS: u32 = 8;
+
+/// A failure that may pass on retry: a dependency briefly unavailable, or a connection
+/// refused because PostgreSQL ran out of connection slots.
+fn transient(e: &AppError) -> bool {
+    matches!(e, AppError::Unavailable | AppError::Internal(_))
+}
+
+async fn backoff(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+}
+
 fn app_error(e: AppError) -> anyhow::Error {
     match e {
         AppError::Internal(inner) => inner.context("internal error"),
@@ -182,9 +196,17 @@ pub async fn register_many(
                 }
                 let n = base + i;
                 let body = crate::data::customer(&mut rng, n);
-                let cmd = register_command(&body, chrono::Utc::now().date_naive())?;
                 let ctx = caller.context("register_customer", "", &body);
-                match app.register_customer(&ctx, cmd).await {
+                let mut attempt = 0;
+                let outcome = loop {
+                    attempt += 1;
+                    let cmd = register_command(&body, chrono::Utc::now().date_naive())?;
+                    match app.register_customer(&ctx, cmd).await {
+                        Err(e) if transient(&e) && attempt < ATTEMPTS => backoff(attempt).await,
+                        other => break other,
+                    }
+                };
+                match outcome {
                     Ok(outcome) => {
                         let id: CustomerId = outcome.body["customer_id"]
                             .as_str()
@@ -253,18 +275,28 @@ pub async fn change_many(
                 for t in &tags {
                     parsed_tags.push(valid("tags", Tag::parse(t))?);
                 }
-                let cmd = ChangeCustomer {
-                    customer_id: id,
-                    expected_version: None,
-                    set: vec![
-                        FieldValue::Tags(parsed_tags),
-                        FieldValue::Notes(valid("notes", FreeText::parse(&notes, 2000))?),
-                    ],
-                    clear: Vec::new(),
-                    reason: valid("reason", Reason::parse("回访后更新资料"))?,
-                };
+                let set = vec![
+                    FieldValue::Tags(parsed_tags),
+                    FieldValue::Notes(valid("notes", FreeText::parse(&notes, 2000))?),
+                ];
+                let reason = valid("reason", Reason::parse("回访后更新资料"))?;
                 let ctx = caller.context("change_customer", &id.to_string(), &body);
-                match app.change_customer(&ctx, cmd).await {
+                let mut attempt = 0;
+                let outcome = loop {
+                    attempt += 1;
+                    let cmd = ChangeCustomer {
+                        customer_id: id,
+                        expected_version: None,
+                        set: set.clone(),
+                        clear: Vec::new(),
+                        reason: reason.clone(),
+                    };
+                    match app.change_customer(&ctx, cmd).await {
+                        Err(e) if transient(&e) && attempt < ATTEMPTS => backoff(attempt).await,
+                        other => break other,
+                    }
+                };
+                match outcome {
                     Ok(_) => changed += 1,
                     // Lost every retry against a concurrent change of the same customer.
                     Err(AppError::Conflict) => {}

@@ -7,22 +7,36 @@
 //!    a measured window) versus a raw single-row `INSERT … ; COMMIT` loop (autocommit)
 //!    into a scratch table of the same database at the same concurrency, inserting real
 //!    registration payloads; `append_ratio` = command throughput / raw throughput.
-//! 2. **propagation** — registrations at a steady rate (open loop); after each 201 the
-//!    client polls query-service `GET /customers?phone=…` every `--poll-ms` until the
-//!    customer is found (mode `poll`, the default), or sends one request carrying the
-//!    command's `consistency_token`, which query-service holds until its read model has
-//!    applied the event (mode `token`). Reported: p99 of visible − acknowledged.
+//! 2. **propagation** — registrations at a steady rate (open loop, a warm-up first);
+//!    after each 201 the client polls query-service `GET /customers?phone=…` every
+//!    `--poll-ms` until the customer is found (mode `poll`, the default), or sends one
+//!    request carrying the command's `consistency_token`, which query-service holds
+//!    until its read model has applied the event (mode `token`). Reported: p99 of
+//!    visible − acknowledged. `--probe-every n` probes only every n-th command: on a
+//!    small machine the probes' own reads (≈10 per command) weigh on what they measure.
 //! 3. **bulk load** — customers registered and changed through the application layer
 //!    (`App::register_customer` / `App::change_customer`: real sealed events, no HTTP)
 //!    with the projection workers stopped, then the relay drains into the feed and
 //!    JetStream.
 //! 4. **rebuild** — `projections::rebuild::rebuild` of the customers read model from the
-//!    whole feed; events/s = feed length / seconds.
+//!    whole feed (after `VACUUM ANALYZE`, so plans are those of a settled database; the
+//!    live workers stay stopped); events/s = feed length / seconds. The workers start
+//!    again on the rebuilt version for the lookups.
 //! 5. **lookup** — `GET /customers?phone=<existing phone>` at N concurrent clients over
 //!    the bulk-loaded customers.
 //!
+//! Every measured phase starts after a `CHECKPOINT`, so none pays for the WAL written
+//! by the one before; idle pooled connections are closed between phases, since three
+//! pools of `--pool-size` plus the raw baseline's connections can exceed a default
+//! `max_connections` of 100.
+//!
 //! Progress goes to stderr; the report to stdout, its last line one JSON object with
-//! the five figures. Exits 0 whether or not the targets are met.
+//! the five figures. Exits 0 whether or not the targets are met (1 if a phase fails).
+//!
+//! Environment: the harness's `BELLE_TEST_DATABASE_URL` / `DATABASE_URL` (superuser)
+//! and `BELLE_TEST_NATS_URL` / `NATS_URL`; `BELLE_LOG` (default `warn`);
+//! `BELLE_BENCH_KEEP_DB=1` keeps the database; `BELLE_BENCH_SAMPLES=<file>` writes the
+//! propagation samples as CSV.
 
 #[path = "../bench/mod.rs"]
 mod bench;
@@ -31,7 +45,7 @@ use anyhow::{anyhow, bail, Context};
 use bench::db;
 use bench::load::{self, Caller};
 use bench::run::{closed_loop, open_loop, LoadResult};
-use bench::stats::{round3, Latencies, Summary};
+use bench::stats::{ms, round3, Latencies, Summary};
 use clap::{Parser, ValueEnum};
 use command_service::app::identity::NewTenant;
 use command_service::domain::identity::{LoginName, Password, TenantSlug};
@@ -92,6 +106,10 @@ struct Args {
     /// How the propagation phase sees a customer become visible.
     #[arg(long, value_enum, default_value_t = Visibility::Poll)]
     propagation_mode: Visibility,
+    /// Probe the visibility of every n-th command only (the others are just sent), so
+    /// that the probes' own reads do not swamp a small machine.
+    #[arg(long, default_value_t = 1)]
+    probe_every: u64,
     /// Polling interval of `--propagation-mode poll`, in milliseconds.
     #[arg(long, default_value_t = 2)]
     poll_ms: u64,
@@ -105,7 +123,7 @@ struct Args {
     #[arg(long, default_value_t = 200_000)]
     min_events: u64,
     /// Concurrent tasks of the bulk load.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 16)]
     load_concurrency: usize,
     /// Measured window of the lookup phase, in seconds.
     #[arg(long, default_value_t = 10.0)]
@@ -184,11 +202,15 @@ impl Report {
                     .unwrap_or_else(|| "-".into())
             };
             println!(
-                "{:<30} {:>9} {:>7.1} {:>10.0} {:>8} {:>8} {:>8} {:>8} {:>7}  {}",
+                "{:<30} {:>9} {:>7.1} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}  {}",
                 r.phase,
                 r.count,
                 r.secs,
-                r.rate,
+                if r.rate > 0.0 {
+                    format!("{:.0}", r.rate)
+                } else {
+                    "-".into()
+                },
                 lat(|s| s.p50_ms),
                 lat(|s| s.p95_ms),
                 lat(|s| s.p99_ms),
@@ -257,7 +279,14 @@ impl Report {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    if let Err(e) = bench_main().await {
+        eprintln!("belle-bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn bench_main() -> anyhow::Result<()> {
     let mut args = Args::parse();
     if args.quick {
         args.shrink();
@@ -282,13 +311,21 @@ async fn main() -> anyhow::Result<()> {
         app.db_name, app.prefix
     );
     let outcome = run(&mut app, &args).await;
-    eprintln!("belle-bench: cleaning up");
     let db_name = app.db_name.clone();
-    if tokio::time::timeout(Duration::from_secs(120), app.cleanup())
-        .await
-        .is_err()
-    {
-        eprintln!("belle-bench: cleanup timed out; drop database {db_name} by hand");
+    if std::env::var("BELLE_BENCH_KEEP_DB").is_ok_and(|v| v == "1") {
+        eprintln!(
+            "belle-bench: keeping database {db_name} and NATS stream of prefix {} (BELLE_BENCH_KEEP_DB=1)",
+            app.prefix
+        );
+        app.kill_projections();
+    } else {
+        eprintln!("belle-bench: cleaning up");
+        if tokio::time::timeout(Duration::from_secs(120), app.cleanup())
+            .await
+            .is_err()
+        {
+            eprintln!("belle-bench: cleanup timed out; drop database {db_name} by hand");
+        }
     }
     let report = outcome?;
     eprintln!(
@@ -303,9 +340,10 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
     let admin = tests::admin_client(&app.db_url).await?;
     let pg_version: String = admin.query_one("SHOW server_version", &[]).await?.get(0);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = load_average();
     let mut report = Report {
         environment: format!(
-            "{cpus} CPUs, PostgreSQL {pg_version}, {} clients, pool {}{}",
+            "{cpus} CPUs (load average {load:.2} at start), PostgreSQL {pg_version}, {} clients, pool {}{}",
             args.clients,
             args.pool_size,
             if args.quick {
@@ -316,6 +354,11 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         ),
         ..Report::default()
     };
+    if load > cpus as f64 * 0.5 {
+        report.warnings.push(format!(
+            "the machine was already busy at start (load average {load:.2} on {cpus} CPUs): the figures are pessimistic"
+        ));
+    }
 
     // A salon and its owner.
     let created = app
@@ -347,6 +390,7 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
     };
 
     // 1. Append through HTTP.
+    checkpoint(&admin).await?;
     eprintln!(
         "[1/6] append: {} clients POST /customers, {:.1} s warm-up + {:.1} s",
         args.clients, args.warmup_secs, args.append_secs
@@ -360,6 +404,8 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
     );
 
     // 2. The raw INSERT+COMMIT baseline.
+    release_idle(app);
+    checkpoint(&admin).await?;
     let (payloads, payload_bytes) = db::sample_payloads(&admin, 64).await?;
     eprintln!(
         "[2/6] raw: {} connections INSERT+COMMIT (payload ≈ {payload_bytes:.0} B), {:.1} s warm-up + {:.1} s",
@@ -397,16 +443,24 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
     // 3. Propagation at a steady rate.
     app.start_projections();
     db::wait_settled(&admin, Duration::from_secs(300)).await?;
+    checkpoint(&admin).await?;
     let count = ((args.propagation_rate as f64) * args.propagation_secs).round() as u64;
+    let warmup = ((args.propagation_rate as f64) * args.warmup_secs).round() as u64;
     eprintln!(
-        "[3/6] propagation: {count} registrations at {}/s, visibility by {:?}",
+        "[3/6] propagation: {count} registrations at {}/s after {warmup} for warm-up, visibility by {:?}",
         args.propagation_rate, args.propagation_mode
     );
-    let prop = propagation_phase(app, &token, args, count).await?;
+    let prop = propagation_phase(app, &token, args, warmup, count).await?;
     report.propagation_p99_ms = prop.visible.summary().p99_ms;
     eprintln!(
-        "  achieved {:.0}/s, propagation p99 {:.2} ms, {} timeouts, {} errors",
-        prop.achieved_rate, report.propagation_p99_ms, prop.timeouts, prop.errors
+        "  achieved {:.0}/s; command p50 {:.2} ms p99 {:.2} ms; propagation p50 {:.2} ms p99 {:.2} ms; {} timeouts, {} errors",
+        prop.achieved_rate,
+        prop.acks.summary().p50_ms,
+        prop.acks.summary().p99_ms,
+        prop.visible.summary().p50_ms,
+        report.propagation_p99_ms,
+        prop.timeouts,
+        prop.errors
     );
     report.rows.push(Row {
         phase: "propagation: ack → visible",
@@ -416,8 +470,10 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         lat: Some(prop.visible.summary()),
         errors: prop.errors + prop.timeouts,
         note: format!(
-            "{:?} mode; {} timeouts (>{}s, counted as {}s)",
+            "{:?} mode, 1 in {} probed, {:.0} reads/s; {} timeouts (>{}s, counted as {}s)",
             args.propagation_mode,
+            args.probe_every.max(1),
+            prop.polls as f64 / args.propagation_secs.max(0.1),
             prop.timeouts,
             VISIBILITY_BOUND.as_secs(),
             VISIBILITY_BOUND.as_secs()
@@ -507,6 +563,7 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         "[5/6] rebuild of the customers read model from {feed} feed events (after VACUUM ANALYZE)"
     );
     admin.batch_execute("VACUUM ANALYZE").await?;
+    checkpoint(&admin).await?;
     let projection = app
         .projections()
         .into_iter()
@@ -539,9 +596,11 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
     }
 
     // 6. Lookups by phone.
+    release_idle(app);
     app.start_projections();
     db::wait_settled(&admin, Duration::from_secs(300)).await?;
     admin.batch_execute("ANALYZE").await?;
+    checkpoint(&admin).await?;
     let customers: i64 = admin
         .query_one("SELECT count(*) FROM rm.customers", &[])
         .await?
@@ -575,6 +634,35 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         ));
     }
     Ok(report)
+}
+
+/// Flushes dirty buffers before a measured phase, so that no phase pays for the WAL of
+/// the one before it (the raw baseline and the bulk load write a lot).
+async fn checkpoint(admin: &tokio_postgres::Client) -> anyhow::Result<()> {
+    admin
+        .batch_execute("CHECKPOINT")
+        .await
+        .context("CHECKPOINT")?;
+    Ok(())
+}
+
+/// The 1-minute load average (0 where unknown).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// Closes the idle connections of the command-service and projection pools, so the
+/// next phase finds free PostgreSQL connection slots (`max_connections` is often 100,
+/// and three pools of `--pool-size` plus the raw baseline's connections exceed it).
+fn release_idle(app: &TestApp) {
+    let command = app.command_app().pool.retain(|_, _| false).removed.len();
+    let projections = app.projection_pool.retain(|_, _| false).removed.len();
+    eprintln!(
+        "  closed {command} idle command-service and {projections} idle projection connections"
+    );
 }
 
 async fn login(
@@ -718,6 +806,8 @@ async fn raw_phase(
 struct Propagation {
     visible: Latencies,
     acks: Latencies,
+    /// Visibility reads sent by the probes.
+    polls: u64,
     timeouts: u64,
     errors: u64,
     achieved_rate: f64,
@@ -725,8 +815,19 @@ struct Propagation {
 }
 
 enum Sample {
-    Visible { ack: Duration, visible: Duration },
-    TimedOut { ack: Duration },
+    /// A command whose visibility was not probed.
+    Acked {
+        ack: Duration,
+    },
+    Visible {
+        ack: Duration,
+        visible: Duration,
+        polls: u64,
+    },
+    TimedOut {
+        ack: Duration,
+        polls: u64,
+    },
     Failed(String),
 }
 
@@ -734,6 +835,7 @@ async fn propagation_phase(
     app: &TestApp,
     token: &Arc<str>,
     args: &Args,
+    warmup: u64,
     count: u64,
 ) -> anyhow::Result<Propagation> {
     let http = app.http.clone();
@@ -741,10 +843,12 @@ async fn propagation_phase(
     let query_url: Arc<str> = Arc::from(app.query_url.as_str());
     let mode = args.propagation_mode;
     let poll = Duration::from_millis(args.poll_ms.max(1));
-    let (samples, achieved_rate) = open_loop(args.propagation_rate, count, |i| {
+    let probe_every = args.probe_every.max(1);
+    let (samples, achieved_rate) = open_loop(args.propagation_rate, warmup + count, |i| {
         let n = PROPAGATION_PHONES + i;
         let body = data::customer(&mut rand::thread_rng(), n);
         let phone = data::phone(n);
+        let probe = i % probe_every == 0;
         let (http, command_url, query_url, token) = (
             http.clone(),
             command_url.clone(),
@@ -761,6 +865,7 @@ async fn propagation_phase(
                 &phone,
                 mode,
                 poll,
+                probe,
             )
             .await
             {
@@ -773,19 +878,31 @@ async fn propagation_phase(
     let mut p = Propagation {
         visible: Latencies::default(),
         acks: Latencies::default(),
+        polls: 0,
         timeouts: 0,
         errors: 0,
         achieved_rate,
         first_error: None,
     };
-    for s in samples {
+    if let Ok(path) = std::env::var("BELLE_BENCH_SAMPLES") {
+        write_samples(&path, &samples, args.propagation_rate)?;
+    }
+    // Only the commands started after the warm-up count.
+    for s in samples.into_iter().skip(usize::try_from(warmup)?) {
         match s {
-            Sample::Visible { ack, visible } => {
+            Sample::Acked { ack } => p.acks.push(ack),
+            Sample::Visible {
+                ack,
+                visible,
+                polls,
+            } => {
                 p.acks.push(ack);
                 p.visible.push(visible);
+                p.polls += polls;
             }
-            Sample::TimedOut { ack } => {
+            Sample::TimedOut { ack, polls } => {
                 p.acks.push(ack);
+                p.polls += polls;
                 p.visible.push(VISIBILITY_BOUND);
                 p.timeouts += 1;
             }
@@ -798,6 +915,25 @@ async fn propagation_phase(
     Ok(p)
 }
 
+/// Writes the propagation samples as CSV (`BELLE_BENCH_SAMPLES=<file>`), for looking
+/// at when slow ones happened: start offset, command latency, visibility latency (ms).
+fn write_samples(path: &str, samples: &[Sample], rate: u64) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut out = String::from("i,start_ms,ack_ms,visible_ms,outcome\n");
+    for (i, s) in samples.iter().enumerate() {
+        let start = i as f64 * 1000.0 / rate.max(1) as f64;
+        let (ack, visible, outcome) = match s {
+            Sample::Acked { ack } => (ms(*ack), f64::NAN, "acked"),
+            Sample::Visible { ack, visible, .. } => (ms(*ack), ms(*visible), "visible"),
+            Sample::TimedOut { ack, .. } => (ms(*ack), f64::NAN, "timeout"),
+            Sample::Failed(_) => (f64::NAN, f64::NAN, "failed"),
+        };
+        writeln!(out, "{i},{start:.1},{ack:.3},{visible:.3},{outcome}")?;
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {path}"))?;
+    Ok(())
+}
+
 #[expect(clippy::too_many_arguments, reason = "one sample's whole setting")]
 async fn propagate(
     http: &reqwest::Client,
@@ -808,11 +944,15 @@ async fn propagate(
     phone: &str,
     mode: Visibility,
     poll: Duration,
+    probe: bool,
 ) -> anyhow::Result<Sample> {
     let t0 = Instant::now();
     let out = register_http(http, command_url, token, body).await?;
     let acked = Instant::now();
     let ack = acked - t0;
+    if !probe {
+        return Ok(Sample::Acked { ack });
+    }
     let url = match mode {
         Visibility::Poll => format!("{query_url}/customers?phone={phone}"),
         Visibility::Token => format!(
@@ -821,17 +961,20 @@ async fn propagate(
         ),
     };
     let deadline = acked + VISIBILITY_BOUND;
+    let mut polls = 0;
     let mut ticker = tokio::time::interval(poll);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if mode == Visibility::Poll {
             ticker.tick().await;
         }
+        polls += 1;
         match search_total(http, &url, token).await? {
             Ok(1) => {
                 return Ok(Sample::Visible {
                     ack,
                     visible: acked.elapsed(),
+                    polls,
                 })
             }
             Ok(_) => {}
@@ -840,7 +983,7 @@ async fn propagate(
             Err(e) => bail!("GET /customers: {e}"),
         }
         if Instant::now() >= deadline {
-            return Ok(Sample::TimedOut { ack });
+            return Ok(Sample::TimedOut { ack, polls });
         }
     }
 }

@@ -48,14 +48,21 @@ enum Outcome {
 const PHONE_RANGE: std::ops::Range<u64> = 300_000_000..600_000_000;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     let args = Args::parse();
+    if let Err(e) = run(&args).await {
+        eprintln!("belle-demo: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<()> {
     let base_url = args.command_url.trim_end_matches('/').to_owned();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
 
-    let token = login(&http, &base_url, &args).await?;
+    let token = login(&http, &base_url, args).await?;
 
     let span = PHONE_RANGE.end - PHONE_RANGE.start;
     let count = args.customers.min(span);
@@ -103,13 +110,13 @@ async fn login(http: &reqwest::Client, base_url: &str, args: &Args) -> anyhow::R
         .json(&json!({ "tenant": args.tenant, "login": args.login, "password": args.password }))
         .send()
         .await
-        .with_context(|| format!("belle-demo: cannot reach command-service at {base_url}"))?;
+        .with_context(|| format!("cannot reach command-service at {base_url}"))?;
     let status = r.status();
     let body: Value = r.json().await.unwrap_or(Value::Null);
     match body["access_token"].as_str() {
         Some(token) if status.is_success() => Ok(token.to_owned()),
         _ => bail!(
-            "belle-demo: login as {:?} to tenant {:?} failed: HTTP {status} {}",
+            "login as {:?} to tenant {:?} failed: HTTP {status} {}",
             args.login,
             args.tenant,
             body["message"]
