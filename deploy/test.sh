@@ -18,6 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$BELLE_REPO"
 
 T0=$SECONDS
+TEST_LOG=""
 fmt_duration() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 on_exit() {
     local rc=$?
@@ -26,6 +27,14 @@ on_exit() {
     else
         log "FAILED (exit $rc); total time $(fmt_duration $((SECONDS - T0)))"
     fi
+    # The last line: one count over every test binary (cargo prints a summary per
+    # binary, and the last of them is often an empty doc-test run).
+    if [ -n "$TEST_LOG" ] && [ -f "$TEST_LOG" ]; then
+        awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+             END { printf "tests: %d passed, %d failed\n", p, f }' "$TEST_LOG"
+        rm -f "$TEST_LOG"
+    fi
+    exit "$rc"
 }
 trap on_exit EXIT
 
@@ -67,5 +76,12 @@ if [ "${BELLE_SKIP_LINT:-0}" != "1" ]; then
 else
     log "BELLE_SKIP_LINT=1: skipping fmt and clippy"
 fi
+TEST_LOG="$(mktemp)"
+run_tests() {
+    # Keep cargo's exit status through the tee.
+    set -o pipefail
+    cargo test --workspace "$@" 2>&1 | tee "$TEST_LOG"
+}
 step "tests" "run the failing test alone with: cargo test -p <crate> <name> -- --nocapture" \
-    cargo test --workspace "$@"
+    run_tests "$@"
+

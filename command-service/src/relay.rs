@@ -253,10 +253,12 @@ pub async fn move_batch(pool: &Pool) -> anyhow::Result<MoveStep> {
     let candidates = tx
         .query(
             &tx.prepare_cached(
-                "SELECT global_position, tx_id::text FROM es.events
-                 WHERE (tx_id, global_position) > ($1::text::xid8, $2::bigint)
-                   AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                 ORDER BY tx_id, global_position
+                // Qualified names: a bare `tx_id` in ORDER BY would bind to the text
+                // output column and sort 1000000 before 999999.
+                "SELECT e.global_position, e.tx_id::text AS tx_text FROM es.events e
+                 WHERE (e.tx_id, e.global_position) > ($1::text::xid8, $2::bigint)
+                   AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                 ORDER BY e.tx_id, e.global_position
                  LIMIT $3",
             )
             .await?,

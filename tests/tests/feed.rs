@@ -434,3 +434,50 @@ async fn relays_that_all_believe_they_lead_still_write_each_feed_entry_once() {
     assert_feed_is_complete(&app).await;
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_relay_orders_transaction_ids_as_numbers_not_text() {
+    let app = spawn_app_with(Options {
+        relay: false,
+        projections: false,
+        ..Default::default()
+    })
+    .await;
+    app.tenant("xid-order").await;
+    // Transaction ids of different digit counts: as text, "1000" sorts before "999".
+    let admin = app.admin().await;
+    for (xid, n) in [("1000", 1), ("999", 2)] {
+        admin
+            .execute(
+                "INSERT INTO es.events (tx_id, event_id, tenant_id, stream_id, stream_type, stream_version,
+                                        event_type, schema_version, payload, metadata)
+                 VALUES ($1::text::xid8, $2, $3, $4, 'test', 1, 'TestHappened', 1, '{}', '{}')",
+                &[&xid, &uuid::Uuid::new_v4(), &uuid::Uuid::new_v4(), &format!("test-{n}")],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    let pool = app.command_app().pool.clone();
+    let first = command_service::relay::move_to_feed(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(first >= 4, "moved {first}");
+    let second = command_service::relay::move_to_feed(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("second move must find nothing new: {e:#}"));
+    assert_eq!(second, 0);
+    assert_feed_is_complete(&app).await;
+    let order: Vec<String> = admin
+        .query(
+            "SELECT e.stream_id FROM es.feed f JOIN es.events e USING (global_position)
+             WHERE e.stream_type = 'test' ORDER BY f.seq",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(order, ["test-2", "test-1"], "xid 999 precedes xid 1000");
+    app.cleanup().await;
+}

@@ -88,7 +88,7 @@ struct Args {
     /// Concurrent clients of the append, raw and lookup phases.
     #[arg(long, default_value_t = 32)]
     clients: usize,
-    /// Connection pool size of each service.
+    /// Connection pool size of command-service (the harness sizes the other pools).
     #[arg(long, default_value_t = 40)]
     pool_size: usize,
     /// Warm-up before each closed-loop measurement, in seconds.
@@ -343,7 +343,7 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
     let load = load_average();
     let mut report = Report {
         environment: format!(
-            "{cpus} CPUs (load average {load:.2} at start), PostgreSQL {pg_version}, {} clients, pool {}{}",
+            "{cpus} CPUs (load average {load:.2} at start), PostgreSQL {pg_version}, {} clients, command pool {}{}",
             args.clients,
             args.pool_size,
             if args.quick {
