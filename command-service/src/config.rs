@@ -8,6 +8,7 @@
 //! | `BELLE_DB_POOL_SIZE` | `16` | connections in the service's pool |
 //! | `BELLE_NATS_URL` (or `NATS_URL`) | `nats://127.0.0.1:4222` | NATS with JetStream |
 //! | `BELLE_NATS_PREFIX` | `belle` | subject prefix and stream-name prefix |
+//! | `BELLE_NATS_REPLICAS` | `1` | replicas of the JetStream events stream (3 in a cluster) |
 //! | `BELLE_KEK` / `BELLE_KEK_FILE` | required | key-encryption key `id:base64` |
 //! | `BELLE_TOKEN_SECRET` / `BELLE_TOKEN_SECRET_FILE` | required | base64 HMAC secret for access tokens |
 //! | `BELLE_COMMAND_ADDR` | `127.0.0.1:8080` | HTTP listen address |
@@ -29,6 +30,8 @@ pub struct Config {
     pub pool_size: usize,
     pub nats_url: String,
     pub nats_prefix: String,
+    /// Replicas of the JetStream events stream (3 in a production cluster).
+    pub nats_replicas: usize,
     pub kek: std::sync::Arc<Kek>,
     pub token_secret: TokenSecret,
     pub addr: SocketAddr,
@@ -51,6 +54,7 @@ impl Config {
             nats_url: var("BELLE_NATS_URL", Some("NATS_URL"))
                 .unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
             nats_prefix: var("BELLE_NATS_PREFIX", None).unwrap_or_else(|| "belle".into()),
+            nats_replicas: parse_var("BELLE_NATS_REPLICAS", 1)?,
             kek: std::sync::Arc::new(kek),
             token_secret,
             addr: var("BELLE_COMMAND_ADDR", None)

@@ -53,13 +53,18 @@ pub struct Relay {
 }
 
 /// Creates or updates the JetStream stream that carries the events.
-pub async fn ensure_stream(js: &jetstream::Context, prefix: &str) -> anyhow::Result<()> {
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    prefix: &str,
+    replicas: usize,
+) -> anyhow::Result<()> {
     let config = jetstream::stream::Config {
         name: subjects::events_stream(prefix),
         subjects: vec![subjects::events_filter(prefix)],
         storage: jetstream::stream::StorageType::File,
         duplicate_window: Duration::from_secs(600),
         max_age: Duration::from_secs(7 * 24 * 3600),
+        num_replicas: replicas.max(1),
         ..Default::default()
     };
     js.get_or_create_stream(config.clone())

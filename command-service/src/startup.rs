@@ -76,7 +76,7 @@ impl Application {
                 .await
                 .context("connecting to NATS")?;
             let js = async_nats::jetstream::new(nats);
-            ensure_stream(&js, &config.nats_prefix).await?;
+            ensure_stream(&js, &config.nats_prefix, config.nats_replicas).await?;
             let relay = Relay {
                 pool: app.pool.clone(),
                 admin_url: config.database_url.clone(),

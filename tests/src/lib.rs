@@ -270,6 +270,7 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
         pool_size: options.pool_size,
         nats_url: nats_url(),
         nats_prefix: prefix.clone(),
+        nats_replicas: 1,
         kek: Arc::new(kek.clone()),
         token_secret: tokens.clone(),
         addr: "127.0.0.1:0".parse()?,
@@ -279,7 +280,7 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
     .await?;
     // The stream exists even when this app's relay is off (tests run their own).
     let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await?);
-    command_service::relay::ensure_stream(&js, &prefix).await?;
+    command_service::relay::ensure_stream(&js, &prefix, 1).await?;
     let query = QueryApp::build(QueryConfig {
         database_url: db_url.clone(),
         app_user: "belle_query".into(),
