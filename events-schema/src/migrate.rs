@@ -104,7 +104,8 @@ fn ignore_concurrent_create(e: tokio_postgres::Error) -> Result<(), tokio_postgr
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of bytes (checksums, request hashes).
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()

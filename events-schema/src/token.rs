@@ -98,6 +98,21 @@ impl TokenSecret {
         format!("{signed}.{sig}")
     }
 
+    /// Checks an `Authorization` header value for a bearer token of Belle's API. The
+    /// error is the message for the 401 response.
+    pub fn verify_bearer(&self, header: Option<&[u8]>, now: i64) -> Result<Claims, &'static str> {
+        let header = header.ok_or("a bearer token is required")?;
+        let token = std::str::from_utf8(header)
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or("use Authorization: Bearer <token>")?;
+        self.verify(token.trim(), API_AUDIENCE, now)
+            .map_err(|e| match e {
+                TokenError::Expired => "the token has expired",
+                _ => "the token is not valid",
+            })
+    }
+
     /// Checks signature (constant time), audience and expiry (`now` in epoch seconds).
     pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');

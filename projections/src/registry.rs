@@ -54,12 +54,8 @@ pub async fn create_version(
     version: i32,
 ) -> anyhow::Result<()> {
     let schema = schema(p.name(), version);
-    tx.batch_execute(&format!(
-        "CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema}; {ddl}",
-        ddl = p.ddl()
-    ))
-    .await?;
-    Ok(())
+    tx.batch_execute(&format!("CREATE SCHEMA {schema}")).await?;
+    run_in(tx, &schema, p.ddl()).await
 }
 
 /// Creates the secondary indexes of one version.
@@ -68,12 +64,13 @@ pub async fn create_indexes(
     p: &dyn Projection,
     version: i32,
 ) -> anyhow::Result<()> {
-    let schema = schema(p.name(), version);
-    tx.batch_execute(&format!(
-        "SET LOCAL search_path TO {schema}; {ddl}",
-        ddl = p.indexes()
-    ))
-    .await?;
+    run_in(tx, &schema(p.name(), version), p.indexes()).await
+}
+
+/// Runs DDL with search_path set to one version's schema.
+async fn run_in(tx: &Transaction<'_>, schema: &str, ddl: &str) -> anyhow::Result<()> {
+    tx.batch_execute(&format!("SET LOCAL search_path TO {schema}; {ddl}"))
+        .await?;
     Ok(())
 }
 

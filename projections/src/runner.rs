@@ -32,43 +32,30 @@ pub enum Target {
     Version(i32),
 }
 
-/// Locks the target's version (share) and checkpoint (update) for a write; returns
-/// (version, checkpoint) and leaves search_path on that version.
-async fn enter(
-    tx: &Transaction<'_>,
-    p: &dyn Projection,
-    target: Target,
-) -> anyhow::Result<(i32, i64)> {
-    let version = match target {
-        Target::Live => tx
-            .query_one(
-                "SELECT live_version FROM projections.registry WHERE name = $1 FOR SHARE",
-                &[&p.name()],
-            )
-            .await?
-            .get(0),
-        Target::Version(v) => v,
-    };
-    let schema = registry::schema(p.name(), version);
-    tx.batch_execute(&format!("SET LOCAL search_path TO {schema}"))
-        .await?;
-    let cp: i64 = tx
-        .query_one("SELECT seq FROM checkpoint WHERE id = 1 FOR UPDATE", &[])
-        .await?
-        .get(0);
-    Ok((version, cp))
+/// How [`position`] reads the target's version and checkpoint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Plain reads, for the read-only phase (takes no transaction id).
+    Peek,
+    /// Version under a share lock, checkpoint under an update lock, for a write.
+    Lock,
 }
 
-/// Reads the target's version and checkpoint without locks (read-only transaction).
-async fn peek(
+/// Reads the target's (version, checkpoint) and leaves search_path on that version.
+async fn position(
     tx: &Transaction<'_>,
     p: &dyn Projection,
     target: Target,
+    access: Access,
 ) -> anyhow::Result<(i32, i64)> {
+    let lock = |clause: &'static str| if access == Access::Lock { clause } else { "" };
     let version = match target {
         Target::Live => tx
             .query_one(
-                "SELECT live_version FROM projections.registry WHERE name = $1",
+                &format!(
+                    "SELECT live_version FROM projections.registry WHERE name = $1 {}",
+                    lock("FOR SHARE")
+                ),
                 &[&p.name()],
             )
             .await?
@@ -79,7 +66,13 @@ async fn peek(
     tx.batch_execute(&format!("SET LOCAL search_path TO {schema}"))
         .await?;
     let cp: i64 = tx
-        .query_one("SELECT seq FROM checkpoint WHERE id = 1", &[])
+        .query_one(
+            &format!(
+                "SELECT seq FROM checkpoint WHERE id = 1 {}",
+                lock("FOR UPDATE")
+            ),
+            &[],
+        )
         .await?
         .get(0);
     Ok((version, cp))
@@ -142,7 +135,7 @@ async fn step(
     loop {
         let mut client = pool.get().await?;
         let ro = client.build_transaction().read_only(true).start().await?;
-        let (version, cp) = peek(&ro, p, target).await?;
+        let (version, cp) = position(&ro, p, target, Access::Peek).await?;
         let batch = match prefetched.take() {
             Some(pre) if pre.after == cp => pre.events,
             _ => assemble(&ro, &source, cp).await?,
@@ -156,7 +149,7 @@ async fn step(
 
         let write = async {
             let tx = client.transaction().await?;
-            let (version_now, cp_now) = enter(&tx, p, target).await?;
+            let (version_now, cp_now) = position(&tx, p, target, Access::Lock).await?;
             if (version_now, cp_now) != (version, cp) {
                 tx.rollback().await?;
                 return anyhow::Ok(false);

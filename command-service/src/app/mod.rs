@@ -80,7 +80,7 @@ pub fn request_hash(operation: &str, target: &str, body: &serde_json::Value) -> 
     h.update(target.as_bytes());
     h.update([0]);
     h.update(body.to_string().as_bytes());
-    hex(&h.finalize())
+    events_schema::migrate::hex(&h.finalize())
 }
 
 /// Derives a command id from an `Idempotency-Key` header value (scoped by tenant in storage).
@@ -98,6 +98,17 @@ impl App {
         if !ctx.may_be_replay() {
             return Ok(None);
         }
+        self.recorded_outcome(ctx).await
+    }
+
+    /// After a lost race on the command record: the winner's outcome.
+    pub async fn replay_after_race(&self, ctx: &CommandContext) -> Result<Outcome, AppError> {
+        self.recorded_outcome(ctx)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("command record vanished")))
+    }
+
+    async fn recorded_outcome(&self, ctx: &CommandContext) -> Result<Option<Outcome>, AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
         let Some(record) =
             events_schema::store::find_command(&client, ctx.tenant, ctx.command_id).await?
@@ -107,31 +118,8 @@ impl App {
         if record.request_hash != ctx.request_hash {
             return Err(AppError::IdempotencyKeyReused);
         }
-        let outcome: Outcome = serde_json::from_value(record.response)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored outcome: {e}")))?;
-        Ok(Some(outcome))
-    }
-
-    /// After a lost race on the command record: the winner's outcome.
-    pub async fn replay_after_race(&self, ctx: &CommandContext) -> Result<Outcome, AppError> {
-        let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let record = events_schema::store::find_command(&client, ctx.tenant, ctx.command_id)
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("command record vanished")))?;
-        if record.request_hash != ctx.request_hash {
-            return Err(AppError::IdempotencyKeyReused);
-        }
         serde_json::from_value(record.response)
+            .map(Some)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("stored outcome: {e}")))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }

@@ -113,3 +113,46 @@ mod tests {
         assert_eq!(EARLIEST_BIRTH_DATE.to_string(), "1900-01-01");
     }
 }
+
+/// Removes quoted values (`"…"` and `` `…` ``) from a deserializer's message, so an error
+/// never echoes input that may be personal data. Messages about unknown or missing
+/// fields are kept whole: they name fields, not values.
+pub fn redact_echoed_values(msg: &str) -> String {
+    if msg.contains("unknown field") || msg.contains("missing field") {
+        return msg.to_owned();
+    }
+    let mut out = String::with_capacity(msg.len());
+    let mut quoted = false;
+    for c in msg.chars() {
+        if c == '"' || c == '`' {
+            quoted = !quoted;
+            if !quoted {
+                out.push_str("(value)");
+            }
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_echoed_values;
+
+    #[test]
+    fn deserializer_messages_lose_quoted_values() {
+        assert_eq!(
+            redact_echoed_values("invalid type: string \"13812341234\", expected u32"),
+            "invalid type: string (value), expected u32"
+        );
+        assert_eq!(
+            redact_echoed_values("unknown variant `robot`, expected `female`"),
+            "unknown variant (value), expected (value)"
+        );
+        assert_eq!(
+            redact_echoed_values("unknown field `tenant_id`, expected one of `name`"),
+            "unknown field `tenant_id`, expected one of `name`"
+        );
+    }
+}

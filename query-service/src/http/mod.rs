@@ -15,7 +15,7 @@ use events_schema::envelope::Role;
 use events_schema::ids::{AccountId, TenantId};
 use events_schema::keystore::KeyStore;
 use events_schema::permissions::{allows, Operation};
-use events_schema::token::{TokenError, TokenSecret, API_AUDIENCE};
+use events_schema::token::TokenSecret;
 use serde::de::DeserializeOwned;
 
 #[derive(Clone)]
@@ -73,21 +73,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("a bearer token is required"))?
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized("use Authorization: Bearer <token>"))?;
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION);
         let claims = state
             .tokens
-            .verify(token.trim(), API_AUDIENCE, chrono::Utc::now().timestamp())
-            .map_err(|e| match e {
-                TokenError::Expired => ApiError::Unauthorized("the token has expired"),
-                _ => ApiError::Unauthorized("the token is not valid"),
-            })?;
+            .verify_bearer(header.map(|h| h.as_bytes()), chrono::Utc::now().timestamp())
+            .map_err(ApiError::Unauthorized)?;
         Ok(Caller {
             tenant: claims.tenant,
             account: claims.sub,
@@ -110,26 +100,8 @@ where
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| ApiQuery(q))
-            .map_err(|e| ApiError::BadRequest(redact(&e.body_text())))
+            .map_err(|e| {
+                ApiError::BadRequest(events_schema::values::redact_echoed_values(&e.body_text()))
+            })
     }
-}
-
-/// Drops quoted values from deserializer messages so no input is echoed.
-fn redact(msg: &str) -> String {
-    if msg.contains("unknown field") || msg.contains("missing field") {
-        return msg.to_owned();
-    }
-    let mut out = String::new();
-    let mut quoted = false;
-    for c in msg.chars() {
-        if c == '"' || c == '`' {
-            quoted = !quoted;
-            if !quoted {
-                out.push_str("(value)");
-            }
-        } else if !quoted {
-            out.push(c);
-        }
-    }
-    out
 }
