@@ -18,7 +18,7 @@ use events_schema::envelope::FeedEvent;
 use events_schema::store;
 use events_schema::subjects;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 /// Advisory-lock key of the relay leadership ("BELLE_RL").
@@ -27,19 +27,12 @@ const LEADER_LOCK: i64 = 0x4245_4c4c_455f_524c;
 const MOVE_BATCH: i64 = 5000;
 /// Feed entries published per round.
 const PUBLISH_BATCH: i64 = 1000;
+/// How long the stored published watermark may lag the published one while busy.
+const WATERMARK_EVERY: Duration = Duration::from_millis(100);
 /// Poll interval when nothing woke the relay up (commits of other instances).
 const IDLE_POLL: Duration = Duration::from_millis(25);
 /// Retry interval while committed events wait behind the visibility barrier.
 const BARRIER_RETRY: Duration = Duration::from_millis(2);
-
-/// What one move step did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MoveStep {
-    /// Events moved into the feed.
-    pub moved: usize,
-    /// Committed events exist past the checkpoint but wait behind the barrier.
-    pub waiting: bool,
-}
 
 #[derive(Clone)]
 pub struct Relay {
@@ -112,15 +105,16 @@ impl Relay {
             }
         }
         tracing::info!("relay is active");
+        let mut published = Watermark::default();
         let mut publish_backoff = Duration::ZERO;
         while !*shutdown.borrow() {
             if lock.is_closed() {
                 anyhow::bail!("relay lock connection lost");
             }
-            let step = move_batch(&self.pool).await?;
-            let moved = step.moved;
-            let published = if publish_backoff.is_zero() {
-                match self.publish().await {
+            let step = move_step(&self.pool).await?;
+            let moved = step.entries.len();
+            let sent = if publish_backoff.is_zero() {
+                match self.publish(step.entries, step.head, &mut published).await {
                     Ok(n) => n,
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "publishing to JetStream failed; will retry");
@@ -131,7 +125,11 @@ impl Relay {
             } else {
                 0
             };
-            if moved == 0 && published == 0 {
+            let idle = moved == 0 && sent == 0;
+            if published.unsaved() && (idle || published.saved_at.elapsed() >= WATERMARK_EVERY) {
+                published.save(&self.pool).await?;
+            }
+            if idle {
                 let wait = if !publish_backoff.is_zero() {
                     publish_backoff
                 } else if step.waiting {
@@ -153,20 +151,28 @@ impl Relay {
         Ok(())
     }
 
-    /// Publishes feed entries past the watermark, pipelined; returns how many.
-    async fn publish(&self) -> anyhow::Result<usize> {
-        let client = self.pool.get().await?;
-        let published: i64 = client
-            .query_one(
-                &client
-                    .prepare_cached("SELECT published_seq FROM es.relay_state WHERE id = 1")
-                    .await?,
-                &[],
-            )
-            .await?
-            .get(0);
-        let entries = store::read_feed(&client, published, PUBLISH_BATCH).await?;
-        drop(client);
+    /// Publishes feed entries past the watermark, pipelined; returns how many. The
+    /// entries just moved are published as they are when they follow the watermark;
+    /// otherwise (after a failed publish, or on taking over) the next entries are read
+    /// from the feed.
+    async fn publish(
+        &self,
+        moved: Vec<FeedEvent>,
+        head: i64,
+        published: &mut Watermark,
+    ) -> anyhow::Result<usize> {
+        let watermark = match published.seq {
+            Some(seq) => seq,
+            None => published.load(&self.pool).await?,
+        };
+        let entries = if moved.first().is_some_and(|e| e.seq == watermark + 1) {
+            moved
+        } else if watermark < head {
+            let client = self.pool.get().await?;
+            store::read_feed(&client, watermark, PUBLISH_BATCH).await?
+        } else {
+            Vec::new()
+        };
         let Some(last) = entries.last().map(|e| e.seq) else {
             return Ok(0);
         };
@@ -177,17 +183,7 @@ impl Relay {
         for ack in acks {
             ack.await.context("JetStream publish ack")?;
         }
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "UPDATE es.relay_state SET published_seq = $1 WHERE id = 1 AND published_seq < $1",
-                    )
-                    .await?,
-                &[&last],
-            )
-            .await?;
+        published.seq = Some(last);
         Ok(entries.len())
     }
 
@@ -211,94 +207,147 @@ impl Relay {
     }
 }
 
-/// Moves newly committed events into the feed in one transaction; returns how many.
-pub async fn move_to_feed(pool: &Pool) -> anyhow::Result<usize> {
-    Ok(move_batch(pool).await?.moved)
+/// The published watermark: what the leader has published (in memory) and what it last
+/// stored in `es.relay_state.published_seq`. Storing it lags by at most
+/// [`WATERMARK_EVERY`] while busy: after a crash the new leader republishes from the
+/// stored value, JetStream drops what it already has (`Nats-Msg-Id`) and consumers skip
+/// what they applied (G6).
+struct Watermark {
+    seq: Option<i64>,
+    saved: Option<i64>,
+    saved_at: Instant,
 }
 
-/// One move step: a lock-free look first, so an idle relay writes nothing, then the
-/// move in one transaction.
-pub async fn move_batch(pool: &Pool) -> anyhow::Result<MoveStep> {
-    let mut client = pool.get().await?;
-    let look = client
-        .query_one(
-            &client
-                .prepare_cached(
-                    "SELECT coalesce(bool_or(e.tx_id < pg_snapshot_xmin(pg_current_snapshot())), false),
-                            count(*) > 0
-                     FROM (SELECT e.tx_id FROM es.events e, es.relay_state s
-                           WHERE s.id = 1 AND (e.tx_id, e.global_position) > (s.last_tx_id, s.last_position)
-                           ORDER BY e.tx_id, e.global_position LIMIT 1) e",
-                )
-                .await?,
-            &[],
-        )
-        .await?;
-    let (ready, any): (bool, bool) = (look.get(0), look.get(1));
-    if !ready {
-        return Ok(MoveStep {
-            moved: 0,
-            waiting: any,
+impl Default for Watermark {
+    fn default() -> Self {
+        Watermark {
+            seq: None,
+            saved: None,
+            saved_at: Instant::now(),
+        }
+    }
+}
+
+impl Watermark {
+    fn unsaved(&self) -> bool {
+        self.seq.is_some() && self.seq != self.saved
+    }
+
+    async fn load(&mut self, pool: &Pool) -> anyhow::Result<i64> {
+        let client = pool.get().await?;
+        let seq: i64 = client
+            .query_one(
+                &client
+                    .prepare_cached("SELECT published_seq FROM es.relay_state WHERE id = 1")
+                    .await?,
+                &[],
+            )
+            .await?
+            .get(0);
+        self.seq = Some(seq);
+        self.saved = Some(seq);
+        Ok(seq)
+    }
+
+    async fn save(&mut self, pool: &Pool) -> anyhow::Result<()> {
+        let Some(seq) = self.seq else {
+            return Ok(());
+        };
+        let client = pool.get().await?;
+        client
+            .execute(
+                &client
+                    .prepare_cached(
+                        "UPDATE es.relay_state SET published_seq = $1 WHERE id = 1 AND published_seq < $1",
+                    )
+                    .await?,
+                &[&seq],
+            )
+            .await?;
+        self.saved = Some(seq);
+        self.saved_at = Instant::now();
+        Ok(())
+    }
+}
+
+/// What one move step did.
+#[derive(Debug, Default)]
+pub struct MoveStep {
+    /// The events moved into the feed, in feed order.
+    pub entries: Vec<FeedEvent>,
+    /// The feed's last seq after the step.
+    pub head: i64,
+    /// Committed events wait behind the visibility barrier (an older transaction is
+    /// still open).
+    pub waiting: bool,
+}
+
+/// One move: in a single statement (committed on its own), lock the checkpoint, take
+/// the next events below the visibility barrier in `(tx_id, global_position)` order,
+/// write them into the feed with consecutive seqs, advance the checkpoint, and return
+/// them for publishing. The checkpoint row is locked only when there is something to
+/// move, so an idle relay writes nothing; a second relay that wrongly believes it leads
+/// waits on that lock and then starts after the moved checkpoint (its event scan uses
+/// the locked, newest row), so no entry is written twice.
+const MOVE: &str = "\
+WITH s AS (
+    SELECT r.last_tx_id, r.last_position, r.last_seq FROM es.relay_state r
+    WHERE r.id = 1 AND EXISTS (
+        SELECT 1 FROM es.events e
+        WHERE (e.tx_id, e.global_position) > (r.last_tx_id, r.last_position)
+          AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))
+    FOR UPDATE
+), c AS (
+    SELECT s.last_seq + row_number() OVER (ORDER BY e.tx_id, e.global_position) AS seq, e.*
+    FROM s CROSS JOIN LATERAL (
+        SELECT e.* FROM es.events e
+        WHERE (e.tx_id, e.global_position) > (s.last_tx_id, s.last_position)
+          AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.tx_id, e.global_position
+        LIMIT $1) e
+), f AS (
+    INSERT INTO es.feed (seq, global_position) SELECT seq, global_position FROM c
+), u AS (
+    UPDATE es.relay_state r
+    SET last_tx_id = t.tx_id, last_position = t.global_position, last_seq = t.seq
+    FROM (SELECT * FROM c ORDER BY seq DESC LIMIT 1) t
+    WHERE r.id = 1
+)
+SELECT h.head, h.waiting, e.seq, ";
+
+// The moved rows come straight from `c` (no join back to es.events, which the planner
+// would do by hashing the whole table); `waiting` compares the newest visible tx_id
+// (a backward index scan) with the barrier.
+const MOVE_TAIL: &str = "
+FROM (SELECT coalesce((SELECT max(seq) FROM c),
+                      (SELECT last_seq FROM es.relay_state WHERE id = 1)) AS head,
+             coalesce((SELECT x.tx_id FROM es.events x ORDER BY x.tx_id DESC LIMIT 1)
+                      >= pg_snapshot_xmin(pg_current_snapshot()), false) AS waiting) h
+LEFT JOIN c e ON true
+ORDER BY e.seq";
+
+/// Moves newly committed events into the feed; returns how many.
+pub async fn move_to_feed(pool: &Pool) -> anyhow::Result<usize> {
+    Ok(move_step(pool).await?.entries.len())
+}
+
+/// One move step (see [`MOVE`]).
+pub async fn move_step(pool: &Pool) -> anyhow::Result<MoveStep> {
+    let client = pool.get().await?;
+    let sql = format!("{MOVE}{}{MOVE_TAIL}", store::EVENT_COLUMNS);
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client.query(&stmt, &[&MOVE_BATCH]).await?;
+    let mut step = MoveStep::default();
+    for row in &rows {
+        step.head = row.get(0);
+        step.waiting = row.get(1);
+        let Some(seq) = row.get::<_, Option<i64>>(2) else {
+            continue;
+        };
+        step.entries.push(FeedEvent {
+            seq,
+            event: store::recorded(row, 3)?,
         });
     }
-    let tx = client.transaction().await?;
-    // Lock the checkpoint first: a second relay that wrongly believes it leads waits
-    // here and then sees the moved checkpoint, so no entry is written twice.
-    let state = tx
-        .query_one(
-            &tx.prepare_cached(
-                "SELECT last_tx_id::text, last_position, last_seq FROM es.relay_state WHERE id = 1 FOR UPDATE",
-            )
-            .await?,
-            &[],
-        )
-        .await?;
-    let (last_tx, last_pos, last_seq): (String, i64, i64) =
-        (state.get(0), state.get(1), state.get(2));
-    let candidates = tx
-        .query(
-            &tx.prepare_cached(
-                // Qualified names: a bare `tx_id` in ORDER BY would bind to the text
-                // output column and sort 1000000 before 999999.
-                "SELECT e.global_position, e.tx_id::text AS tx_text FROM es.events e
-                 WHERE (e.tx_id, e.global_position) > ($1::text::xid8, $2::bigint)
-                   AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                 ORDER BY e.tx_id, e.global_position
-                 LIMIT $3",
-            )
-            .await?,
-            &[&last_tx, &last_pos, &MOVE_BATCH],
-        )
-        .await?;
-    let Some(tail) = candidates.last() else {
-        return Ok(MoveStep {
-            moved: 0,
-            waiting: true,
-        });
-    };
-    let (tail_pos, tail_tx): (i64, String) = (tail.get(0), tail.get(1));
-    let positions: Vec<i64> = candidates.iter().map(|r| r.get(0)).collect();
-    let n = i64::try_from(positions.len())?;
-    tx.execute(
-        &tx.prepare_cached(
-            "INSERT INTO es.feed (seq, global_position)
-             SELECT $1 + u.ord, u.gp FROM UNNEST($2::bigint[]) WITH ORDINALITY AS u(gp, ord)",
-        )
-        .await?,
-        &[&last_seq, &positions],
-    )
-    .await?;
-    tx.execute(
-        &tx.prepare_cached(
-            "UPDATE es.relay_state SET last_tx_id = $1::text::xid8, last_position = $2, last_seq = $3 WHERE id = 1",
-        )
-        .await?,
-        &[&tail_tx, &tail_pos, &(last_seq + n)],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(MoveStep {
-        moved: positions.len(),
-        waiting: false,
-    })
+    Ok(step)
 }

@@ -153,6 +153,18 @@ pub struct NewSubjectKey {
     wrapped: Vec<u8>,
 }
 
+impl NewSubjectKey {
+    /// Which key-encryption key wrapped it.
+    pub fn kek_id(&self) -> &str {
+        &self.kek_id
+    }
+
+    /// The wrapped key, as stored in `keys.subject_keys.wrapped`.
+    pub fn wrapped(&self) -> &[u8] {
+        &self.wrapped
+    }
+}
+
 impl fmt::Debug for NewSubjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewSubjectKey")

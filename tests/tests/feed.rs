@@ -447,12 +447,21 @@ async fn the_relay_orders_transaction_ids_as_numbers_not_text() {
     // Transaction ids of different digit counts: as text, "1000" sorts before "999".
     let admin = app.admin().await;
     for (xid, n) in [("1000", 1), ("999", 2)] {
+        let tenant = uuid::Uuid::new_v4();
+        let metadata = serde_json::json!({
+            "command_id": uuid::Uuid::new_v4(),
+            "correlation_id": uuid::Uuid::new_v4(),
+            "causation_id": uuid::Uuid::new_v4(),
+            "actor": { "account_id": null, "role": "system" },
+            "tenant_id": tenant,
+            "occurred_at": "2026-01-01T00:00:00Z",
+        });
         admin
             .execute(
                 "INSERT INTO es.events (tx_id, event_id, tenant_id, stream_id, stream_type, stream_version,
                                         event_type, schema_version, payload, metadata)
-                 VALUES ($1::text::xid8, $2, $3, $4, 'test', 1, 'TestHappened', 1, '{}', '{}')",
-                &[&xid, &uuid::Uuid::new_v4(), &uuid::Uuid::new_v4(), &format!("test-{n}")],
+                 VALUES ($1::text::xid8, $2, $3, $4, 'test', 1, 'TestHappened', 1, '{}', $5)",
+                &[&xid, &uuid::Uuid::new_v4(), &tenant, &format!("test-{n}"), &metadata],
             )
             .await
             .unwrap_or_else(|e| panic!("{e:?}"));

@@ -11,10 +11,47 @@ use events_schema::customer::{self as wire, Consent, CustomerField};
 use events_schema::envelope::DomainEvent;
 use events_schema::ids::CustomerId;
 use events_schema::sealing::blind_index;
-use events_schema::store::{self, CommandRecord, ExpectedVersion, StoreError, StreamAppend};
+use events_schema::store::{
+    self, CommandRecord, EventColumns, ExpectedVersion, StoreError, StreamAppend,
+};
 use serde_json::json;
 
 use events_schema::customer::index::PHONE as PHONE_INDEX;
+
+/// A registration in one statement, committed on its own (no BEGIN/COMMIT round trips):
+/// the stream row (the compare-and-set: a new stream), the events, the customer's data
+/// key, the phone guard and the command record. The later inserts read from `s`, so
+/// they run only once the stream row is in; any unique violation fails the whole
+/// statement and its constraint name says which (`StoreError::from_db`). The subject is
+/// a fresh UUIDv7, so no erasure record can exist for it (`keys.erasures` is not
+/// consulted, unlike `KeyStore::insert_subject_key_tx`). The command record's outcome
+/// gets the consistency token (the last event's position) here.
+const REGISTER: &str = "\
+WITH s AS (
+    INSERT INTO es.streams (stream_id, stream_type, tenant_id, version)
+    VALUES ($1, $2, $3, $4)
+    RETURNING stream_id
+), e AS (
+    INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version,
+                           event_type, schema_version, payload, metadata)
+    SELECT u.event_id, $3, s.stream_id, $2, u.stream_version, u.event_type,
+           u.schema_version, u.payload, $9
+    FROM s, UNNEST($5::uuid[], $6::bigint[], $7::text[], $8::int[], $10::jsonb[])
+         AS u (event_id, stream_version, event_type, schema_version, payload)
+    RETURNING global_position
+), k AS (
+    INSERT INTO keys.subject_keys (tenant_id, subject_id, key_version, kek_id, wrapped)
+    SELECT $3, $11, $12, $13, $14 FROM s
+), g AS (
+    INSERT INTO guard.customer_phones (tenant_id, phone_hash, customer_id)
+    SELECT $3, $15, $11 FROM s
+), c AS (
+    INSERT INTO es.commands (tenant_id, command_id, request_hash, response)
+    SELECT $3, $16, $17,
+           jsonb_set($18::jsonb, '{body,consistency_token}', to_jsonb(max(e.global_position)::text))
+    FROM e
+)
+SELECT max(global_position) FROM e";
 
 /// How many times a change is decided again on fresh state after losing a race.
 const MAX_ATTEMPTS: usize = 3;
@@ -64,9 +101,8 @@ impl App {
         ctx: &CommandContext,
         cmd: RegisterCustomer,
     ) -> Result<Outcome, AppError> {
-        if let Some(done) = self.replay(ctx).await? {
-            return Ok(done);
-        }
+        // No look-up of the Idempotency-Key first: a replay fails on the phone guard or
+        // the command record inside the one statement below, and is answered then.
         let customer_id = CustomerId::new();
         let index_key = self.keys.index_key(ctx.tenant).await?;
         let phone_hash = blind_index(&index_key, PHONE_INDEX, cmd.details.phone.as_e164());
@@ -91,61 +127,63 @@ impl App {
         let metadata = ctx.metadata(chrono::Utc::now());
         let stream_id = wire::stream_id(customer_id);
 
-        let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let tx = client.transaction().await?;
-        // The stream insert (the compare-and-set) and the events first; then the data
-        // key, the phone guard and the command record pipelined. Futures are polled in
-        // the order their statements go out, so the first error seen is the cause (later
-        // statements only report the aborted transaction).
-        let written = async {
-            let appended = store::append_tx(
-                &tx,
-                &StreamAppend {
-                    tenant_id: ctx.tenant,
-                    stream_id: &stream_id,
-                    stream_type: wire::STREAM_TYPE,
-                    expected: ExpectedVersion::NoStream,
-                    events: &new_events,
-                    metadata: &metadata,
-                },
+        let metadata = store::metadata_json(&metadata)?;
+        let columns = EventColumns::of(&new_events, 0);
+        let key_version = i32::try_from(new_key.version)
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("key version out of range")))?;
+        // The consistency token is filled in by the statement (the position is known
+        // only there); the rest of the outcome is known now.
+        let new_version = i64::try_from(new_events.len()).unwrap_or(i64::MAX);
+        let response = serde_json::to_value(saved(201, customer_id, new_version, 0))
+            .map_err(|e| AppError::Internal(e.into()))?;
+
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client.prepare_cached(REGISTER).await?;
+        let row = client
+            .query_one(
+                &stmt,
+                &[
+                    &stream_id,
+                    &wire::STREAM_TYPE,
+                    &ctx.tenant.as_uuid(),
+                    &new_version,
+                    &columns.ids,
+                    &columns.versions,
+                    &columns.types,
+                    &columns.schema_versions,
+                    &metadata,
+                    &columns.payloads,
+                    &customer_id.as_uuid(),
+                    &key_version,
+                    &new_key.kek_id(),
+                    &new_key.wrapped(),
+                    &phone_hash,
+                    &ctx.command_id.as_uuid(),
+                    &ctx.request_hash,
+                    &response,
+                ],
             )
-            .await?;
-            let outcome = saved(
-                201,
-                customer_id,
-                appended.new_version,
-                appended.last_position,
-            );
-            futures::try_join!(
-                async {
-                    self.keys
-                        .insert_subject_key_tx(&tx, &new_key)
-                        .await
-                        .map_err(AppError::from)
-                },
-                insert_phone_guard(&tx, ctx, &phone_hash, customer_id),
-                self.finish(&tx, ctx, &outcome),
-            )?;
-            Ok::<_, AppError>(outcome)
-        }
-        .await;
-        let outcome = match written {
-            Ok(outcome) => outcome,
+            .await;
+        drop(client);
+        let position: Option<i64> = match row {
+            Ok(row) => row.get(0),
             Err(e) => {
-                // Release this connection before taking another: never hold two. A
-                // concurrent twin under the same Idempotency-Key trips the phone guard
-                // or the command record: answer with its outcome.
-                drop(tx);
-                drop(client);
+                // A twin under the same Idempotency-Key trips the phone guard or the
+                // command record: answer with its outcome (or refuse a reused key).
+                let e = match StoreError::from_db(e) {
+                    StoreError::DuplicateCommand => AppError::Idempotent,
+                    other => AppError::from(other),
+                };
                 if let Some(done) = self.replay(ctx).await? {
                     return Ok(done);
                 }
                 return Err(e);
             }
         };
-        tx.commit().await?;
+        let position = position
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("registration appended no event")))?;
         self.relay_wakeup.notify_one();
-        Ok(outcome)
+        Ok(saved(201, customer_id, new_version, position))
     }
 
     pub async fn change_customer(

@@ -14,11 +14,18 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "event_store",
-    sql: include_str!("0001_event_store.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "event_store",
+        sql: include_str!("0001_event_store.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "feed_without_foreign_key",
+        sql: include_str!("0002_feed_without_foreign_key.sql"),
+    },
+];
 
 /// What the appender believes the stream's version is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,20 +167,14 @@ pub async fn append_tx(
             v
         }
     };
-    let metadata = serde_json::to_value(req.metadata)
-        .map_err(|e| StoreError::Corrupt(format!("metadata does not serialise: {e}")))?;
-    let mut ids = Vec::with_capacity(req.events.len());
-    let mut versions = Vec::with_capacity(req.events.len());
-    let mut types = Vec::with_capacity(req.events.len());
-    let mut schema_versions = Vec::with_capacity(req.events.len());
-    let mut payloads = Vec::with_capacity(req.events.len());
-    for (i, e) in req.events.iter().enumerate() {
-        ids.push(e.event_id.as_uuid());
-        versions.push(base + 1 + i64::try_from(i).unwrap_or(i64::MAX));
-        types.push(e.event_type);
-        schema_versions.push(e.schema_version);
-        payloads.push(&e.payload);
-    }
+    let metadata = metadata_json(req.metadata)?;
+    let EventColumns {
+        ids,
+        versions,
+        types,
+        schema_versions,
+        payloads,
+    } = EventColumns::of(req.events, base);
     let stmt = tx
         .prepare_cached(
             "INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version, event_type, schema_version, payload, metadata)
@@ -208,6 +209,43 @@ pub async fn append_tx(
         new_version: base + n,
         last_position,
     })
+}
+
+/// The metadata of an append as stored (jsonb).
+pub fn metadata_json(metadata: &Metadata) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(metadata)
+        .map_err(|e| StoreError::Corrupt(format!("metadata does not serialise: {e}")))
+}
+
+/// The events of one append as parallel arrays, for an `UNNEST` insert: stream versions
+/// count on from `base` (the version before the append).
+pub struct EventColumns<'a> {
+    pub ids: Vec<uuid::Uuid>,
+    pub versions: Vec<i64>,
+    pub types: Vec<&'static str>,
+    pub schema_versions: Vec<i32>,
+    pub payloads: Vec<&'a serde_json::Value>,
+}
+
+impl<'a> EventColumns<'a> {
+    pub fn of(events: &'a [NewEvent], base: i64) -> EventColumns<'a> {
+        let mut c = EventColumns {
+            ids: Vec::with_capacity(events.len()),
+            versions: Vec::with_capacity(events.len()),
+            types: Vec::with_capacity(events.len()),
+            schema_versions: Vec::with_capacity(events.len()),
+            payloads: Vec::with_capacity(events.len()),
+        };
+        for (i, e) in events.iter().enumerate() {
+            c.ids.push(e.event_id.as_uuid());
+            c.versions
+                .push(base + 1 + i64::try_from(i).unwrap_or(i64::MAX));
+            c.types.push(e.event_type);
+            c.schema_versions.push(e.schema_version);
+            c.payloads.push(&e.payload);
+        }
+        c
+    }
 }
 
 /// A command's recorded outcome.
@@ -262,9 +300,10 @@ pub async fn record_command_tx(
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "e.global_position, e.event_id, e.tenant_id, e.stream_id, e.stream_type, e.stream_version, e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at";
+pub const EVENT_COLUMNS: &str = "e.global_position, e.event_id, e.tenant_id, e.stream_id, e.stream_type, e.stream_version, e.event_type, e.schema_version, e.payload, e.metadata, e.recorded_at";
 
-fn recorded(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
+/// Reads an event from `row`, whose columns from `offset` on are [`EVENT_COLUMNS`].
+pub fn recorded(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
     let metadata: serde_json::Value = row.get(offset + 9);
     let metadata: Metadata = serde_json::from_value(metadata)
         .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;

@@ -128,6 +128,27 @@ struct Args {
     /// Measured window of the lookup phase, in seconds.
     #[arg(long, default_value_t = 10.0)]
     lookup_secs: f64,
+    /// Run only some phases (for profiling one of them); the figures of the phases
+    /// left out are reported as 0. `load` is the bulk load plus the rebuild.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Phase>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    /// The append and raw phases.
+    Append,
+    Propagation,
+    /// The bulk load and the rebuild.
+    Rebuild,
+    /// The bulk load, the rebuild and the lookups.
+    Lookup,
+}
+
+impl Args {
+    fn runs(&self, phase: Phase) -> bool {
+        self.only.is_empty() || self.only.contains(&phase)
+    }
 }
 
 impl Args {
@@ -301,7 +322,7 @@ async fn bench_main() -> anyhow::Result<()> {
     let started = Instant::now();
     eprintln!("belle-bench: starting Belle (database from BELLE_TEST_DATABASE_URL / DATABASE_URL, NATS from BELLE_TEST_NATS_URL / NATS_URL)");
     let mut app = tests::spawn_app_with(Options {
-        relay: true,
+        relay: std::env::var("BENCH_NO_RELAY").is_err(),
         projections: false,
         pool_size: args.pool_size,
     })
@@ -389,70 +410,79 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         },
     };
 
-    // 1. Append through HTTP.
-    checkpoint(&admin).await?;
-    eprintln!(
-        "[1/6] append: {} clients POST /customers, {:.1} s warm-up + {:.1} s",
-        args.clients, args.warmup_secs, args.append_secs
-    );
-    let append = append_phase(app, &token, args).await?;
-    eprintln!(
-        "  {} commands, {:.0}/s, p99 {:.2} ms",
-        append.ok,
-        append.rate(),
-        append.latencies.summary().p99_ms
-    );
+    if !args.only.is_empty() {
+        report.warnings.push(format!(
+            "--only {:?}: the other phases were skipped",
+            args.only
+        ));
+    }
+    if args.runs(Phase::Append) {
+        // 1. Append through HTTP.
+        checkpoint(&admin).await?;
+        eprintln!(
+            "[1/6] append: {} clients POST /customers, {:.1} s warm-up + {:.1} s",
+            args.clients, args.warmup_secs, args.append_secs
+        );
+        let append = append_phase(app, &token, args).await?;
+        eprintln!(
+            "  {} commands, {:.0}/s, p99 {:.2} ms",
+            append.ok,
+            append.rate(),
+            append.latencies.summary().p99_ms
+        );
 
-    // 2. The raw INSERT+COMMIT baseline.
-    release_idle(app);
-    checkpoint(&admin).await?;
-    let (payloads, payload_bytes) = db::sample_payloads(&admin, 64).await?;
-    eprintln!(
+        // 2. The raw INSERT+COMMIT baseline.
+        release_idle(app);
+        checkpoint(&admin).await?;
+        let (payloads, payload_bytes) = db::sample_payloads(&admin, 64).await?;
+        eprintln!(
         "[2/6] raw: {} connections INSERT+COMMIT (payload ≈ {payload_bytes:.0} B), {:.1} s warm-up + {:.1} s",
         args.clients, args.warmup_secs, args.append_secs
     );
-    let raw = raw_phase(app, &admin, payloads, args).await?;
-    eprintln!(
-        "  {} inserts, {:.0}/s, p99 {:.2} ms",
-        raw.ok,
-        raw.rate(),
-        raw.latencies.summary().p99_ms
-    );
-    report.append_ratio = if raw.rate() > 0.0 {
-        append.rate() / raw.rate()
-    } else {
-        0.0
-    };
-    report.append_p99_ms = append.latencies.summary().p99_ms;
-    report.rows.push(Row::from_load(
-        "append: POST /customers",
-        &append,
-        format!("ratio to raw {:.3}", report.append_ratio),
-    ));
-    report.rows.push(Row::from_load(
-        "raw: INSERT+COMMIT",
-        &raw,
-        format!("jsonb ≈ {payload_bytes:.0} B"),
-    ));
-    for (label, r) in [("append", &append), ("raw", &raw)] {
-        if let Some(e) = &r.first_error {
-            report.warnings.push(format!("{label}: first error: {e}"));
+        let raw = raw_phase(app, &admin, payloads, args).await?;
+        eprintln!(
+            "  {} inserts, {:.0}/s, p99 {:.2} ms",
+            raw.ok,
+            raw.rate(),
+            raw.latencies.summary().p99_ms
+        );
+        report.append_ratio = if raw.rate() > 0.0 {
+            append.rate() / raw.rate()
+        } else {
+            0.0
+        };
+        report.append_p99_ms = append.latencies.summary().p99_ms;
+        report.rows.push(Row::from_load(
+            "append: POST /customers",
+            &append,
+            format!("ratio to raw {:.3}", report.append_ratio),
+        ));
+        report.rows.push(Row::from_load(
+            "raw: INSERT+COMMIT",
+            &raw,
+            format!("jsonb ≈ {payload_bytes:.0} B"),
+        ));
+        for (label, r) in [("append", &append), ("raw", &raw)] {
+            if let Some(e) = &r.first_error {
+                report.warnings.push(format!("{label}: first error: {e}"));
+            }
         }
     }
 
-    // 3. Propagation at a steady rate.
-    app.start_projections();
-    db::wait_settled(&admin, Duration::from_secs(300)).await?;
-    checkpoint(&admin).await?;
-    let count = ((args.propagation_rate as f64) * args.propagation_secs).round() as u64;
-    let warmup = ((args.propagation_rate as f64) * args.warmup_secs).round() as u64;
-    eprintln!(
+    if args.runs(Phase::Propagation) {
+        // 3. Propagation at a steady rate.
+        app.start_projections();
+        db::wait_settled(&admin, Duration::from_secs(300)).await?;
+        checkpoint(&admin).await?;
+        let count = ((args.propagation_rate as f64) * args.propagation_secs).round() as u64;
+        let warmup = ((args.propagation_rate as f64) * args.warmup_secs).round() as u64;
+        eprintln!(
         "[3/6] propagation: {count} registrations at {}/s after {warmup} for warm-up, visibility by {:?}",
         args.propagation_rate, args.propagation_mode
     );
-    let prop = propagation_phase(app, &token, args, warmup, count).await?;
-    report.propagation_p99_ms = prop.visible.summary().p99_ms;
-    eprintln!(
+        let prop = propagation_phase(app, &token, args, warmup, count).await?;
+        report.propagation_p99_ms = prop.visible.summary().p99_ms;
+        eprintln!(
         "  achieved {:.0}/s; command p50 {:.2} ms p99 {:.2} ms; propagation p50 {:.2} ms p99 {:.2} ms; {} timeouts, {} errors",
         prop.achieved_rate,
         prop.acks.summary().p50_ms,
@@ -462,38 +492,42 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         prop.timeouts,
         prop.errors
     );
-    report.rows.push(Row {
-        phase: "propagation: ack → visible",
-        count: prop.visible.len() as u64,
-        secs: args.propagation_secs,
-        rate: prop.achieved_rate,
-        lat: Some(prop.visible.summary()),
-        errors: prop.errors + prop.timeouts,
-        note: format!(
-            "{:?} mode, 1 in {} probed, {:.0} reads/s; {} timeouts (>{}s, counted as {}s)",
-            args.propagation_mode,
-            args.probe_every.max(1),
-            prop.polls as f64 / args.propagation_secs.max(0.1),
-            prop.timeouts,
-            VISIBILITY_BOUND.as_secs(),
-            VISIBILITY_BOUND.as_secs()
-        ),
-    });
-    report.rows.push(Row {
-        phase: "propagation: command latency",
-        count: prop.acks.len() as u64,
-        secs: args.propagation_secs,
-        rate: prop.achieved_rate,
-        lat: Some(prop.acks.summary()),
-        errors: prop.errors,
-        note: String::new(),
-    });
-    if let Some(e) = &prop.first_error {
-        report
-            .warnings
-            .push(format!("propagation: first error: {e}"));
+        report.rows.push(Row {
+            phase: "propagation: ack → visible",
+            count: prop.visible.len() as u64,
+            secs: args.propagation_secs,
+            rate: prop.achieved_rate,
+            lat: Some(prop.visible.summary()),
+            errors: prop.errors + prop.timeouts,
+            note: format!(
+                "{:?} mode, 1 in {} probed, {:.0} reads/s; {} timeouts (>{}s, counted as {}s)",
+                args.propagation_mode,
+                args.probe_every.max(1),
+                prop.polls as f64 / args.propagation_secs.max(0.1),
+                prop.timeouts,
+                VISIBILITY_BOUND.as_secs(),
+                VISIBILITY_BOUND.as_secs()
+            ),
+        });
+        report.rows.push(Row {
+            phase: "propagation: command latency",
+            count: prop.acks.len() as u64,
+            secs: args.propagation_secs,
+            rate: prop.achieved_rate,
+            lat: Some(prop.acks.summary()),
+            errors: prop.errors,
+            note: String::new(),
+        });
+        if let Some(e) = &prop.first_error {
+            report
+                .warnings
+                .push(format!("propagation: first error: {e}"));
+        }
     }
 
+    if !(args.runs(Phase::Rebuild) || args.runs(Phase::Lookup)) {
+        return Ok(report);
+    }
     // 4. Bulk load through the application layer, projections stopped.
     app.kill_projections();
     eprintln!(
@@ -595,6 +629,9 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         ));
     }
 
+    if !args.runs(Phase::Lookup) {
+        return Ok(report);
+    }
     // 6. Lookups by phone.
     release_idle(app);
     app.start_projections();
