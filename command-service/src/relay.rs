@@ -27,6 +27,12 @@ const LEADER_LOCK: i64 = 0x4245_4c4c_455f_524c;
 const MOVE_BATCH: i64 = 5000;
 /// Feed entries published per round.
 const PUBLISH_BATCH: i64 = 1000;
+/// After a move of fewer events than this, the relay waits [`PACE`] before the next:
+/// each round (one statement, one publish flight, one ack wait) costs about the same
+/// whatever it carries, so under load fewer, larger rounds leave more CPU to commands.
+/// A lone command still moves at once (the wait comes after its round).
+const PACED_BELOW: usize = 256;
+const PACE: Duration = Duration::from_millis(4);
 /// How long the stored published watermark may lag the published one while busy.
 const WATERMARK_EVERY: Duration = Duration::from_millis(100);
 /// Poll interval when nothing woke the relay up (commits of other instances).
@@ -126,6 +132,14 @@ impl Relay {
                 0
             };
             let idle = moved == 0 && sent == 0;
+            if moved > 0 && moved < PACED_BELOW {
+                // A trickle under steady load: let a few milliseconds of commits gather
+                // so that each move and publish round carries more than a handful.
+                tokio::select! {
+                    _ = tokio::time::sleep(PACE) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
             if published.unsaved() && (idle || published.saved_at.elapsed() >= WATERMARK_EVERY) {
                 published.save(&self.pool).await?;
             }

@@ -1,5 +1,6 @@
 //! Building and running the service: migrations, pools, JetStream, relay, HTTP.
 
+use crate::app::group_commit::GroupCommit;
 use crate::app::App;
 use crate::config::Config;
 use crate::http::{router, AppState};
@@ -58,6 +59,7 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         .map(|n| n.get())
         .unwrap_or(2);
     Ok(App {
+        group_commit: GroupCommit::start(pool.clone()),
         pool,
         keys,
         tokens: config.token_secret.clone(),

@@ -33,18 +33,21 @@ pub trait Projection: Send + Sync {
     /// Computes a contiguous batch's writes: decodes, opens sealed values, reads the
     /// rows it touches. Runs in a read-only transaction (search_path set), so the
     /// expensive part holds no transaction id that would hold back the relay's
-    /// visibility barrier.
+    /// visibility barrier. `after` is the batch just before this one when that batch is
+    /// prepared but not yet written (a pipelined catch-up writes it meanwhile): its
+    /// writes must be read as if they were in the database already.
     fn prepare<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
         events: &'a [FeedEvent],
+        after: Option<&'a Prepared>,
     ) -> BoxFuture<'a, anyhow::Result<Prepared>>;
 
     /// Writes what [`Projection::prepare`] computed (search_path set).
     fn write<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
-        prepared: Prepared,
+        prepared: &'a Prepared,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
 
     /// Prepares and writes in one transaction.
@@ -54,14 +57,14 @@ pub trait Projection: Send + Sync {
         events: &'a [FeedEvent],
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let prepared = self.prepare(tx, events).await?;
-            self.write(tx, prepared).await
+            let prepared = self.prepare(tx, events, None).await?;
+            self.write(tx, &prepared).await
         })
     }
 }
 
 /// A projection's computed writes for one batch (its own type inside).
-pub type Prepared = Box<dyn std::any::Any + Send>;
+pub type Prepared = Box<dyn std::any::Any + Send + Sync>;
 
 /// Every projection of the product.
 pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> {

@@ -34,7 +34,9 @@ pub async fn rebuild(pool: &Pool, p: &dyn Projection) -> anyhow::Result<i32> {
         registry::create_version(&tx, p, next).await?;
         tx.commit().await?;
     }
-    catch_up(pool, p, Target::Version(next), None).await?;
+    let started = std::time::Instant::now();
+    let loaded_to = catch_up(pool, p, Target::Version(next), None).await?;
+    let loaded = started.elapsed();
     {
         // Indexes after the bulk load; then catch up again with what came meanwhile.
         let mut client = pool.get().await?;
@@ -42,7 +44,16 @@ pub async fn rebuild(pool: &Pool, p: &dyn Projection) -> anyhow::Result<i32> {
         registry::create_indexes(&tx, p, next).await?;
         tx.commit().await?;
     }
+    let indexed = started.elapsed() - loaded;
     catch_up(pool, p, Target::Version(next), None).await?;
+    tracing::info!(
+        projection = p.name(),
+        version = next,
+        feed = loaded_to,
+        load_ms = loaded.as_millis(),
+        index_ms = indexed.as_millis(),
+        "rebuild loaded and indexed"
+    );
     // Switch: hold the registry row exclusively (live workers pause), apply the
     // tail live has seen since, repoint the views, mark the new version live.
     let mut client = pool.get().await?;

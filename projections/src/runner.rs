@@ -4,7 +4,7 @@
 //! checkpoint are skipped, so redeliveries and duplicates have no effect.
 
 use crate::registry;
-use crate::Projection;
+use crate::{Prepared, Projection};
 use anyhow::{bail, Context};
 use async_nats::jetstream;
 use deadpool_postgres::{Pool, Transaction};
@@ -117,73 +117,129 @@ async fn assemble(
     }
 }
 
-/// One batch in two phases. Phase one, in a read-only transaction (no transaction
-/// id, so the relay's visibility barrier is not held back): read the checkpoint,
-/// assemble the batch, and let the projection compute its writes. Phase two, a short
-/// write transaction: lock version and checkpoint, and if neither moved, write and
-/// advance the checkpoint; if something moved (another worker, a switch), start over.
-/// While phase two writes, the next slice of the feed is read on another connection
-/// (`prefetch`). Returns the checkpoint afterwards, how many events were applied, and
-/// the prefetched next slice.
+/// One batch of received messages in two phases. Phase one, in a read-only
+/// transaction (no transaction id, so the relay's visibility barrier is not held back):
+/// read the checkpoint, assemble the batch, and let the projection compute its writes.
+/// Phase two, a short write transaction: lock version and checkpoint, and if neither
+/// moved, write and advance the checkpoint; if something moved (another worker, a
+/// switch), start over. Returns the checkpoint afterwards.
 async fn step(
     pool: &Pool,
     p: &dyn Projection,
     target: Target,
-    source: Source<'_>,
-    mut prefetched: Option<Prefetched>,
-) -> anyhow::Result<(i64, usize, Option<Prefetched>)> {
+    received: &[FeedEvent],
+) -> anyhow::Result<i64> {
     loop {
         let mut client = pool.get().await?;
         let ro = client.build_transaction().read_only(true).start().await?;
         let (version, cp) = position(&ro, p, target, Access::Peek).await?;
-        let batch = match prefetched.take() {
-            Some(pre) if pre.after == cp => pre.events,
-            _ => assemble(&ro, &source, cp).await?,
-        };
+        let batch = assemble(&ro, &Source::Received(received), cp).await?;
         let Some(last) = batch.last().map(|e| e.seq) else {
             ro.commit().await?;
-            return Ok((cp, 0, None));
+            return Ok(cp);
         };
-        let prepared = p.prepare(&ro, &batch).await?;
+        let prepared = p.prepare(&ro, &batch, None).await?;
         ro.commit().await?;
-
-        let write = async {
-            let tx = client.transaction().await?;
-            let (version_now, cp_now) = position(&tx, p, target, Access::Lock).await?;
-            if (version_now, cp_now) != (version, cp) {
-                tx.rollback().await?;
-                return anyhow::Ok(false);
-            }
-            p.write(&tx, prepared).await?;
-            tx.execute("UPDATE checkpoint SET seq = $1 WHERE id = 1", &[&last])
-                .await?;
-            tx.commit().await?;
-            Ok(true)
+        drop(client);
+        let ready = Ready {
+            version,
+            after: cp,
+            last,
+            events: batch.len(),
+            prepared,
         };
-        let next = async {
-            match &source {
-                Source::Feed { .. } => {
-                    let reader = pool.get().await?;
-                    let events = assemble_feed(&reader, &source, last).await?;
-                    anyhow::Ok(Some(Prefetched {
-                        after: last,
-                        events,
-                    }))
-                }
-                Source::Received(_) => Ok(None),
-            }
-        };
-        let (written, next) = tokio::join!(write, next);
-        if written? {
-            return Ok((last, batch.len(), next.ok().flatten()));
+        if write_ready(pool, p, target, &ready).await? {
+            return Ok(last);
         }
     }
 }
 
-/// The next slice of the feed read ahead while a batch is written.
-pub struct Prefetched {
+/// A batch prepared and not yet written.
+struct Ready {
+    /// The version it was prepared for.
+    version: i32,
+    /// The checkpoint it follows.
     after: i64,
-    events: Vec<FeedEvent>,
+    /// Its last seq.
+    last: i64,
+    events: usize,
+    prepared: Prepared,
+}
+
+/// Phase two of a batch: in a short write transaction, lock version and checkpoint; if
+/// they are still what the batch was prepared against, write it and advance the
+/// checkpoint. Returns false (nothing written) if either moved.
+async fn write_ready(
+    pool: &Pool,
+    p: &dyn Projection,
+    target: Target,
+    ready: &Ready,
+) -> anyhow::Result<bool> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let (version_now, cp_now) = position(&tx, p, target, Access::Lock).await?;
+    if (version_now, cp_now) != (ready.version, ready.after) {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    p.write(&tx, &ready.prepared).await?;
+    tx.execute(
+        "UPDATE checkpoint SET seq = $1 WHERE id = 1",
+        &[&ready.last],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Phase one of a catch-up batch: the feed slice after `after` (up to `until` and
+/// [`CATCH_UP_BATCH`] entries), prepared in a read-only transaction on top of
+/// `previous` (prepared, being written meanwhile). `None` when the slice is empty.
+async fn prepare_next(
+    pool: &Pool,
+    p: &dyn Projection,
+    target: Target,
+    until: Option<i64>,
+    after: Option<i64>,
+    previous: Option<&Ready>,
+) -> anyhow::Result<Option<Ready>> {
+    let started = std::time::Instant::now();
+    let mut client = pool.get().await?;
+    let ro = client.build_transaction().read_only(true).start().await?;
+    let (version, cp) = position(&ro, p, target, Access::Peek).await?;
+    let after = after.unwrap_or(cp);
+    let batch = assemble_feed(
+        &ro,
+        &Source::Feed {
+            until,
+            limit: CATCH_UP_BATCH,
+        },
+        after,
+    )
+    .await?;
+    let Some(last) = batch.last().map(|e| e.seq) else {
+        ro.commit().await?;
+        return Ok(None);
+    };
+    let read = started.elapsed();
+    let prepared = p
+        .prepare(&ro, &batch, previous.map(|r| &r.prepared))
+        .await?;
+    ro.commit().await?;
+    tracing::debug!(
+        projection = p.name(),
+        events = batch.len(),
+        read_us = read.as_micros(),
+        prepare_us = (started.elapsed() - read).as_micros(),
+        "prepared a catch-up batch"
+    );
+    Ok(Some(Ready {
+        version,
+        after,
+        last,
+        events: batch.len(),
+        prepared,
+    }))
 }
 
 async fn assemble_feed(
@@ -211,11 +267,7 @@ pub async fn apply_received(
 ) -> anyhow::Result<i64> {
     received.sort_by_key(|e| e.seq);
     received.dedup_by_key(|e| e.seq);
-    Ok(
-        step(pool, p, Target::Live, Source::Received(&received), None)
-            .await?
-            .0,
-    )
+    step(pool, p, Target::Live, &received).await
 }
 
 /// Applies the feed from PostgreSQL past the target's checkpoint, in large batches,
@@ -226,23 +278,38 @@ pub async fn catch_up(
     target: Target,
     until: Option<i64>,
 ) -> anyhow::Result<i64> {
-    let mut prefetched = None;
-    loop {
-        let (cp, applied, next) = step(
-            pool,
-            p,
-            target,
-            Source::Feed {
-                until,
-                limit: CATCH_UP_BATCH,
-            },
-            prefetched.take(),
-        )
-        .await?;
-        if applied == 0 {
+    // Pipelined: while batch k is written, batch k+1 is read and prepared on top of
+    // it (the projection reads k's rows from memory, not from the database). If k's
+    // write finds the checkpoint or version moved, k+1 is dropped and the catch-up
+    // starts again from the database.
+    'restart: loop {
+        let Some(mut current) = prepare_next(pool, p, target, until, None, None).await? else {
+            let mut client = pool.get().await?;
+            let ro = client.build_transaction().read_only(true).start().await?;
+            let (_, cp) = position(&ro, p, target, Access::Peek).await?;
+            ro.commit().await?;
             return Ok(cp);
+        };
+        loop {
+            let started = std::time::Instant::now();
+            let (written, next) = tokio::join!(
+                write_ready(pool, p, target, &current),
+                prepare_next(pool, p, target, until, Some(current.last), Some(&current)),
+            );
+            tracing::debug!(
+                projection = p.name(),
+                events = current.events,
+                write_and_next_us = started.elapsed().as_micros(),
+                "wrote a catch-up batch"
+            );
+            if !written? {
+                continue 'restart;
+            }
+            match next? {
+                Some(n) => current = n,
+                None => return Ok(current.last),
+            }
         }
-        prefetched = next;
     }
 }
 

@@ -261,3 +261,134 @@ async fn the_application_role_cannot_update_delete_or_truncate_events() {
     assert!(n >= 3, "events survive");
     app.cleanup().await;
 }
+
+/// A registration for the group commit with a dummy payload (the store does not read
+/// payloads); `phone` stands in for the phone's blind index.
+fn registration(
+    tenant: TenantId,
+    phone: &str,
+    command_id: uuid::Uuid,
+) -> command_service::app::group_commit::Registration {
+    let customer_id = uuid::Uuid::now_v7();
+    command_service::app::group_commit::Registration {
+        stream_id: format!("customer-{customer_id}"),
+        tenant_id: tenant.as_uuid(),
+        event_id: uuid::Uuid::now_v7(),
+        event_type: "CustomerRegistered",
+        schema_version: 1,
+        payload: json!({ "test": true }),
+        metadata: serde_json::to_value(metadata(tenant)).unwrap_or_default(),
+        customer_id,
+        key_version: 1,
+        kek_id: "test".into(),
+        wrapped: vec![0; 72],
+        phone_hash: phone.into(),
+        command_id,
+        request_hash: "h".into(),
+        response: json!({ "status": 201, "body": { "customer_id": customer_id, "version": 1 } }),
+    }
+}
+
+#[tokio::test]
+async fn a_group_commit_writes_many_registrations_in_one_transaction_or_each_on_its_own() {
+    use command_service::app::group_commit::write_batch;
+    let app = tests::spawn_app_with(tests::Options {
+        relay: false,
+        projections: false,
+        ..Default::default()
+    })
+    .await;
+    let pool = app.command_app().pool.clone();
+    let admin = app.admin().await;
+    let tenant = TenantId::new();
+
+    // A clean batch: one transaction, and each command record carries its own event's
+    // position as the consistency token.
+    let clean: Vec<_> = (0..20)
+        .map(|i| registration(tenant, &format!("p{i}"), uuid::Uuid::now_v7()))
+        .collect();
+    let answers = write_batch(&pool, &clean).await;
+    let positions: Vec<i64> = answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    for (r, position) in clean.iter().zip(&positions) {
+        let row = admin
+            .query_one(
+                "SELECT e.global_position, e.tx_id::text, c.response #>> '{body,consistency_token}'
+                 FROM es.events e JOIN es.commands c ON c.command_id = $2
+                 WHERE e.stream_id = $1",
+                &[&r.stream_id, &r.command_id],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(row.get::<_, i64>(0), *position);
+        assert_eq!(row.get::<_, String>(2), position.to_string());
+    }
+    let transactions: i64 = admin
+        .query_one(
+            "SELECT count(DISTINCT tx_id) FROM es.events WHERE tenant_id = $1",
+            &[&tenant.as_uuid()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(transactions, 1, "a clean batch commits once");
+
+    // A batch with a phone taken twice and a command id used twice: the batch fails as
+    // a whole, then each is written on its own and gets its own answer.
+    let twin = uuid::Uuid::now_v7();
+    let mixed = vec![
+        registration(tenant, "q1", uuid::Uuid::now_v7()),
+        registration(tenant, "q1", uuid::Uuid::now_v7()),
+        registration(tenant, "p3", uuid::Uuid::now_v7()),
+        registration(tenant, "q2", twin),
+        registration(tenant, "q3", twin),
+        registration(tenant, "q4", uuid::Uuid::now_v7()),
+    ];
+    let answers = write_batch(&pool, &mixed).await;
+    let outcome: Vec<&str> = answers
+        .iter()
+        .map(|a| match a {
+            Ok(_) => "ok",
+            Err(StoreError::Constraint { constraint }) if constraint == "customer_phones_pkey" => {
+                "phone taken"
+            }
+            Err(StoreError::DuplicateCommand) => "command recorded",
+            Err(e) => panic!("unexpected: {e}"),
+        })
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            "ok",
+            "phone taken",
+            "phone taken",
+            "ok",
+            "command recorded",
+            "ok"
+        ]
+    );
+    let written: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM es.events WHERE tenant_id = $1",
+            &[&tenant.as_uuid()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(
+        written, 23,
+        "20 + 3 registrations, nothing of the refused ones"
+    );
+    let streams: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM es.streams WHERE tenant_id = $1",
+            &[&tenant.as_uuid()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(streams, 23);
+    app.cleanup().await;
+}

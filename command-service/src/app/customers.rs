@@ -1,5 +1,6 @@
 //! Registering and changing customer records.
 
+use super::group_commit::Registration;
 use super::sealing::SubjectKey;
 use super::{App, AppError, CommandContext, Outcome};
 use crate::domain::customer::{
@@ -11,47 +12,10 @@ use events_schema::customer::{self as wire, Consent, CustomerField};
 use events_schema::envelope::DomainEvent;
 use events_schema::ids::CustomerId;
 use events_schema::sealing::blind_index;
-use events_schema::store::{
-    self, CommandRecord, EventColumns, ExpectedVersion, StoreError, StreamAppend,
-};
+use events_schema::store::{self, CommandRecord, ExpectedVersion, StoreError, StreamAppend};
 use serde_json::json;
 
 use events_schema::customer::index::PHONE as PHONE_INDEX;
-
-/// A registration in one statement, committed on its own (no BEGIN/COMMIT round trips):
-/// the stream row (the compare-and-set: a new stream), the events, the customer's data
-/// key, the phone guard and the command record. The later inserts read from `s`, so
-/// they run only once the stream row is in; any unique violation fails the whole
-/// statement and its constraint name says which (`StoreError::from_db`). The subject is
-/// a fresh UUIDv7, so no erasure record can exist for it (`keys.erasures` is not
-/// consulted, unlike `KeyStore::insert_subject_key_tx`). The command record's outcome
-/// gets the consistency token (the last event's position) here.
-const REGISTER: &str = "\
-WITH s AS (
-    INSERT INTO es.streams (stream_id, stream_type, tenant_id, version)
-    VALUES ($1, $2, $3, $4)
-    RETURNING stream_id
-), e AS (
-    INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version,
-                           event_type, schema_version, payload, metadata)
-    SELECT u.event_id, $3, s.stream_id, $2, u.stream_version, u.event_type,
-           u.schema_version, u.payload, $9
-    FROM s, UNNEST($5::uuid[], $6::bigint[], $7::text[], $8::int[], $10::jsonb[])
-         AS u (event_id, stream_version, event_type, schema_version, payload)
-    RETURNING global_position
-), k AS (
-    INSERT INTO keys.subject_keys (tenant_id, subject_id, key_version, kek_id, wrapped)
-    SELECT $3, $11, $12, $13, $14 FROM s
-), g AS (
-    INSERT INTO guard.customer_phones (tenant_id, phone_hash, customer_id)
-    SELECT $3, $15, $11 FROM s
-), c AS (
-    INSERT INTO es.commands (tenant_id, command_id, request_hash, response)
-    SELECT $3, $16, $17,
-           jsonb_set($18::jsonb, '{body,consistency_token}', to_jsonb(max(e.global_position)::text))
-    FROM e
-)
-SELECT max(global_position) FROM e";
 
 /// How many times a change is decided again on fresh state after losing a race.
 const MAX_ATTEMPTS: usize = 3;
@@ -102,7 +66,7 @@ impl App {
         cmd: RegisterCustomer,
     ) -> Result<Outcome, AppError> {
         // No look-up of the Idempotency-Key first: a replay fails on the phone guard or
-        // the command record inside the one statement below, and is answered then.
+        // the command record when written, and is answered then.
         let customer_id = CustomerId::new();
         let index_key = self.keys.index_key(ctx.tenant).await?;
         let phone_hash = blind_index(&index_key, PHONE_INDEX, cmd.details.phone.as_e164());
@@ -127,63 +91,47 @@ impl App {
         let metadata = ctx.metadata(chrono::Utc::now());
         let stream_id = wire::stream_id(customer_id);
 
-        let metadata = store::metadata_json(&metadata)?;
-        let columns = EventColumns::of(&new_events, 0);
+        let [event] = new_events.as_slice() else {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "a registration appends exactly one event"
+            )));
+        };
         let key_version = i32::try_from(new_key.version)
             .map_err(|_| AppError::Internal(anyhow::anyhow!("key version out of range")))?;
         // The consistency token is filled in by the statement (the position is known
         // only there); the rest of the outcome is known now.
-        let new_version = i64::try_from(new_events.len()).unwrap_or(i64::MAX);
-        let response = serde_json::to_value(saved(201, customer_id, new_version, 0))
+        let response = serde_json::to_value(saved(201, customer_id, 1, 0))
             .map_err(|e| AppError::Internal(e.into()))?;
-
-        let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let stmt = client.prepare_cached(REGISTER).await?;
-        let row = client
-            .query_one(
-                &stmt,
-                &[
-                    &stream_id,
-                    &wire::STREAM_TYPE,
-                    &ctx.tenant.as_uuid(),
-                    &new_version,
-                    &columns.ids,
-                    &columns.versions,
-                    &columns.types,
-                    &columns.schema_versions,
-                    &metadata,
-                    &columns.payloads,
-                    &customer_id.as_uuid(),
-                    &key_version,
-                    &new_key.kek_id(),
-                    &new_key.wrapped(),
-                    &phone_hash,
-                    &ctx.command_id.as_uuid(),
-                    &ctx.request_hash,
-                    &response,
-                ],
-            )
-            .await;
-        drop(client);
-        let position: Option<i64> = match row {
-            Ok(row) => row.get(0),
+        let registration = Registration {
+            stream_id,
+            tenant_id: ctx.tenant.as_uuid(),
+            event_id: event.event_id.as_uuid(),
+            event_type: event.event_type,
+            schema_version: event.schema_version,
+            payload: event.payload.clone(),
+            metadata: store::metadata_json(&metadata)?,
+            customer_id: customer_id.as_uuid(),
+            key_version,
+            kek_id: new_key.kek_id().to_owned(),
+            wrapped: new_key.wrapped().to_vec(),
+            phone_hash,
+            command_id: ctx.command_id.as_uuid(),
+            request_hash: ctx.request_hash.clone(),
+            response,
+        };
+        let position = match self.group_commit.register(registration).await {
+            Ok(position) => position,
             Err(e) => {
                 // A twin under the same Idempotency-Key trips the phone guard or the
                 // command record: answer with its outcome (or refuse a reused key).
-                let e = match StoreError::from_db(e) {
-                    StoreError::DuplicateCommand => AppError::Idempotent,
-                    other => AppError::from(other),
-                };
                 if let Some(done) = self.replay(ctx).await? {
                     return Ok(done);
                 }
                 return Err(e);
             }
         };
-        let position = position
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("registration appended no event")))?;
         self.relay_wakeup.notify_one();
-        Ok(saved(201, customer_id, new_version, position))
+        Ok(saved(201, customer_id, 1, position))
     }
 
     pub async fn change_customer(

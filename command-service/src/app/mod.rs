@@ -5,6 +5,7 @@
 
 pub mod customers;
 pub mod error;
+pub mod group_commit;
 pub mod identity;
 pub mod sealing;
 
@@ -32,6 +33,8 @@ pub struct App {
     pub relay_wakeup: Arc<Notify>,
     /// Bounds concurrent password hashing (argon2 runs on blocking threads).
     pub hashing: Arc<Semaphore>,
+    /// Writes concurrent registrations together (one commit for many).
+    pub group_commit: group_commit::GroupCommit,
 }
 
 /// Who sends a command and under which id.

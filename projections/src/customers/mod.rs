@@ -51,9 +51,11 @@ impl Projection for CustomersProjection {
         &'a self,
         tx: &'a Transaction<'a>,
         events: &'a [FeedEvent],
+        after: Option<&'a Prepared>,
     ) -> BoxFuture<'a, anyhow::Result<Prepared>> {
         Box::pin(async move {
-            let writes = self.prepare_batch(tx, events).await?;
+            let after = after.map(writes_of).transpose()?;
+            let writes = self.prepare_batch(tx, events, after).await?;
             Ok(Box::new(writes) as Prepared)
         })
     }
@@ -61,17 +63,21 @@ impl Projection for CustomersProjection {
     fn write<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
-        prepared: Prepared,
+        prepared: &'a Prepared,
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let writes = prepared
-                .downcast::<Writes>()
-                .map_err(|_| anyhow::anyhow!("customers: foreign prepared batch"))?;
+            let writes = writes_of(prepared)?;
             row::save(tx, writes.rows.values()).await?;
             row::save_history(tx, &writes.history).await?;
             Ok(())
         })
     }
+}
+
+fn writes_of(prepared: &Prepared) -> anyhow::Result<&Writes> {
+    prepared
+        .downcast_ref::<Writes>()
+        .ok_or_else(|| anyhow::anyhow!("customers: foreign prepared batch"))
 }
 
 /// A batch's computed writes: the touched rows after the batch, and history entries.
@@ -88,6 +94,7 @@ impl CustomersProjection {
         &self,
         tx: &Transaction<'_>,
         events: &[FeedEvent],
+        after: Option<&Writes>,
     ) -> anyhow::Result<Writes> {
         let mut decoded = Vec::new();
         for fe in events {
@@ -119,6 +126,15 @@ impl CustomersProjection {
             }
         }
         let mut rows = row::load(tx, &subjects).await?;
+        if let Some(after) = after {
+            // The previous batch is being written meanwhile: its rows are the current ones.
+            for key in &subjects {
+                let key = (key.0, CustomerId::from_uuid(key.1));
+                if let Some(row) = after.rows.get(&key) {
+                    rows.insert(key, row.clone());
+                }
+            }
+        }
         let mut history = Vec::with_capacity(decoded.len());
         for (fe, e) in &decoded {
             let tenant = fe.event.tenant_id;
