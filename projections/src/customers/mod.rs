@@ -14,7 +14,7 @@ use events_schema::customer::{self, CustomerEvent, CustomerField, SealedDetails}
 use events_schema::envelope::{DomainEvent, FeedEvent};
 use events_schema::ids::{CustomerId, TenantId};
 use events_schema::keystore::KeyStore;
-use events_schema::sealing::{blind_index, IndexKey, Opened, SealContext};
+use events_schema::sealing::{self, blind_index, Dek, IndexKey, SealContext, SealedValue};
 use futures::future::BoxFuture;
 use row::{CustomerRow, HistoryRow};
 use serde_json::json;
@@ -114,15 +114,23 @@ impl CustomersProjection {
                 history: Vec::new(),
             });
         }
+        // Everything asynchronous first: keys and the rows the batch touches.
         let subjects: Vec<(TenantId, uuid::Uuid)> = decoded
             .iter()
             .map(|(fe, e)| (fe.event.tenant_id, customer_id(e).as_uuid()))
             .collect();
         self.keys.prefetch(&subjects).await?;
-        let mut index_keys: HashMap<TenantId, IndexKey> = HashMap::new();
-        for (tenant, _) in &subjects {
-            if !index_keys.contains_key(tenant) {
-                index_keys.insert(*tenant, self.keys.index_key(*tenant).await?);
+        let mut keys = Keys::default();
+        for ((fe, e), (tenant, subject)) in decoded.iter().zip(&subjects) {
+            if !keys.index.contains_key(tenant) {
+                keys.index
+                    .insert(*tenant, self.keys.index_key(*tenant).await?);
+            }
+            let kv = key_version(e);
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                keys.subjects.entry((fe.event.tenant_id, *subject, kv))
+            {
+                slot.insert(self.keys.subject_key(*tenant, *subject, kv).await?);
             }
         }
         let mut rows = row::load(tx, &subjects).await?;
@@ -135,88 +143,163 @@ impl CustomersProjection {
                 }
             }
         }
-        let mut history = Vec::with_capacity(decoded.len());
-        for (fe, e) in &decoded {
-            let tenant = fe.event.tenant_id;
-            let id = customer_id(e);
-            let Some(index_key) = index_keys.get(&tenant) else {
-                continue;
-            };
-            let at = fe.event.metadata.occurred_at;
-            match e {
-                CustomerEvent::Registered(r) => {
-                    let plain = self.open_all(tenant, id, &r.details).await?;
-                    let Some(new_row) = CustomerRow::registered(
-                        tenant,
-                        id,
+        // Then the CPU work (opening sealed values, pinyin, blind indexes, masks),
+        // customer by customer: customers are independent, so a large batch is split
+        // into two halves by customer and folded on two threads.
+        if decoded.len() < PARALLEL_FROM {
+            return fold(&keys, &decoded, rows);
+        }
+        let half = |id: &CustomerId| id.as_uuid().as_u128() % 2 == 1;
+        let (decoded_b, decoded_a): (Vec<_>, Vec<_>) = decoded
+            .into_iter()
+            .partition(|(_, e)| half(&customer_id(e)));
+        let (rows_b, rows_a): (HashMap<_, _>, HashMap<_, _>) =
+            rows.into_iter().partition(|((_, id), _)| half(id));
+        let (a, b) = std::thread::scope(|scope| {
+            let b = scope.spawn(|| fold(&keys, &decoded_b, rows_b));
+            let a = fold(&keys, &decoded_a, rows_a);
+            (a, b.join())
+        });
+        let mut writes = a?;
+        let b = b.map_err(|_| anyhow::anyhow!("customers: a fold thread panicked"))??;
+        writes.rows.extend(b.rows);
+        writes.history.extend(b.history);
+        Ok(writes)
+    }
+}
+
+/// Batches at least this large are folded on two threads.
+const PARALLEL_FROM: usize = 256;
+
+/// The keys a batch needs, fetched before the (synchronous) fold.
+#[derive(Default)]
+struct Keys {
+    index: HashMap<TenantId, IndexKey>,
+    /// `None`: that key is gone (erased).
+    subjects: HashMap<(TenantId, uuid::Uuid, u32), Option<Dek>>,
+}
+
+/// The key version an event's values are sealed with.
+fn key_version(e: &CustomerEvent) -> u32 {
+    let details = match e {
+        CustomerEvent::Registered(r) => &r.details,
+        CustomerEvent::Changed(c) => &c.details,
+    };
+    details
+        .present_fields()
+        .into_iter()
+        .find_map(|f| details.sealed(f).map(|s| s.kv))
+        .or(match e {
+            CustomerEvent::Changed(c) => Some(c.reason.kv),
+            CustomerEvent::Registered(_) => None,
+        })
+        .unwrap_or(1)
+}
+
+/// Folds events (in feed order) into the rows of their customers: the batch's writes.
+fn fold(
+    keys: &Keys,
+    decoded: &[(&FeedEvent, CustomerEvent)],
+    mut rows: HashMap<(TenantId, CustomerId), CustomerRow>,
+) -> anyhow::Result<Writes> {
+    let mut history = Vec::with_capacity(decoded.len());
+    for (fe, e) in decoded {
+        let tenant = fe.event.tenant_id;
+        let id = customer_id(e);
+        let Some(index_key) = keys.index.get(&tenant) else {
+            continue;
+        };
+        let at = fe.event.metadata.occurred_at;
+        match e {
+            CustomerEvent::Registered(r) => {
+                let plain = open_all(keys, tenant, id, &r.details)?;
+                let Some(new_row) = CustomerRow::registered(
+                    tenant,
+                    id,
+                    fe.event.stream_version,
+                    &r.details,
+                    &plain,
+                    &r.consent,
+                    index_key,
+                    at,
+                ) else {
+                    // Erased before this replay: no row, no history of her details.
+                    continue;
+                };
+                history.push(HistoryRow::new(
+                    fe,
+                    id,
+                    changes(&plain, &r.details, &[]),
+                    None,
+                ));
+                rows.insert((tenant, id), new_row);
+            }
+            CustomerEvent::Changed(c) => {
+                let plain = open_all(keys, tenant, id, &c.details)?;
+                let reason = open(keys, tenant, id, customer::REASON_FIELD, &c.reason)?;
+                if let Some(row) = rows.get_mut(&(tenant, id)) {
+                    row.change(
                         fe.event.stream_version,
-                        &r.details,
+                        &c.details,
                         &plain,
-                        &r.consent,
+                        &c.cleared,
                         index_key,
                         at,
-                    ) else {
-                        // Erased before this replay: no row, no history of her details.
-                        continue;
-                    };
-                    history.push(HistoryRow::new(
-                        fe,
-                        id,
-                        changes(&plain, &r.details, &[]),
-                        None,
-                    ));
-                    rows.insert((tenant, id), new_row);
+                    );
                 }
-                CustomerEvent::Changed(c) => {
-                    let plain = self.open_all(tenant, id, &c.details).await?;
-                    let reason = match self
-                        .keys
-                        .open(&ctx(tenant, id, customer::REASON_FIELD), &c.reason)
-                        .await?
-                    {
-                        Opened::Plain(s) => Some(s),
-                        Opened::Erased => None,
-                    };
-                    if let Some(row) = rows.get_mut(&(tenant, id)) {
-                        row.change(
-                            fe.event.stream_version,
-                            &c.details,
-                            &plain,
-                            &c.cleared,
-                            index_key,
-                            at,
-                        );
-                    }
-                    history.push(HistoryRow::new(
-                        fe,
-                        id,
-                        changes(&plain, &c.details, &c.cleared),
-                        reason,
-                    ));
-                }
+                history.push(HistoryRow::new(
+                    fe,
+                    id,
+                    changes(&plain, &c.details, &c.cleared),
+                    reason,
+                ));
             }
         }
-        Ok(Writes { rows, history })
     }
+    Ok(Writes { rows, history })
+}
 
-    async fn open_all(
-        &self,
-        tenant: TenantId,
-        id: CustomerId,
-        details: &SealedDetails,
-    ) -> anyhow::Result<Plain> {
-        let mut plain = HashMap::new();
-        for field in details.present_fields() {
-            if let Some(sealed) = details.sealed(field) {
-                let opened = self
-                    .keys
-                    .open(&ctx(tenant, id, field.as_str()), sealed)
-                    .await?;
-                plain.insert(field, opened.into_plain());
-            }
-        }
-        Ok(plain)
+/// Opens one sealed value: `None` when the subject's key is gone (erased).
+fn open(
+    keys: &Keys,
+    tenant: TenantId,
+    id: CustomerId,
+    field: &str,
+    sealed: &SealedValue,
+) -> anyhow::Result<Option<String>> {
+    match keys.subjects.get(&(tenant, id.as_uuid(), sealed.kv)) {
+        Some(Some(dek)) => Ok(Some(sealing::open(dek, &ctx(tenant, id, field), sealed)?)),
+        Some(None) => Ok(None),
+        None => anyhow::bail!("customers: key version {} was not fetched", sealed.kv),
     }
+}
+
+/// Opens an event's sealed fields. Health notes are not decrypted: this read model
+/// keeps only that they are recorded (`has_notes`…, "(recorded)" in the history), so
+/// they count as present whenever the customer's key exists.
+fn open_all(
+    keys: &Keys,
+    tenant: TenantId,
+    id: CustomerId,
+    details: &SealedDetails,
+) -> anyhow::Result<Plain> {
+    let mut plain = HashMap::new();
+    for field in details.present_fields() {
+        let Some(sealed) = details.sealed(field) else {
+            continue;
+        };
+        let value = match field {
+            CustomerField::Notes | CustomerField::Allergies | CustomerField::Conditions => {
+                match keys.subjects.get(&(tenant, id.as_uuid(), sealed.kv)) {
+                    Some(Some(_)) => Some(String::new()),
+                    _ => None,
+                }
+            }
+            f => open(keys, tenant, id, f.as_str(), sealed)?,
+        };
+        plain.insert(field, value);
+    }
+    Ok(plain)
 }
 
 fn ctx(tenant: TenantId, id: CustomerId, field: &str) -> SealContext<'_> {
