@@ -339,6 +339,14 @@ pub async fn read_stream(
     rows.iter().map(|r| recorded(r, 0)).collect()
 }
 
+/// The feed joined to its events, one event looked up per feed entry. The `OFFSET 0`
+/// keeps the planner from flattening the lookup into a join it could hash: with a
+/// custom plan for an early `seq`, it estimated most of the feed and chose a parallel
+/// scan of every event and a sort spilling to disk, for each batch of a rebuild (50 ms
+/// instead of 9 ms for 5,000 entries of 20,000, and growing with the store).
+const FEED_EVENTS: &str = "es.feed f CROSS JOIN LATERAL (
+    SELECT * FROM es.events e WHERE e.global_position = f.global_position OFFSET 0) e";
+
 /// Feed entries with `seq > after`, in feed order, at most `limit`.
 pub async fn read_feed(
     client: &impl GenericClient,
@@ -346,7 +354,7 @@ pub async fn read_feed(
     limit: i64,
 ) -> Result<Vec<FeedEvent>, StoreError> {
     let sql = format!(
-        "SELECT f.seq, {EVENT_COLUMNS} FROM es.feed f JOIN es.events e ON e.global_position = f.global_position
+        "SELECT f.seq, {EVENT_COLUMNS} FROM {FEED_EVENTS}
          WHERE f.seq > $1 ORDER BY f.seq LIMIT $2"
     );
     let stmt = client.prepare_cached(&sql).await?;
@@ -362,7 +370,7 @@ pub async fn read_tenant_feed(
     limit: i64,
 ) -> Result<Vec<FeedEvent>, StoreError> {
     let sql = format!(
-        "SELECT f.seq, {EVENT_COLUMNS} FROM es.feed f JOIN es.events e ON e.global_position = f.global_position
+        "SELECT f.seq, {EVENT_COLUMNS} FROM {FEED_EVENTS}
          WHERE f.seq > $1 AND e.tenant_id = $3 ORDER BY f.seq LIMIT $2"
     );
     let stmt = client.prepare_cached(&sql).await?;
