@@ -3,7 +3,7 @@
 //! Every personal field is a [`SealedValue`] bound to (tenant, customer, field); only
 //! ids, tags, the source channel, consent flags and timestamps stay plain (DESIGN §6).
 
-use crate::envelope::{decode_payload, new_event, DecodeError, DomainEvent, NewEvent};
+use crate::envelope::{decode_payload, new_event, DecodeError, DomainEvent, NewEvent, Payload};
 use crate::ids::CustomerId;
 use crate::sealing::SealedValue;
 use serde::{Deserialize, Serialize};
@@ -264,7 +264,7 @@ impl DomainEvent for CustomerEvent {
     fn from_stored(
         event_type: &str,
         schema_version: i32,
-        payload: &serde_json::Value,
+        payload: &Payload,
     ) -> Result<Self, DecodeError> {
         match (event_type, schema_version) {
             ("CustomerRegistered", 1) => {

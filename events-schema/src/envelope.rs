@@ -92,6 +92,56 @@ pub struct NewEvent {
     pub payload: serde_json::Value,
 }
 
+/// A stored event's payload, kept as the JSON text read from the store: decoded only by
+/// the consumer that knows its type ([`DomainEvent::from_stored`]), and written into a
+/// NATS message as it is, so relaying an event never builds a JSON tree.
+#[derive(Clone, Debug)]
+pub struct Payload(Box<serde_json::value::RawValue>);
+
+impl Payload {
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// Parses the payload into a JSON tree (for generic handling such as masking).
+    pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// A payload from JSON text already checked (as read from the store).
+    pub fn from_raw(raw: Box<serde_json::value::RawValue>) -> Payload {
+        Payload(raw)
+    }
+
+    /// A payload from a JSON tree.
+    pub fn from_value(value: &serde_json::Value) -> Payload {
+        // A Value always serialises to valid JSON text.
+        Payload(
+            serde_json::value::to_raw_value(value)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+        )
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Box::<serde_json::value::RawValue>::deserialize(d).map(Payload)
+    }
+}
+
 /// An event as stored in `es.events`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedEvent {
@@ -103,18 +153,94 @@ pub struct RecordedEvent {
     pub stream_version: i64,
     pub event_type: String,
     pub schema_version: i32,
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     pub metadata: Metadata,
     pub recorded_at: DateTime<Utc>,
 }
 
 /// An event at its place in the feed, the one total order every consumer uses.
-/// This is the body of every NATS message the relay publishes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// This is the body of every NATS message the relay publishes: one flat JSON object,
+/// `seq` beside the event's fields (written out by hand below rather than with
+/// `#[serde(flatten)]`, which cannot carry a raw payload).
+#[derive(Clone, Debug, PartialEq)]
 pub struct FeedEvent {
     pub seq: i64,
-    #[serde(flatten)]
     pub event: RecordedEvent,
+}
+
+#[derive(Serialize)]
+struct FeedWireRef<'a> {
+    seq: i64,
+    global_position: i64,
+    event_id: EventId,
+    tenant_id: TenantId,
+    stream_id: &'a str,
+    stream_type: &'a str,
+    stream_version: i64,
+    event_type: &'a str,
+    schema_version: i32,
+    payload: &'a Payload,
+    metadata: &'a Metadata,
+    recorded_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct FeedWire {
+    seq: i64,
+    global_position: i64,
+    event_id: EventId,
+    tenant_id: TenantId,
+    stream_id: String,
+    stream_type: String,
+    stream_version: i64,
+    event_type: String,
+    schema_version: i32,
+    payload: Payload,
+    metadata: Metadata,
+    recorded_at: DateTime<Utc>,
+}
+
+impl Serialize for FeedEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = &self.event;
+        FeedWireRef {
+            seq: self.seq,
+            global_position: e.global_position,
+            event_id: e.event_id,
+            tenant_id: e.tenant_id,
+            stream_id: &e.stream_id,
+            stream_type: &e.stream_type,
+            stream_version: e.stream_version,
+            event_type: &e.event_type,
+            schema_version: e.schema_version,
+            payload: &e.payload,
+            metadata: &e.metadata,
+            recorded_at: e.recorded_at,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FeedEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = FeedWire::deserialize(d)?;
+        Ok(FeedEvent {
+            seq: w.seq,
+            event: RecordedEvent {
+                global_position: w.global_position,
+                event_id: w.event_id,
+                tenant_id: w.tenant_id,
+                stream_id: w.stream_id,
+                stream_type: w.stream_type,
+                stream_version: w.stream_version,
+                event_type: w.event_type,
+                schema_version: w.schema_version,
+                payload: w.payload,
+                metadata: w.metadata,
+                recorded_at: w.recorded_at,
+            },
+        })
+    }
 }
 
 /// Event types of one stream type, with stable names and schema versions.
@@ -132,7 +258,7 @@ pub trait DomainEvent: Sized {
     fn from_stored(
         event_type: &str,
         schema_version: i32,
-        payload: &serde_json::Value,
+        payload: &Payload,
     ) -> Result<Self, DecodeError>;
 }
 
@@ -153,9 +279,9 @@ pub enum DecodeError {
 /// Helper for `DomainEvent::from_stored` implementations.
 pub fn decode_payload<T: serde::de::DeserializeOwned>(
     event_type: &str,
-    payload: &serde_json::Value,
+    payload: &Payload,
 ) -> Result<T, DecodeError> {
-    T::deserialize(payload).map_err(|source| DecodeError::Payload {
+    serde_json::from_str(payload.get()).map_err(|source| DecodeError::Payload {
         event_type: event_type.to_owned(),
         source,
     })

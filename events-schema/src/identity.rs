@@ -3,7 +3,9 @@
 //! password hashes never enter the log (they live in the command side's credential
 //! table, written in the same transaction as the account's events).
 
-use crate::envelope::{decode_payload, new_event, DecodeError, DomainEvent, NewEvent, Role};
+use crate::envelope::{
+    decode_payload, new_event, DecodeError, DomainEvent, NewEvent, Payload, Role,
+};
 use crate::ids::{AccountId, TenantId};
 use crate::sealing::SealedValue;
 use serde::{Deserialize, Serialize};
@@ -57,7 +59,7 @@ impl DomainEvent for TenantEvent {
     fn from_stored(
         event_type: &str,
         schema_version: i32,
-        payload: &serde_json::Value,
+        payload: &Payload,
     ) -> Result<Self, DecodeError> {
         match (event_type, schema_version) {
             ("TenantCreated", 1) => decode_payload(event_type, payload).map(TenantEvent::Created),
@@ -100,7 +102,7 @@ impl DomainEvent for AccountEvent {
     fn from_stored(
         event_type: &str,
         schema_version: i32,
-        payload: &serde_json::Value,
+        payload: &Payload,
     ) -> Result<Self, DecodeError> {
         match (event_type, schema_version) {
             ("AccountCreated", 1) => decode_payload(event_type, payload).map(AccountEvent::Created),

@@ -6,7 +6,7 @@ use events_schema::customer::{
     Consent, CustomerChanged, CustomerEvent, CustomerField, CustomerRegistered, SealedDetails,
     SourceChannel,
 };
-use events_schema::envelope::{Actor, DomainEvent, Metadata, Role};
+use events_schema::envelope::{Actor, DomainEvent, Metadata, Payload, Role};
 use events_schema::identity::{AccountCreated, AccountEvent, TenantCreated, TenantEvent};
 use events_schema::ids::{AccountId, CommandId, CustomerId, TenantId};
 use events_schema::sealing::SealedValue;
@@ -29,8 +29,12 @@ fn id(n: u128) -> Uuid {
 fn round_trip<E: DomainEvent + PartialEq + std::fmt::Debug>(e: &E, expected: serde_json::Value) {
     let new = e.to_new_event().unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(new.payload, expected, "{} payload", new.event_type);
-    let back = E::from_stored(new.event_type, new.schema_version, &new.payload)
-        .unwrap_or_else(|err| panic!("{err}"));
+    let back = E::from_stored(
+        new.event_type,
+        new.schema_version,
+        &Payload::from_value(&new.payload),
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(&back, e);
 }
 
@@ -146,7 +150,78 @@ fn metadata_carries_ids_and_a_role_only() {
 
 #[test]
 fn unknown_types_and_versions_are_refused_not_guessed() {
-    assert!(CustomerEvent::from_stored("CustomerRegistered", 2, &json!({})).is_err());
-    assert!(CustomerEvent::from_stored("CustomerDeleted", 1, &json!({})).is_err());
-    assert!(CustomerEvent::from_stored("CustomerChanged", 1, &json!({ "bogus": 1 })).is_err());
+    assert!(
+        CustomerEvent::from_stored("CustomerRegistered", 2, &Payload::from_value(&json!({})))
+            .is_err()
+    );
+    assert!(
+        CustomerEvent::from_stored("CustomerDeleted", 1, &Payload::from_value(&json!({}))).is_err()
+    );
+    assert!(CustomerEvent::from_stored(
+        "CustomerChanged",
+        1,
+        &Payload::from_value(&json!({ "bogus": 1 }))
+    )
+    .is_err());
+}
+
+#[test]
+fn a_feed_message_is_one_flat_object_with_the_payload_as_json_and_reads_back() {
+    use events_schema::envelope::{FeedEvent, RecordedEvent};
+    use events_schema::ids::{CommandId, EventId, TenantId};
+    let tenant = TenantId::new();
+    let feed = FeedEvent {
+        seq: 7,
+        event: RecordedEvent {
+            global_position: 42,
+            event_id: EventId::new(),
+            tenant_id: tenant,
+            stream_id: "customer-x".into(),
+            stream_type: "customer".into(),
+            stream_version: 3,
+            event_type: "CustomerChanged".into(),
+            schema_version: 1,
+            payload: Payload::from_value(&json!({ "a": [1, 2], "b": { "c": "d" } })),
+            metadata: Metadata {
+                command_id: CommandId::new(),
+                correlation_id: uuid::Uuid::now_v7(),
+                causation_id: uuid::Uuid::now_v7(),
+                actor: Actor {
+                    account_id: None,
+                    role: Role::System,
+                },
+                tenant_id: tenant,
+                occurred_at: chrono::Utc::now(),
+            },
+            recorded_at: chrono::Utc::now(),
+        },
+    };
+    let text = serde_json::to_string(&feed).unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "event_id",
+            "event_type",
+            "global_position",
+            "metadata",
+            "payload",
+            "recorded_at",
+            "schema_version",
+            "seq",
+            "stream_id",
+            "stream_type",
+            "stream_version",
+            "tenant_id"
+        ]
+    );
+    assert_eq!(value["payload"], json!({ "a": [1, 2], "b": { "c": "d" } }));
+    assert_eq!(value["seq"], 7);
+    let back: FeedEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, feed);
 }

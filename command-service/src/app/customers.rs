@@ -308,7 +308,10 @@ fn key_version_of(history: &[events_schema::envelope::RecordedEvent]) -> Result<
         .ok_or(AppError::Customer(CustomerError::NotFound))?;
     first
         .payload
-        .pointer("/details/name/kv")
+        .to_value()
+        .ok()
+        .as_ref()
+        .and_then(|p| p.pointer("/details/name/kv"))
         .and_then(serde_json::Value::as_u64)
         .and_then(|v| u32::try_from(v).ok())
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("registration without sealed name")))

@@ -7,11 +7,12 @@
 //! write), then [`record_command_tx`], then the caller's rows. SQLSTATEs are mapped to
 //! typed errors in exactly one place, [`StoreError::from_db`].
 
-use crate::envelope::{FeedEvent, Metadata, NewEvent, RecordedEvent};
+use crate::envelope::{FeedEvent, Metadata, NewEvent, Payload, RecordedEvent};
 use crate::ids::{CommandId, EventId, TenantId};
 use crate::migrate::Migration;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -304,9 +305,15 @@ pub const EVENT_COLUMNS: &str = "e.global_position, e.event_id, e.tenant_id, e.s
 
 /// Reads an event from `row`, whose columns from `offset` on are [`EVENT_COLUMNS`].
 pub fn recorded(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
-    let metadata: serde_json::Value = row.get(offset + 9);
-    let metadata: Metadata = serde_json::from_value(metadata)
-        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+    // Straight from the column's JSON text into the types: no JSON tree in between.
+    let metadata: Metadata = row
+        .try_get::<_, Json<Metadata>>(offset + 9)
+        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?
+        .0;
+    let payload = row
+        .try_get::<_, Json<Box<serde_json::value::RawValue>>>(offset + 8)
+        .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?
+        .0;
     Ok(RecordedEvent {
         global_position: row.get(offset),
         event_id: EventId::from_uuid(row.get(offset + 1)),
@@ -316,7 +323,7 @@ pub fn recorded(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
         stream_version: row.get(offset + 5),
         event_type: row.get(offset + 6),
         schema_version: row.get(offset + 7),
-        payload: row.get(offset + 8),
+        payload: Payload::from_raw(payload),
         metadata,
         recorded_at: row.get(offset + 10),
     })

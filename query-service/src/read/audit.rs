@@ -97,7 +97,11 @@ async fn to_audit(
     seq: Option<i64>,
     e: RecordedEvent,
 ) -> Result<AuditEvent, events_schema::keystore::KeyStoreError> {
-    let mut payload = e.payload;
+    // Valid JSON by construction (checked when read from the store).
+    let mut payload = e
+        .payload
+        .to_value()
+        .map_err(|_| events_schema::sealing::SealError::Malformed)?;
     mask_payload(
         keys,
         e.tenant_id,
