@@ -37,13 +37,9 @@ pub async fn rebuild(pool: &Pool, p: &dyn Projection) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let loaded_to = catch_up(pool, p, Target::Version(next), None).await?;
     let loaded = started.elapsed();
-    {
-        // Indexes after the bulk load; then catch up again with what came meanwhile.
-        let mut client = pool.get().await?;
-        let tx = client.transaction().await?;
-        registry::create_indexes(&tx, p, next).await?;
-        tx.commit().await?;
-    }
+    // Indexes after the bulk load, two at a time; then catch up again with what came
+    // meanwhile.
+    registry::create_indexes_in_parallel(pool, p, next, 2).await?;
     let indexed = started.elapsed() - loaded;
     catch_up(pool, p, Target::Version(next), None).await?;
     tracing::info!(

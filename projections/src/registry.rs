@@ -67,6 +67,50 @@ pub async fn create_indexes(
     run_in(tx, &schema(p.name(), version), p.indexes()).await
 }
 
+/// Creates a version's secondary indexes on `connections` connections at once, each
+/// taking every n-th statement in its own transaction (a GIN build uses one core; two
+/// of them at once use two). For a version that is not live yet (a rebuild): if one
+/// fails, the rebuild fails and its schema is dropped by the next attempt.
+pub async fn create_indexes_in_parallel(
+    pool: &deadpool_postgres::Pool,
+    p: &dyn Projection,
+    version: i32,
+    connections: usize,
+) -> anyhow::Result<()> {
+    let schema = schema(p.name(), version);
+    let statements: Vec<String> = p
+        .indexes()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let connections = connections.max(1);
+    let runs = (0..connections).map(|i| {
+        let mine: Vec<&String> = statements.iter().skip(i).step_by(connections).collect();
+        let schema = schema.clone();
+        async move {
+            if mine.is_empty() {
+                return anyhow::Ok(());
+            }
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let ddl: String = mine.iter().map(|s| format!("{s};\n")).collect();
+            run_in(&tx, &schema, &ddl).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    });
+    for result in futures::future::join_all(runs).await {
+        result?;
+    }
+    Ok(())
+}
+
 /// Runs DDL with search_path set to one version's schema.
 async fn run_in(tx: &Transaction<'_>, schema: &str, ddl: &str) -> anyhow::Result<()> {
     tx.batch_execute(&format!("SET LOCAL search_path TO {schema}; {ddl}"))

@@ -17,7 +17,6 @@ use events_schema::keystore::KeyStore;
 use events_schema::sealing::{self, blind_index, Dek, IndexKey, SealContext, SealedValue};
 use futures::future::BoxFuture;
 use row::{CustomerRow, HistoryRow};
-use serde_json::json;
 use std::collections::HashMap;
 
 pub struct CustomersProjection {
@@ -318,24 +317,54 @@ fn customer_id(e: &CustomerEvent) -> CustomerId {
 }
 
 /// What changed, for the history: each field with its masked new value (`null` when
-/// cleared). Health notes show only that they changed.
-fn changes(plain: &Plain, details: &SealedDetails, cleared: &[CustomerField]) -> serde_json::Value {
+/// cleared). Health notes show only that they changed. Typed, so that it is written
+/// to the jsonb column straight from these values (no JSON tree per event).
+fn changes(plain: &Plain, details: &SealedDetails, cleared: &[CustomerField]) -> row::Changes {
     let mut out = Vec::new();
     for field in details.present_fields() {
         let value = match field {
-            CustomerField::SourceChannel => json!(details.source_channel.map(|c| c.as_str())),
-            CustomerField::Tags => json!(details.tags),
+            CustomerField::SourceChannel => {
+                details.source_channel.map_or(ChangedValue::Cleared, |c| {
+                    ChangedValue::Text(c.as_str().to_owned())
+                })
+            }
+            CustomerField::Tags => details
+                .tags
+                .clone()
+                .map_or(ChangedValue::Cleared, ChangedValue::Tags),
             f => match plain.get(&f).cloned().flatten() {
-                Some(text) => json!(row::masked(f, &text)),
-                None => json!("[erased]"),
+                Some(text) => ChangedValue::Text(row::masked(f, &text)),
+                None => ChangedValue::Text("[erased]".to_owned()),
             },
         };
-        out.push(json!({ "field": field.as_str(), "value": value }));
+        out.push(Change {
+            field: field.as_str(),
+            value,
+        });
     }
     for f in cleared {
-        out.push(json!({ "field": f.as_str(), "value": null }));
+        out.push(Change {
+            field: f.as_str(),
+            value: ChangedValue::Cleared,
+        });
     }
-    json!(out)
+    tokio_postgres::types::Json(out)
+}
+
+/// One entry of a history row's `changes`.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Change {
+    field: &'static str,
+    value: ChangedValue,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum ChangedValue {
+    Text(String),
+    Tags(Vec<String>),
+    /// `null`
+    Cleared,
 }
 
 /// Blind index of a normalised value under the tenant's key.

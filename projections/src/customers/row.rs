@@ -1,6 +1,9 @@
 //! Rows of the customers read model and their set-wise load and save.
 
-use super::{index, Plain};
+use super::{index, Change, Plain};
+
+/// A history row's `changes` (jsonb).
+pub type Changes = tokio_postgres::types::Json<Vec<Change>>;
 use deadpool_postgres::Transaction;
 use events_schema::customer::{index as purpose, Consent, CustomerField, SealedDetails};
 use events_schema::envelope::FeedEvent;
@@ -349,7 +352,7 @@ pub struct HistoryRow {
     occurred_at: chrono::DateTime<chrono::Utc>,
     actor_account_id: Option<uuid::Uuid>,
     actor_role: String,
-    changes: serde_json::Value,
+    changes: Changes,
     reason: Option<String>,
 }
 
@@ -357,7 +360,7 @@ impl HistoryRow {
     pub fn new(
         fe: &FeedEvent,
         id: CustomerId,
-        changes: serde_json::Value,
+        changes: Changes,
         reason: Option<String>,
     ) -> HistoryRow {
         let m = &fe.event.metadata;
