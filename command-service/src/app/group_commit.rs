@@ -85,7 +85,7 @@ SELECT global_position FROM e";
 const REGISTER_MANY: &str = "\
 WITH r AS (
     SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::int[],
-                         $6::jsonb[], $7::jsonb[], $8::uuid[], $9::int[], $10::text[],
+                         $6::json[], $7::json[], $8::uuid[], $9::int[], $10::text[],
                          $11::bytea[], $12::text[], $13::uuid[], $14::text[], $15::jsonb[])
         AS r (stream_id, tenant_id, event_id, event_type, schema_version, payload, metadata,
               customer_id, key_version, kek_id, wrapped, phone_hash, command_id,

@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "feed_without_foreign_key",
         sql: include_str!("0002_feed_without_foreign_key.sql"),
     },
+    Migration {
+        version: 3,
+        name: "events_as_json_text",
+        sql: include_str!("0003_events_as_json_text.sql"),
+    },
 ];
 
 /// What the appender believes the stream's version is.
@@ -180,7 +185,7 @@ pub async fn append_tx(
         .prepare_cached(
             "INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version, event_type, schema_version, payload, metadata)
              SELECT u.event_id, $2, $3, $4, u.stream_version, u.event_type, u.schema_version, u.payload, $9
-             FROM UNNEST($1::uuid[], $5::bigint[], $6::text[], $7::int[], $8::jsonb[])
+             FROM UNNEST($1::uuid[], $5::bigint[], $6::text[], $7::int[], $8::json[])
                   AS u(event_id, stream_version, event_type, schema_version, payload)
              RETURNING global_position",
         )
@@ -212,7 +217,7 @@ pub async fn append_tx(
     })
 }
 
-/// The metadata of an append as stored (jsonb).
+/// The metadata of an append as stored (json).
 pub fn metadata_json(metadata: &Metadata) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(metadata)
         .map_err(|e| StoreError::Corrupt(format!("metadata does not serialise: {e}")))

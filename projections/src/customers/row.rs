@@ -206,6 +206,9 @@ impl CustomerRow {
     }
 }
 
+/// Joins a row's tags for [`save`] (`E'\x1f'` there).
+const TAG_SEPARATOR: &str = "\u{1f}";
+
 const COLUMNS: &str = "tenant_id, customer_id, version, name, name_pinyin, name_initials, phone_hash, phone_tail_hash, phone_masked, id_number_hash, id_number_masked, email_masked, address_masked, gender, birthday_masked, birth_month, source_channel, tags, has_notes, has_allergies, has_conditions, privacy_policy_version, marketing_consent, created_at, updated_at";
 
 /// Loads the existing rows of the given customers.
@@ -275,19 +278,20 @@ pub async fn save<'a>(
             rows.iter().map(|r| &r.$f).collect::<Vec<_>>()
         };
     }
-    // Arrays of arrays are not rectangular in general, so tags travel as JSON.
-    let tags: Vec<serde_json::Value> = rows.iter().map(|r| serde_json::json!(r.tags)).collect();
+    // Arrays of arrays are not rectangular in general, so each row's tags travel as one
+    // text joined by the unit separator (tags are letters, digits, '-', '_' and spaces).
+    let tags: Vec<String> = rows.iter().map(|r| r.tags.join(TAG_SEPARATOR)).collect();
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO customers ({COLUMNS})
              SELECT u.tenant_id, u.customer_id, u.version, u.name, u.name_pinyin, u.name_initials, u.phone_hash,
                     u.phone_tail_hash, u.phone_masked, u.id_number_hash, u.id_number_masked, u.email_masked,
                     u.address_masked, u.gender, u.birthday_masked, u.birth_month, u.source_channel,
-                    ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.has_notes, u.has_allergies, u.has_conditions,
+                    string_to_array(u.tags, E'\\x1f'), u.has_notes, u.has_allergies, u.has_conditions,
                     u.privacy_policy_version, u.marketing_consent, u.created_at, u.updated_at
              FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-                         $15::text[], $16::int2[], $17::text[], $18::jsonb[], $19::bool[], $20::bool[], $21::bool[],
+                         $15::text[], $16::int2[], $17::text[], $18::text[], $19::bool[], $20::bool[], $21::bool[],
                          $22::text[], $23::bool[], $24::timestamptz[], $25::timestamptz[])
                   AS u(tenant_id, customer_id, version, name, name_pinyin, name_initials, phone_hash,
                        phone_tail_hash, phone_masked, id_number_hash, id_number_masked, email_masked,

@@ -160,14 +160,14 @@ async fn diagnose(admin: &Client) -> anyhow::Result<String> {
 }
 
 /// Scratch table of the raw baseline: an identity key and a few columns like an event
-/// row's, the payload a jsonb.
+/// row's, the payload json like an event's.
 pub const RAW_TABLE_DDL: &str = "
     DROP TABLE IF EXISTS public.bench_raw_inserts;
     CREATE TABLE public.bench_raw_inserts (
         id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         tenant_id   uuid NOT NULL,
         stream_id   text NOT NULL,
-        payload     jsonb NOT NULL,
+        payload     json NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now()
     )";
 

@@ -467,7 +467,7 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         report.rows.push(Row::from_load(
             "raw: INSERT+COMMIT",
             &raw,
-            format!("jsonb ≈ {payload_bytes:.0} B"),
+            format!("json ≈ {payload_bytes:.0} B"),
         ));
         for (label, r) in [("append", &append), ("raw", &raw)] {
             if let Some(e) = &r.first_error {
