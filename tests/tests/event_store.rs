@@ -284,8 +284,10 @@ fn registration(
         wrapped: vec![0; 72],
         phone_hash: phone.into(),
         command_id,
-        request_hash: "h".into(),
-        response: json!({ "status": 201, "body": { "customer_id": customer_id, "version": 1 } }),
+        record: Some((
+            "h".into(),
+            json!({ "status": 201, "body": { "customer_id": customer_id, "version": 1 } }),
+        )),
     }
 }
 
@@ -346,6 +348,11 @@ async fn a_group_commit_writes_many_registrations_in_one_transaction_or_each_on_
         registration(tenant, "q3", twin),
         registration(tenant, "q4", uuid::Uuid::now_v7()),
     ];
+    // Commands without an Idempotency-Key get no command record.
+    let mut mixed = mixed;
+    for r in &mut mixed[5..] {
+        r.record = None;
+    }
     let answers = write_batch(&pool, &mixed).await;
     let outcome: Vec<&str> = answers
         .iter()
@@ -390,5 +397,17 @@ async fn a_group_commit_writes_many_registrations_in_one_transaction_or_each_on_
         .unwrap_or_else(|e| panic!("{e}"))
         .get(0);
     assert_eq!(streams, 23);
+    let recorded: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM es.commands WHERE tenant_id = $1",
+            &[&tenant.as_uuid()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(
+        recorded, 22,
+        "20 + 2 keyed registrations; the unkeyed one has none"
+    );
     app.cleanup().await;
 }

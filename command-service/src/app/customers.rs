@@ -116,8 +116,9 @@ impl App {
             wrapped: new_key.wrapped().to_vec(),
             phone_hash,
             command_id: ctx.command_id.as_uuid(),
-            request_hash: ctx.request_hash.clone(),
-            response,
+            record: ctx
+                .is_recorded()
+                .then(|| (ctx.request_hash.clone(), response)),
         };
         let position = match self.group_commit.register(registration).await {
             Ok(position) => position,
@@ -261,6 +262,9 @@ impl App {
         ctx: &CommandContext,
         outcome: &Outcome,
     ) -> Result<(), AppError> {
+        if !ctx.is_recorded() {
+            return Ok(());
+        }
         let response = serde_json::to_value(outcome).map_err(|e| AppError::Internal(e.into()))?;
         match store::record_command_tx(
             tx,

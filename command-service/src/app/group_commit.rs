@@ -45,9 +45,9 @@ pub struct Registration {
     pub wrapped: Vec<u8>,
     pub phone_hash: String,
     pub command_id: uuid::Uuid,
-    pub request_hash: String,
-    /// The command's outcome without its consistency token (set by the statement).
-    pub response: serde_json::Value,
+    /// For a command sent under an `Idempotency-Key`: its request hash and outcome
+    /// without the consistency token (set by the statement), for `es.commands`.
+    pub record: Option<(String, serde_json::Value)>,
 }
 
 /// A registration on its own, committed on its own. The later inserts read from `s`,
@@ -77,7 +77,7 @@ WITH s AS (
     INSERT INTO es.commands (tenant_id, command_id, request_hash, response)
     SELECT $2, $13, $14,
            jsonb_set($15::jsonb, '{body,consistency_token}', to_jsonb(e.global_position::text))
-    FROM e
+    FROM e WHERE $14::text IS NOT NULL
 )
 SELECT global_position FROM e";
 
@@ -113,6 +113,7 @@ WITH r AS (
     SELECT r.tenant_id, r.command_id, r.request_hash,
            jsonb_set(r.response, '{body,consistency_token}', to_jsonb(e.global_position::text))
     FROM r JOIN e USING (stream_id)
+    WHERE r.request_hash IS NOT NULL
 )
 SELECT stream_id, global_position FROM e";
 
@@ -241,8 +242,8 @@ async fn write_one(pool: &Pool, r: &Registration) -> Result<i64, StoreError> {
                 &r.wrapped,
                 &r.phone_hash,
                 &r.command_id,
-                &r.request_hash,
-                &r.response,
+                &r.record.as_ref().map(|(hash, _)| hash),
+                &r.record.as_ref().map(|(_, response)| response),
                 &STREAM_TYPE,
             ],
         )
@@ -278,8 +279,14 @@ async fn write_many(
                 &col!(wrapped),
                 &col!(phone_hash),
                 &col!(command_id),
-                &col!(request_hash),
-                &col!(response),
+                &batch
+                    .iter()
+                    .map(|r| r.record.as_ref().map(|(hash, _)| hash))
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|r| r.record.as_ref().map(|(_, response)| response))
+                    .collect::<Vec<_>>(),
                 &STREAM_TYPE,
             ],
         )

@@ -43,7 +43,8 @@ pub struct CommandContext {
     pub tenant: TenantId,
     pub actor: Actor,
     pub command_id: CommandId,
-    /// Hash of the request (operation, target and body) for idempotency checks.
+    /// Hash of the request (operation, target and body) for idempotency checks; empty
+    /// for a command without an `Idempotency-Key`.
     pub request_hash: String,
     pub correlation_id: uuid::Uuid,
 }
@@ -54,6 +55,14 @@ impl CommandContext {
     /// cannot have been, so its lookup is skipped.
     pub fn may_be_replay(&self) -> bool {
         self.command_id.as_uuid().get_version_num() == 8
+    }
+
+    /// Whether the command's outcome is recorded in `es.commands` (G3): only a command
+    /// sent under an `Idempotency-Key` can be sent again under the same id; a fresh
+    /// id is never seen twice, so recording it would only cost a row and an index
+    /// entry per command.
+    pub fn is_recorded(&self) -> bool {
+        self.may_be_replay()
     }
 
     pub fn metadata(&self, now: chrono::DateTime<chrono::Utc>) -> Metadata {

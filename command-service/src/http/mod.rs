@@ -49,8 +49,9 @@ pub fn require(caller: &Caller, op: Operation) -> Result<(), ApiError> {
     }
 }
 
-/// Builds the command context: the `Idempotency-Key` header (or a fresh id) and the
-/// request hash over operation, target and body.
+/// Builds the command context: the `Idempotency-Key` header (or a fresh id) and, for a
+/// keyed command, the request hash over operation, target and body (an unkeyed command
+/// can never be sent again under its id, so it needs none).
 pub fn command_context(
     caller: &Caller,
     headers: &HeaderMap,
@@ -58,8 +59,8 @@ pub fn command_context(
     target: &str,
     body: &serde_json::Value,
 ) -> Result<CommandContext, ApiError> {
-    let command_id = match headers.get("idempotency-key") {
-        None => CommandId::new(),
+    let (command_id, keyed) = match headers.get("idempotency-key") {
+        None => (CommandId::new(), false),
         Some(v) => {
             let key = v
                 .to_str()
@@ -70,7 +71,7 @@ pub fn command_context(
                         "Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
                     )
                 })?;
-            command_id_from_key(key)
+            (command_id_from_key(key), true)
         }
     };
     let correlation_id = headers
@@ -82,7 +83,11 @@ pub fn command_context(
         tenant: caller.tenant,
         actor: caller.actor(),
         command_id,
-        request_hash: request_hash(operation, target, body),
+        request_hash: if keyed {
+            request_hash(operation, target, body)
+        } else {
+            String::new()
+        },
         correlation_id,
     })
 }
