@@ -405,9 +405,12 @@ fn random_key() -> Zeroizing<[u8; KEY_LEN]> {
     key
 }
 
+/// A fresh 192-bit nonce from the thread's CSPRNG (ChaCha, seeded and periodically
+/// reseeded from the OS): a dozen per registration, so not one system call each.
+/// Keys still come straight from the OS.
 fn random_nonce() -> XNonce {
     let mut nonce = XNonce::default();
-    OsRng.fill_bytes(&mut nonce);
+    rand::thread_rng().fill_bytes(&mut nonce);
     nonce
 }
 

@@ -91,7 +91,7 @@ impl App {
         let metadata = ctx.metadata(chrono::Utc::now());
         let stream_id = wire::stream_id(customer_id);
 
-        let [event] = new_events.as_slice() else {
+        let Ok([event]) = <[_; 1]>::try_from(new_events) else {
             return Err(AppError::Internal(anyhow::anyhow!(
                 "a registration appends exactly one event"
             )));
@@ -108,7 +108,7 @@ impl App {
             event_id: event.event_id.as_uuid(),
             event_type: event.event_type,
             schema_version: event.schema_version,
-            payload: event.payload.clone(),
+            payload: event.payload,
             metadata: store::metadata_json(&metadata)?,
             customer_id: customer_id.as_uuid(),
             key_version,
