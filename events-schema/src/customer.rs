@@ -244,6 +244,33 @@ pub enum CustomerEvent {
     Changed(CustomerChanged),
 }
 
+impl CustomerEvent {
+    pub fn customer_id(&self) -> CustomerId {
+        match self {
+            CustomerEvent::Registered(r) => r.customer_id,
+            CustomerEvent::Changed(c) => c.customer_id,
+        }
+    }
+
+    /// The version of the customer's data key its values are sealed with (all values
+    /// of one event share it): its first sealed field's, or for a change that only
+    /// clears fields, its reason's.
+    pub fn key_version(&self) -> Option<u32> {
+        let details = match self {
+            CustomerEvent::Registered(r) => &r.details,
+            CustomerEvent::Changed(c) => &c.details,
+        };
+        details
+            .present_fields()
+            .into_iter()
+            .find_map(|f| details.sealed(f).map(|s| s.kv))
+            .or(match self {
+                CustomerEvent::Changed(c) => Some(c.reason.kv),
+                CustomerEvent::Registered(_) => None,
+            })
+    }
+}
+
 impl DomainEvent for CustomerEvent {
     const STREAM_TYPE: &'static str = STREAM_TYPE;
 

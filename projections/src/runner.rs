@@ -1,6 +1,7 @@
-//! Applying the feed to a projection (G6): every batch is one transaction that takes
-//! the projection's live version under a share lock, locks its checkpoint, fills any
-//! gap from PostgreSQL, applies, and moves the checkpoint. Messages at or below the
+//! Applying the feed to a projection (G6): a batch is assembled (gaps filled from
+//! PostgreSQL) and prepared in a read-only transaction, then written in one short
+//! transaction that takes the live version under a share lock, locks the checkpoint,
+//! checks neither moved, writes and moves the checkpoint. Messages at or below the
 //! checkpoint are skipped, so redeliveries and duplicates have no effect.
 
 use crate::registry;
@@ -78,43 +79,30 @@ async fn position(
     Ok((version, cp))
 }
 
-/// Where a batch comes from.
-enum Source<'a> {
-    /// Messages received from NATS (any order, duplicates, gaps).
-    Received(&'a [FeedEvent]),
-    /// The feed in PostgreSQL past the checkpoint, up to `until` and `limit` entries.
-    Feed { until: Option<i64>, limit: i64 },
-}
-
-/// The contiguous batch past `cp`: received messages with gaps filled from the feed,
-/// or a slice of the feed.
-async fn assemble(
+/// The contiguous batch past `cp` from messages received from NATS (sorted, deduped),
+/// with any gap filled from the feed.
+async fn assemble_received(
     tx: &Transaction<'_>,
-    source: &Source<'_>,
+    received: &[FeedEvent],
     cp: i64,
 ) -> anyhow::Result<Vec<FeedEvent>> {
-    match source {
-        Source::Feed { .. } => assemble_feed(tx, source, cp).await,
-        Source::Received(received) => {
-            let mut batch = Vec::with_capacity(received.len());
-            let mut next = cp + 1;
-            for event in received.iter().filter(|e| e.seq > cp) {
-                if event.seq < next {
-                    continue;
-                }
-                if event.seq > next {
-                    let missing = store::read_feed(tx, next - 1, event.seq - next).await?;
-                    if missing.len() as i64 != event.seq - next {
-                        bail!("feed gap {next}..{} could not be backfilled", event.seq);
-                    }
-                    batch.extend(missing);
-                }
-                next = event.seq + 1;
-                batch.push(event.clone());
-            }
-            Ok(batch)
+    let mut batch = Vec::with_capacity(received.len());
+    let mut next = cp + 1;
+    for event in received.iter().filter(|e| e.seq > cp) {
+        if event.seq < next {
+            continue;
         }
+        if event.seq > next {
+            let missing = store::read_feed(tx, next - 1, event.seq - next).await?;
+            if missing.len() as i64 != event.seq - next {
+                bail!("feed gap {next}..{} could not be backfilled", event.seq);
+            }
+            batch.extend(missing);
+        }
+        next = event.seq + 1;
+        batch.push(event.clone());
     }
+    Ok(batch)
 }
 
 /// One batch of received messages in two phases. Phase one, in a read-only
@@ -133,7 +121,7 @@ async fn step(
         let mut client = pool.get().await?;
         let ro = client.build_transaction().read_only(true).start().await?;
         let (version, cp) = position(&ro, p, target, Access::Peek).await?;
-        let batch = assemble(&ro, &Source::Received(received), cp).await?;
+        let batch = assemble_received(&ro, received, cp).await?;
         let Some(last) = batch.last().map(|e| e.seq) else {
             ro.commit().await?;
             return Ok(cp);
@@ -192,9 +180,17 @@ async fn write_ready(
     Ok(true)
 }
 
-/// Phase one of a catch-up batch: the feed slice after `after` (up to `until` and
-/// [`CATCH_UP_BATCH`] entries), prepared in a read-only transaction on top of
-/// `previous` (prepared, being written meanwhile). `None` when the slice is empty.
+/// What [`prepare_next`] found past a checkpoint.
+enum Next {
+    /// A batch, prepared.
+    Ready(Ready),
+    /// Nothing (up to `until`): the target's checkpoint.
+    AtEnd(i64),
+}
+
+/// Phase one of a catch-up batch: the feed slice after `after` (default: the target's
+/// checkpoint), up to `until` and [`CATCH_UP_BATCH`] entries, prepared in a read-only
+/// transaction on top of `previous` (prepared, being written meanwhile).
 async fn prepare_next(
     pool: &Pool,
     p: &dyn Projection,
@@ -202,24 +198,16 @@ async fn prepare_next(
     until: Option<i64>,
     after: Option<i64>,
     previous: Option<&Ready>,
-) -> anyhow::Result<Option<Ready>> {
+) -> anyhow::Result<Next> {
     let started = std::time::Instant::now();
     let mut client = pool.get().await?;
     let ro = client.build_transaction().read_only(true).start().await?;
     let (version, cp) = position(&ro, p, target, Access::Peek).await?;
     let after = after.unwrap_or(cp);
-    let batch = assemble_feed(
-        &ro,
-        &Source::Feed {
-            until,
-            limit: CATCH_UP_BATCH,
-        },
-        after,
-    )
-    .await?;
+    let batch = read_slice(&ro, after, until).await?;
     let Some(last) = batch.last().map(|e| e.seq) else {
         ro.commit().await?;
-        return Ok(None);
+        return Ok(Next::AtEnd(cp));
     };
     let read = started.elapsed();
     let prepared = p
@@ -233,7 +221,7 @@ async fn prepare_next(
         prepare_us = (started.elapsed() - read).as_micros(),
         "prepared a catch-up batch"
     );
-    Ok(Some(Ready {
+    Ok(Next::Ready(Ready {
         version,
         after,
         last,
@@ -242,20 +230,18 @@ async fn prepare_next(
     }))
 }
 
-async fn assemble_feed(
+/// The feed past `after`: at most [`CATCH_UP_BATCH`] entries, none past `until`.
+async fn read_slice(
     client: &impl deadpool_postgres::GenericClient,
-    source: &Source<'_>,
-    cp: i64,
+    after: i64,
+    until: Option<i64>,
 ) -> anyhow::Result<Vec<FeedEvent>> {
-    let Source::Feed { until, limit } = source else {
-        return Ok(Vec::new());
-    };
     let limit = match until {
-        Some(u) if *u <= cp => return Ok(Vec::new()),
-        Some(u) => (u - cp).min(*limit),
-        None => *limit,
+        Some(u) if u <= after => return Ok(Vec::new()),
+        Some(u) => (u - after).min(CATCH_UP_BATCH),
+        None => CATCH_UP_BATCH,
     };
-    Ok(store::read_feed(client, cp, limit).await?)
+    Ok(store::read_feed(client, after, limit).await?)
 }
 
 /// Applies messages received from NATS (any order, duplicates, gaps), backfilling
@@ -283,12 +269,9 @@ pub async fn catch_up(
     // write finds the checkpoint or version moved, k+1 is dropped and the catch-up
     // starts again from the database.
     'restart: loop {
-        let Some(mut current) = prepare_next(pool, p, target, until, None, None).await? else {
-            let mut client = pool.get().await?;
-            let ro = client.build_transaction().read_only(true).start().await?;
-            let (_, cp) = position(&ro, p, target, Access::Peek).await?;
-            ro.commit().await?;
-            return Ok(cp);
+        let mut current = match prepare_next(pool, p, target, until, None, None).await? {
+            Next::Ready(first) => first,
+            Next::AtEnd(cp) => return Ok(cp),
         };
         loop {
             let started = std::time::Instant::now();
@@ -306,8 +289,8 @@ pub async fn catch_up(
                 continue 'restart;
             }
             match next? {
-                Some(n) => current = n,
-                None => return Ok(current.last),
+                Next::Ready(n) => current = n,
+                Next::AtEnd(_) => return Ok(current.last),
             }
         }
     }

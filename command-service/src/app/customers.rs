@@ -98,10 +98,15 @@ impl App {
         };
         let key_version = i32::try_from(new_key.version)
             .map_err(|_| AppError::Internal(anyhow::anyhow!("key version out of range")))?;
-        // The consistency token is filled in by the statement (the position is known
-        // only there); the rest of the outcome is known now.
-        let response = serde_json::to_value(saved(201, customer_id, 1, 0))
-            .map_err(|e| AppError::Internal(e.into()))?;
+        // A keyed command's record: its outcome but the consistency token, which the
+        // statement fills in (the position is known only there).
+        let record = if ctx.is_recorded() {
+            let response = serde_json::to_value(saved(201, customer_id, 1, 0))
+                .map_err(|e| AppError::Internal(e.into()))?;
+            Some((ctx.request_hash.clone(), response))
+        } else {
+            None
+        };
         let registration = Registration {
             stream_id,
             tenant_id: ctx.tenant.as_uuid(),
@@ -116,9 +121,7 @@ impl App {
             wrapped: new_key.wrapped().to_vec(),
             phone_hash,
             command_id: ctx.command_id.as_uuid(),
-            record: ctx
-                .is_recorded()
-                .then(|| (ctx.request_hash.clone(), response)),
+            record,
         };
         let position = match self.group_commit.register(registration).await {
             Ok(position) => position,
@@ -159,7 +162,21 @@ impl App {
             if cmd.expected_version.is_some_and(|v| v != version) {
                 return Err(AppError::Conflict);
             }
-            let key_version = key_version_of(&history)?;
+            let wire_events = history
+                .iter()
+                .map(|e| {
+                    wire::CustomerEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
+                        .map_err(|err| AppError::Internal(err.into()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // Her values share the key version of her registration until a key
+            // rotation appends a re-keying event.
+            let key_version = wire_events
+                .first()
+                .and_then(wire::CustomerEvent::key_version)
+                .ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("registration without sealed values"))
+                })?;
             let dek = self
                 .keys
                 .subject_key(ctx.tenant, cmd.customer_id.as_uuid(), key_version)
@@ -173,11 +190,8 @@ impl App {
             };
             let today = chrono::Utc::now().date_naive();
             let mut state = CustomerState::New;
-            for e in &history {
-                let wire_event =
-                    wire::CustomerEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
-                        .map_err(|err| AppError::Internal(err.into()))?;
-                state = domain::evolve(state, &key.open_event(&wire_event, today)?);
+            for wire_event in &wire_events {
+                state = domain::evolve(state, &key.open_event(wire_event, today)?);
             }
             let old_phone = match &state {
                 CustomerState::Active { details, .. } => Some(details.phone.clone()),
@@ -302,21 +316,4 @@ async fn insert_phone_guard(
     .await
     .map_err(StoreError::from_db)?;
     Ok(())
-}
-
-/// The key version the stream's values are sealed with (all events of a customer
-/// share her current key version until a key rotation appends a re-keying event).
-fn key_version_of(history: &[events_schema::envelope::RecordedEvent]) -> Result<u32, AppError> {
-    let first = history
-        .first()
-        .ok_or(AppError::Customer(CustomerError::NotFound))?;
-    first
-        .payload
-        .to_value()
-        .ok()
-        .as_ref()
-        .and_then(|p| p.pointer("/details/name/kv"))
-        .and_then(serde_json::Value::as_u64)
-        .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("registration without sealed name")))
 }

@@ -50,39 +50,15 @@ pub struct Registration {
     pub record: Option<(String, serde_json::Value)>,
 }
 
-/// A registration on its own, committed on its own. The later inserts read from `s`,
-/// so they run only once the stream row (the compare-and-set of a new stream) is in;
-/// any unique violation fails the whole statement and its constraint name says which
-/// (`StoreError::from_db`). The subject is a fresh UUIDv7, so no erasure record can
-/// exist for it (`keys.erasures` is not consulted, unlike
-/// `KeyStore::insert_subject_key_tx`). The command record's outcome gets the
-/// consistency token (the event's position) here.
-const REGISTER_ONE: &str = "\
-WITH s AS (
-    INSERT INTO es.streams (stream_id, stream_type, tenant_id, version)
-    VALUES ($1, $16, $2, 1)
-    RETURNING stream_id
-), e AS (
-    INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version,
-                           event_type, schema_version, payload, metadata)
-    SELECT $3, $2, s.stream_id, $16, 1, $4, $5, $6, $7 FROM s
-    RETURNING global_position
-), k AS (
-    INSERT INTO keys.subject_keys (tenant_id, subject_id, key_version, kek_id, wrapped)
-    SELECT $2, $8, $9, $10, $11 FROM s
-), g AS (
-    INSERT INTO guard.customer_phones (tenant_id, phone_hash, customer_id)
-    SELECT $2, $12, $8 FROM s
-), c AS (
-    INSERT INTO es.commands (tenant_id, command_id, request_hash, response)
-    SELECT $2, $13, $14,
-           jsonb_set($15::jsonb, '{body,consistency_token}', to_jsonb(e.global_position::text))
-    FROM e WHERE $14::text IS NOT NULL
-)
-SELECT global_position FROM e";
-
-/// The same for many registrations at once: one row of `r` per registration.
-const REGISTER_MANY: &str = "\
+/// Registrations in one statement, committed on their own (one row of `r` each, one
+/// for a registration alone). The later inserts read from `s`, so they run only once
+/// the stream rows (the compare-and-set of a new stream) are in; any unique violation
+/// fails the whole statement and its constraint name says which
+/// (`StoreError::from_db`). The subjects are fresh UUIDv7s, so no erasure record can
+/// exist for them (`keys.erasures` is not consulted, unlike
+/// `KeyStore::insert_subject_key_tx`). A keyed command's record gets the consistency
+/// token (its event's position) here.
+const REGISTER: &str = "\
 WITH r AS (
     SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::int[],
                          $6::json[], $7::json[], $8::uuid[], $9::int[], $10::text[],
@@ -223,32 +199,10 @@ pub async fn write_batch(
 }
 
 async fn write_one(pool: &Pool, r: &Registration) -> Result<i64, StoreError> {
-    let client = pool.get().await?;
-    let stmt = client.prepare_cached(REGISTER_ONE).await?;
-    let row = client
-        .query_one(
-            &stmt,
-            &[
-                &r.stream_id,
-                &r.tenant_id,
-                &r.event_id,
-                &r.event_type,
-                &r.schema_version,
-                &r.payload,
-                &r.metadata,
-                &r.customer_id,
-                &r.key_version,
-                &r.kek_id,
-                &r.wrapped,
-                &r.phone_hash,
-                &r.command_id,
-                &r.record.as_ref().map(|(hash, _)| hash),
-                &r.record.as_ref().map(|(_, response)| response),
-                &STREAM_TYPE,
-            ],
-        )
-        .await?;
-    Ok(row.get(0))
+    write_many(pool, std::slice::from_ref(r))
+        .await?
+        .remove(&r.stream_id)
+        .ok_or_else(|| StoreError::Corrupt("a registration was not written".into()))
 }
 
 async fn write_many(
@@ -261,7 +215,7 @@ async fn write_many(
         };
     }
     let client = pool.get().await?;
-    let stmt = client.prepare_cached(REGISTER_MANY).await?;
+    let stmt = client.prepare_cached(REGISTER).await?;
     let rows = client
         .query(
             &stmt,

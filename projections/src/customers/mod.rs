@@ -116,18 +116,18 @@ impl CustomersProjection {
         // Everything asynchronous first: keys and the rows the batch touches.
         let subjects: Vec<(TenantId, uuid::Uuid)> = decoded
             .iter()
-            .map(|(fe, e)| (fe.event.tenant_id, customer_id(e).as_uuid()))
+            .map(|(fe, e)| (fe.event.tenant_id, e.customer_id().as_uuid()))
             .collect();
         self.keys.prefetch(&subjects).await?;
         let mut keys = Keys::default();
-        for ((fe, e), (tenant, subject)) in decoded.iter().zip(&subjects) {
+        for ((_, e), (tenant, subject)) in decoded.iter().zip(&subjects) {
             if !keys.index.contains_key(tenant) {
                 keys.index
                     .insert(*tenant, self.keys.index_key(*tenant).await?);
             }
-            let kv = key_version(e);
+            let kv = e.key_version().unwrap_or(1);
             if let std::collections::hash_map::Entry::Vacant(slot) =
-                keys.subjects.entry((fe.event.tenant_id, *subject, kv))
+                keys.subjects.entry((*tenant, *subject, kv))
             {
                 slot.insert(self.keys.subject_key(*tenant, *subject, kv).await?);
             }
@@ -151,7 +151,7 @@ impl CustomersProjection {
         let half = |id: &CustomerId| id.as_uuid().as_u128() % 2 == 1;
         let (decoded_b, decoded_a): (Vec<_>, Vec<_>) = decoded
             .into_iter()
-            .partition(|(_, e)| half(&customer_id(e)));
+            .partition(|(_, e)| half(&e.customer_id()));
         let (rows_b, rows_a): (HashMap<_, _>, HashMap<_, _>) =
             rows.into_iter().partition(|((_, id), _)| half(id));
         let (a, b) = std::thread::scope(|scope| {
@@ -178,23 +178,6 @@ struct Keys {
     subjects: HashMap<(TenantId, uuid::Uuid, u32), Option<Dek>>,
 }
 
-/// The key version an event's values are sealed with.
-fn key_version(e: &CustomerEvent) -> u32 {
-    let details = match e {
-        CustomerEvent::Registered(r) => &r.details,
-        CustomerEvent::Changed(c) => &c.details,
-    };
-    details
-        .present_fields()
-        .into_iter()
-        .find_map(|f| details.sealed(f).map(|s| s.kv))
-        .or(match e {
-            CustomerEvent::Changed(c) => Some(c.reason.kv),
-            CustomerEvent::Registered(_) => None,
-        })
-        .unwrap_or(1)
-}
-
 /// Folds events (in feed order) into the rows of their customers: the batch's writes.
 fn fold(
     keys: &Keys,
@@ -204,7 +187,7 @@ fn fold(
     let mut history = Vec::with_capacity(decoded.len());
     for (fe, e) in decoded {
         let tenant = fe.event.tenant_id;
-        let id = customer_id(e);
+        let id = e.customer_id();
         let Some(index_key) = keys.index.get(&tenant) else {
             continue;
         };
@@ -306,13 +289,6 @@ fn ctx(tenant: TenantId, id: CustomerId, field: &str) -> SealContext<'_> {
         tenant,
         subject: id.as_uuid(),
         field,
-    }
-}
-
-fn customer_id(e: &CustomerEvent) -> CustomerId {
-    match e {
-        CustomerEvent::Registered(r) => r.customer_id,
-        CustomerEvent::Changed(c) => c.customer_id,
     }
 }
 

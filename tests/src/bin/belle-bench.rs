@@ -740,21 +740,7 @@ async fn register_http(
     token: &str,
     body: &Value,
 ) -> anyhow::Result<Value> {
-    let r = http
-        .post(url)
-        .bearer_auth(token)
-        .json(body)
-        .timeout(HTTP_TIMEOUT)
-        .send()
-        .await?;
-    let status = r.status();
-    let bytes = r.bytes().await?;
-    if status != 201 {
-        bail!(
-            "POST /customers: {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        );
-    }
+    let bytes = register_raw(http, url, token, bytes::Bytes::from(body.to_string())).await?;
     Ok(serde_json::from_slice(&bytes)?)
 }
 
@@ -830,13 +816,13 @@ async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::R
     .await
 }
 
-/// `POST /customers` with a body already serialised; 201 or an error.
+/// `POST /customers` with a body already serialised; the response body of a 201.
 async fn register_raw(
     http: &reqwest::Client,
     url: &str,
     token: &str,
     body: bytes::Bytes,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bytes::Bytes> {
     let r = http
         .post(url)
         .bearer_auth(token)
@@ -853,7 +839,7 @@ async fn register_raw(
             String::from_utf8_lossy(&bytes)
         );
     }
-    Ok(())
+    Ok(bytes)
 }
 
 async fn raw_phase(
