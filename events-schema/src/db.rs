@@ -61,6 +61,26 @@ pub fn app_pool(
         .map_err(|e| DbSetupError::Pool(e.to_string()))
 }
 
+/// A pool logged in as the administrator of the admin URL itself: for the operator's
+/// work that needs table ownership (creating, indexing and switching read-model
+/// versions). Services use it for nothing else.
+pub fn admin_pool(admin_url: &str, size: usize) -> Result<Pool, DbSetupError> {
+    let mut config = tokio_postgres::Config::from_str(admin_url).map_err(DbSetupError::Url)?;
+    config.application_name("belle_admin");
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| DbSetupError::Pool(e.to_string()))
+}
+
 /// Opens one dedicated connection as `user` (the relay's lock holder, listeners).
 pub async fn dedicated(
     admin_url: &str,

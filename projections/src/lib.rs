@@ -72,11 +72,18 @@ pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> 
 }
 
 /// Migrations owned by projections.
-pub const MIGRATIONS: &[events_schema::migrate::Migration] = &[events_schema::migrate::Migration {
-    version: 1,
-    name: "registry",
-    sql: include_str!("../migrations/0001_registry.sql"),
-}];
+pub const MIGRATIONS: &[events_schema::migrate::Migration] = &[
+    events_schema::migrate::Migration {
+        version: 1,
+        name: "registry",
+        sql: include_str!("../migrations/0001_registry.sql"),
+    },
+    events_schema::migrate::Migration {
+        version: 2,
+        name: "read_model_security",
+        sql: include_str!("../migrations/0002_read_model_security.sql"),
+    },
+];
 
 /// Every migration this process needs, in dependency order.
 pub fn migrations() -> Vec<(&'static str, &'static [events_schema::migrate::Migration])> {

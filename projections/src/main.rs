@@ -54,6 +54,12 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let keys = KeyStore::new(key_pool, config.kek.clone());
     let all = projections::all(keys);
+    // The administrator creates, indexes and switches versions (the login role owns no
+    // table); the workers only read and write rows.
+    let admin = events_schema::db::admin_pool(&config.database_url, 3)?;
+    for p in &all {
+        projections::registry::ensure_live(&admin, p.as_ref()).await?;
+    }
     let pick = |name: &str| {
         all.iter()
             .find(|p| p.name() == name)
@@ -84,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Rebuild { name } => {
             let p = pick(&name)?;
-            let v = projections::rebuild::rebuild(&pool, p.as_ref()).await?;
+            let v = projections::rebuild::rebuild(&admin, p.as_ref()).await?;
             println!("{name}: version {v} is live");
             Ok(())
         }
@@ -95,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let mut differences = Vec::new();
             for p in chosen {
-                differences.extend(projections::rebuild::verify(&pool, p.as_ref()).await?);
+                differences.extend(projections::rebuild::verify(&admin, p.as_ref()).await?);
             }
             println!("{}", serde_json::to_string_pretty(&differences)?);
             if differences.is_empty() {

@@ -13,15 +13,18 @@ use crate::runner::{catch_up, Target};
 use crate::Projection;
 use deadpool_postgres::Pool;
 
+// Both run on the administrator's pool (`db::admin_pool`): they create, index, drop and
+// switch versions, which needs table ownership.
+
 /// Version number used for verify's scratch copy.
 const SCRATCH_VERSION: i32 = 0;
 
 /// Rebuilds a projection into a new version and switches to it; returns the version.
-pub async fn rebuild(pool: &Pool, p: &dyn Projection) -> anyhow::Result<i32> {
-    let live = registry::ensure_live(pool, p).await?;
+pub async fn rebuild(admin: &Pool, p: &dyn Projection) -> anyhow::Result<i32> {
+    let live = registry::ensure_live(admin, p).await?;
     let next = live + 1;
     {
-        let mut client = pool.get().await?;
+        let mut client = admin.get().await?;
         let tx = client.transaction().await?;
         let stale = registry::schema(p.name(), next);
         tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {stale} CASCADE"))
@@ -35,13 +38,13 @@ pub async fn rebuild(pool: &Pool, p: &dyn Projection) -> anyhow::Result<i32> {
         tx.commit().await?;
     }
     let started = std::time::Instant::now();
-    let loaded_to = catch_up(pool, p, Target::Version(next), None).await?;
+    let loaded_to = catch_up(admin, p, Target::Version(next), None).await?;
     let loaded = started.elapsed();
     // Indexes after the bulk load, two at a time; then catch up again with what came
     // meanwhile.
-    registry::create_indexes_in_parallel(pool, p, next, 2).await?;
+    registry::create_indexes_in_parallel(admin, p, next, 2).await?;
     let indexed = started.elapsed() - loaded;
-    catch_up(pool, p, Target::Version(next), None).await?;
+    catch_up(admin, p, Target::Version(next), None).await?;
     tracing::info!(
         projection = p.name(),
         version = next,
@@ -52,7 +55,7 @@ pub async fn rebuild(pool: &Pool, p: &dyn Projection) -> anyhow::Result<i32> {
     );
     // Switch: hold the registry row exclusively (live workers pause), apply the
     // tail live has seen since, repoint the views, mark the new version live.
-    let mut client = pool.get().await?;
+    let mut client = admin.get().await?;
     let tx = client.transaction().await?;
     tx.query_one(
         "SELECT live_version FROM projections.registry WHERE name = $1 FOR UPDATE",
@@ -74,11 +77,10 @@ pub async fn rebuild(pool: &Pool, p: &dyn Projection) -> anyhow::Result<i32> {
         .query_one(&format!("SELECT seq FROM {next_schema}.checkpoint"), &[])
         .await?
         .get(0);
+    registry::enter(&tx, &next_schema).await?;
     if next_cp < live_cp {
         // Apply the remaining tail inside this transaction, so nothing moves meanwhile.
         let tail = events_schema::store::read_feed(&tx, next_cp, live_cp - next_cp).await?;
-        tx.batch_execute(&format!("SET LOCAL search_path TO {next_schema}"))
-            .await?;
         p.apply(&tx, &tail).await?;
         tx.execute("UPDATE checkpoint SET seq = $1 WHERE id = 1", &[&live_cp])
             .await?;
@@ -110,11 +112,11 @@ pub struct Difference {
 }
 
 /// Rebuilds into a scratch schema and compares with live; empty means identical.
-pub async fn verify(pool: &Pool, p: &dyn Projection) -> anyhow::Result<Vec<Difference>> {
-    let live = registry::ensure_live(pool, p).await?;
+pub async fn verify(admin: &Pool, p: &dyn Projection) -> anyhow::Result<Vec<Difference>> {
+    let live = registry::ensure_live(admin, p).await?;
     let scratch = registry::schema(p.name(), SCRATCH_VERSION);
     {
-        let mut client = pool.get().await?;
+        let mut client = admin.get().await?;
         let tx = client.transaction().await?;
         tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {scratch} CASCADE"))
             .await?;
@@ -124,17 +126,17 @@ pub async fn verify(pool: &Pool, p: &dyn Projection) -> anyhow::Result<Vec<Diffe
     let result = async {
         let live_schema = registry::schema(p.name(), live);
         let live_cp = {
-            let client = pool.get().await?;
+            let client = admin.get().await?;
             let cp: i64 = client
                 .query_one(&format!("SELECT seq FROM {live_schema}.checkpoint"), &[], )
                 .await?
                 .get(0);
             cp
         };
-        catch_up(pool, p, Target::Version(SCRATCH_VERSION), Some(live_cp)).await?;
+        catch_up(admin, p, Target::Version(SCRATCH_VERSION), Some(live_cp)).await?;
         // Freeze live (workers wait on the registry row), bring scratch to live's
         // checkpoint, compare.
-        let mut client = pool.get().await?;
+        let mut client = admin.get().await?;
         let tx = client.transaction().await?;
         tx.query_one(
             "SELECT live_version FROM projections.registry WHERE name = $1 FOR UPDATE",
@@ -149,10 +151,11 @@ pub async fn verify(pool: &Pool, p: &dyn Projection) -> anyhow::Result<Vec<Diffe
             .query_one(&format!("SELECT seq FROM {scratch}.checkpoint"), &[])
             .await?
             .get(0);
+        // The projector's scope: an administrator that is not a superuser is subject to
+        // the tables' row-level security too.
+        registry::enter(&tx, &scratch).await?;
         if scratch_cp < live_cp {
             let tail = events_schema::store::read_feed(&tx, scratch_cp, live_cp - scratch_cp).await?;
-            tx.batch_execute(&format!("SET LOCAL search_path TO {scratch}"))
-                .await?;
             p.apply(&tx, &tail).await?;
         }
         let mut diffs = Vec::new();
@@ -181,7 +184,7 @@ pub async fn verify(pool: &Pool, p: &dyn Projection) -> anyhow::Result<Vec<Diffe
         anyhow::Ok(diffs)
     }
     .await;
-    let client = pool.get().await?;
+    let client = admin.get().await?;
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {scratch} CASCADE"))
         .await?;

@@ -1,5 +1,11 @@
 //! Versions of read models (G8): each version lives in its own schema
 //! `rm_<name>_v<N>`; the registry names the live one; views in schema `rm` point at it.
+//!
+//! Creating, indexing and switching versions needs table ownership, so the functions
+//! that do it take the administrator's pool or transaction (`db::admin_pool`): the
+//! workers' login role owns no table and cannot bypass row-level security (migration
+//! `0002_read_model_security`). Every transaction that reads or writes a version enters
+//! it with [`enter`].
 
 use crate::Projection;
 use deadpool_postgres::{GenericClient, Transaction};
@@ -10,11 +16,12 @@ pub fn schema(name: &str, version: i32) -> String {
 }
 
 /// Makes sure the projection has a live version (creating version 1 on first start).
+/// `admin`: the administrator's pool.
 pub async fn ensure_live(
-    pool: &deadpool_postgres::Pool,
+    admin: &deadpool_postgres::Pool,
     p: &dyn Projection,
 ) -> anyhow::Result<i32> {
-    let mut client = pool.get().await?;
+    let mut client = admin.get().await?;
     let tx = client.transaction().await?;
     tx.execute(
         "INSERT INTO projections.registry (name, live_version) VALUES ($1, 1) ON CONFLICT (name) DO NOTHING",
@@ -47,7 +54,18 @@ pub async fn schema_exists(client: &impl GenericClient, schema: &str) -> anyhow:
         .get(0))
 }
 
-/// Creates the schema and tables of one version.
+/// Sets the transaction's search path to a version's schema and marks it as the
+/// projector's (policy `projector_rows`: it reads and writes every tenant's rows).
+pub async fn enter(tx: &Transaction<'_>, schema: &str) -> anyhow::Result<()> {
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path TO {schema}; SET LOCAL belle.projector = 'on'"
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Creates the schema and tables of one version, with their row-level security and
+/// grants (`projections.secure_version`). `tx`: the administrator's.
 pub async fn create_version(
     tx: &Transaction<'_>,
     p: &dyn Projection,
@@ -55,7 +73,10 @@ pub async fn create_version(
 ) -> anyhow::Result<()> {
     let schema = schema(p.name(), version);
     tx.batch_execute(&format!("CREATE SCHEMA {schema}")).await?;
-    run_in(tx, &schema, p.ddl()).await
+    run_in(tx, &schema, p.ddl()).await?;
+    tx.execute("SELECT projections.secure_version($1)", &[&schema])
+        .await?;
+    Ok(())
 }
 
 /// Creates the secondary indexes of one version.
@@ -72,7 +93,7 @@ pub async fn create_indexes(
 /// of them at once use two). For a version that is not live yet (a rebuild): if one
 /// fails, the rebuild fails and its schema is dropped by the next attempt.
 pub async fn create_indexes_in_parallel(
-    pool: &deadpool_postgres::Pool,
+    admin: &deadpool_postgres::Pool,
     p: &dyn Projection,
     version: i32,
     connections: usize,
@@ -97,7 +118,7 @@ pub async fn create_indexes_in_parallel(
             if mine.is_empty() {
                 return anyhow::Ok(());
             }
-            let mut client = pool.get().await?;
+            let mut client = admin.get().await?;
             let tx = client.transaction().await?;
             let ddl: String = mine.iter().map(|s| format!("{s};\n")).collect();
             run_in(&tx, &schema, &ddl).await?;
@@ -113,12 +134,13 @@ pub async fn create_indexes_in_parallel(
 
 /// Runs DDL with search_path set to one version's schema.
 async fn run_in(tx: &Transaction<'_>, schema: &str, ddl: &str) -> anyhow::Result<()> {
-    tx.batch_execute(&format!("SET LOCAL search_path TO {schema}; {ddl}"))
-        .await?;
+    enter(tx, schema).await?;
+    tx.batch_execute(ddl).await?;
     Ok(())
 }
 
-/// Points the `rm` views at one version (atomically with the caller's transaction).
+/// Points the `rm` views at one version (atomically with the caller's transaction, the
+/// administrator's). The views check privileges and policies as the querying role.
 pub async fn point_views(
     tx: &Transaction<'_>,
     p: &dyn Projection,
@@ -128,11 +150,15 @@ pub async fn point_views(
     let mut sql = String::new();
     for table in p.tables() {
         sql.push_str(&format!(
-            "DROP VIEW IF EXISTS rm.{table}; CREATE VIEW rm.{table} AS SELECT * FROM {schema}.{table};"
+            "DROP VIEW IF EXISTS rm.{table};
+             CREATE VIEW rm.{table} WITH (security_invoker = true) AS SELECT * FROM {schema}.{table};
+             GRANT SELECT ON rm.{table} TO belle_projections, belle_query;"
         ));
     }
     sql.push_str(&format!(
-        "DROP VIEW IF EXISTS rm.{name}_checkpoint; CREATE VIEW rm.{name}_checkpoint AS SELECT seq FROM {schema}.checkpoint;",
+        "DROP VIEW IF EXISTS rm.{name}_checkpoint;
+         CREATE VIEW rm.{name}_checkpoint WITH (security_invoker = true) AS SELECT seq FROM {schema}.checkpoint;
+         GRANT SELECT ON rm.{name}_checkpoint TO belle_projections, belle_query;",
         name = p.name()
     ));
     tx.batch_execute(&sql).await?;

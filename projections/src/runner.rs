@@ -63,9 +63,7 @@ async fn position(
             .get(0),
         Target::Version(v) => v,
     };
-    let schema = registry::schema(p.name(), version);
-    tx.batch_execute(&format!("SET LOCAL search_path TO {schema}"))
-        .await?;
+    registry::enter(tx, &registry::schema(p.name(), version)).await?;
     let cp: i64 = tx
         .query_one(
             &format!(
@@ -327,7 +325,6 @@ async fn follow(
     p: &dyn Projection,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    registry::ensure_live(pool, p).await?;
     let nats = async_nats::connect(nats_url)
         .await
         .context("connecting to NATS")?;

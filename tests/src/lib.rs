@@ -122,16 +122,9 @@ pub async fn fresh_database(prefix: &str) -> anyhow::Result<String> {
             .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
             .await
         {
-            Ok(()) => {
-                // Database-level privileges are not copied by TEMPLATE; re-apply the
-                // one the projections migration grants.
-                admin
-                    .batch_execute(&format!(
-                        "GRANT CREATE ON DATABASE {name} TO belle_projections"
-                    ))
-                    .await?;
-                return Ok(name);
-            }
+            // No database-level privilege to re-apply: TEMPLATE does not copy them, and
+            // the service roles need none (the administrator creates every schema).
+            Ok(()) => return Ok(name),
             Err(e) => {
                 last = Some(e);
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -218,6 +211,8 @@ impl Drop for BudgetShare {
 /// Pool size of query-service and the projections in tests (command-service takes
 /// `Options::pool_size`).
 const SIDE_POOL: usize = 6;
+/// Connections of the administrator's pool (versions of read models, rebuild, verify).
+const ADMIN_POOL: usize = 3;
 
 /// A running Belle with its own database and NATS prefix.
 pub struct TestApp {
@@ -233,6 +228,8 @@ pub struct TestApp {
     pub query_url: String,
     pub http: reqwest::Client,
     pub projection_pool: deadpool_postgres::Pool,
+    /// The administrator's pool: what `projections rebuild|verify` use.
+    pub admin_pool: deadpool_postgres::Pool,
     pub keys: KeyStore,
     workers: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     pub options: Options,
@@ -250,7 +247,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
 async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
     // command pool + 3 key pools of 4 + query and projection pools + relay lock + admin
-    let budget = BudgetShare::acquire(options.pool_size + 12 + 2 * SIDE_POOL + 4).await;
+    let budget =
+        BudgetShare::acquire(options.pool_size + 12 + 2 * SIDE_POOL + 4 + ADMIN_POOL).await;
     // Quiet unless asked: BELLE_TEST_LOG=debug (a tracing filter) prints service logs.
     if let Ok(filter) = std::env::var("BELLE_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
@@ -297,6 +295,7 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
         events_schema::db::app_pool(&db_url, "belle_projections", None, 4)?,
         kek.clone(),
     );
+    let admin_pool = events_schema::db::admin_pool(&db_url, ADMIN_POOL)?;
     let mut app = TestApp {
         _budget: budget,
         command_url: format!("http://{}", command.addr()),
@@ -312,12 +311,13 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
             .pool_max_idle_per_host(64)
             .build()?,
         projection_pool,
+        admin_pool,
         keys,
         workers: Vec::new(),
         options: options.clone(),
     };
     for p in projections::all(app.keys.clone()) {
-        projections::registry::ensure_live(&app.projection_pool, p.as_ref()).await?;
+        projections::registry::ensure_live(&app.admin_pool, p.as_ref()).await?;
     }
     if options.projections {
         app.start_projections();
@@ -520,6 +520,7 @@ impl TestApp {
             q.stop().await;
         }
         self.projection_pool.close();
+        self.admin_pool.close();
         if let Ok(nats) = async_nats::connect(nats_url()).await {
             let js = async_nats::jetstream::new(nats);
             let _ = js

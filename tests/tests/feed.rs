@@ -98,7 +98,7 @@ async fn assert_read_model_matches_feed(app: &TestApp) {
     .await;
     assert_eq!(stale, 0);
     for p in app.projections() {
-        let diffs = projections::rebuild::verify(&app.projection_pool, p.as_ref())
+        let diffs = projections::rebuild::verify(&app.admin_pool, p.as_ref())
             .await
             .unwrap_or_else(|e| panic!("verify: {e:#}"));
         assert!(diffs.is_empty(), "live differs from a rebuild: {diffs:?}");
@@ -364,7 +364,7 @@ async fn verify_finds_no_difference_after_ten_thousand_events_and_finds_a_hand_e
     app.settle().await;
     assert_feed_is_complete(&app).await;
     let p = &app.projections()[0];
-    let diffs = projections::rebuild::verify(&app.projection_pool, p.as_ref())
+    let diffs = projections::rebuild::verify(&app.admin_pool, p.as_ref())
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(diffs.is_empty(), "{diffs:?}");
@@ -376,7 +376,7 @@ async fn verify_finds_no_difference_after_ten_thousand_events_and_finds_a_hand_e
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let diffs = projections::rebuild::verify(&app.projection_pool, p.as_ref())
+    let diffs = projections::rebuild::verify(&app.admin_pool, p.as_ref())
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(diffs.len(), 1, "{diffs:?}");
@@ -384,7 +384,7 @@ async fn verify_finds_no_difference_after_ten_thousand_events_and_finds_a_hand_e
     assert_eq!((diffs[0].only_in_live, diffs[0].only_in_rebuild), (1, 1));
 
     // A rebuild replaces the tampered version with a correct one, without downtime.
-    let v = projections::rebuild::rebuild(&app.projection_pool, p.as_ref())
+    let v = projections::rebuild::rebuild(&app.admin_pool, p.as_ref())
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(v, 2);

@@ -5,5 +5,6 @@ mod customers;
 mod event_store;
 mod feed;
 mod privacy;
+mod row_security;
 mod tenancy;
 mod validation;

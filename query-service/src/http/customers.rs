@@ -7,6 +7,7 @@ use crate::consistency::wait_for;
 use crate::read::customers::{
     self, CustomerDetail, CustomerSummary, HistoryEntry, Page, Search, Sort,
 };
+use crate::read::tenant_tx;
 use axum::extract::{Path, State};
 use axum::Json;
 use events_schema::customer::index as purpose;
@@ -160,8 +161,9 @@ pub async fn search(
         })?);
     }
     wait_for(&state.pool, p.consistency_token.as_deref(), CHECKPOINT).await?;
-    let client = state.pool.get().await?;
-    Ok(Json(customers::search(&client, caller.tenant, &s).await?))
+    let mut client = state.pool.get().await?;
+    let tx = tenant_tx(&mut client, caller.tenant).await?;
+    Ok(Json(customers::search(&tx, caller.tenant, &s).await?))
 }
 
 fn customer_id(id: &str) -> Result<CustomerId, ApiError> {
@@ -178,8 +180,9 @@ pub async fn detail(
     caller.require(Operation::ViewCustomer)?;
     let id = customer_id(&id)?;
     wait_for(&state.pool, p.consistency_token.as_deref(), CHECKPOINT).await?;
-    let client = state.pool.get().await?;
-    customers::detail(&client, caller.tenant, id)
+    let mut client = state.pool.get().await?;
+    let tx = tenant_tx(&mut client, caller.tenant).await?;
+    customers::detail(&tx, caller.tenant, id)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound("no such customer"))
@@ -194,8 +197,9 @@ pub async fn history(
     caller.require(Operation::ViewCustomerHistory)?;
     let id = customer_id(&id)?;
     wait_for(&state.pool, p.consistency_token.as_deref(), CHECKPOINT).await?;
-    let client = state.pool.get().await?;
-    let entries = customers::history(&client, caller.tenant, id).await?;
+    let mut client = state.pool.get().await?;
+    let tx = tenant_tx(&mut client, caller.tenant).await?;
+    let entries = customers::history(&tx, caller.tenant, id).await?;
     if entries.is_empty() {
         return Err(ApiError::NotFound("no such customer"));
     }

@@ -613,7 +613,7 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         .find(|p| p.name() == "customers")
         .ok_or_else(|| anyhow!("no customers projection"))?;
     let t = Instant::now();
-    let version = projections::rebuild::rebuild(&app.projection_pool, projection.as_ref())
+    let version = projections::rebuild::rebuild(&app.admin_pool, projection.as_ref())
         .await
         .context("rebuild")?;
     let rebuild_secs = t.elapsed().as_secs_f64();

@@ -1,0 +1,222 @@
+//! Row-level security on the read models (SEC-2, issue 3 item 4): the service roles own
+//! no table, cannot bypass RLS, and see a tenant's rows only inside a transaction that
+//! set that tenant.
+
+use serde_json::json;
+use tests::{spawn_app, TestApp};
+
+const SERVICE_ROLES: [&str; 3] = ["belle_command", "belle_projections", "belle_query"];
+
+/// Every read-model table (schema.table) and whether it has a tenant_id column.
+async fn read_model_tables(app: &TestApp) -> Vec<(String, bool)> {
+    app.admin()
+        .await
+        .query(
+            "SELECT n.nspname || '.' || c.relname,
+                    EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                            AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname ~ '^rm_[a-z_]+_v[0-9]+$' AND c.relkind IN ('r', 'p')
+             ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("listing read-model tables: {e}"))
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+async fn count(client: &impl deadpool_postgres::GenericClient, table: &str) -> i64 {
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("counting {table}: {e}"))
+}
+
+async fn set_tenant(tx: &deadpool_postgres::Transaction<'_>, tenant: &str) {
+    tx.execute("SELECT set_config('belle.tenant_id', $1, true)", &[&tenant])
+        .await
+        .unwrap_or_else(|e| panic!("set tenant: {e}"));
+}
+
+#[tokio::test]
+async fn the_service_roles_own_no_tables_and_cannot_bypass_row_level_security() {
+    let app = spawn_app().await;
+    let (_, token) = app.tenant("rls-owner").await;
+    app.register(
+        &token,
+        &json!({ "name": "林静", "phone": "13855550001", "consent": { "privacy_policy_version": "v1" } }),
+    )
+    .await;
+    app.settle().await;
+    let admin = app.admin().await;
+
+    let owned: Vec<String> = admin
+        .query(
+            "SELECT r.rolname || ' owns ' || n.nspname || '.' || c.relname
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_roles r ON r.oid = c.relowner
+             WHERE r.rolname = ANY($1)",
+            &[&SERVICE_ROLES.to_vec()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(owned.is_empty(), "service roles own relations: {owned:?}");
+    let schemas: Vec<String> = admin
+        .query(
+            "SELECT n.nspname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+             WHERE r.rolname = ANY($1)",
+            &[&SERVICE_ROLES.to_vec()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(schemas.is_empty(), "service roles own schemas: {schemas:?}");
+    for role in SERVICE_ROLES {
+        let row = admin
+            .query_one(
+                "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1",
+                &[&role],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{role}: {e}"));
+        let flags: (bool, bool, bool, bool) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        assert_eq!(
+            flags,
+            (false, false, false, false),
+            "{role}: super, bypassrls, createrole, createdb"
+        );
+    }
+
+    let tables = read_model_tables(&app).await;
+    assert!(
+        tables.iter().any(|(_, tenant)| *tenant),
+        "no read-model tables found"
+    );
+    for (table, _) in &tables {
+        let (name, rel) = table.split_once('.').unwrap_or_default();
+        let row = admin
+            .query_one(
+                "SELECT c.relrowsecurity, c.relforcerowsecurity FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                &[&name, &rel],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+        assert!(
+            row.get::<_, bool>(0) && row.get::<_, bool>(1),
+            "{table}: RLS must be enabled and forced"
+        );
+    }
+
+    // Not being owners, the roles cannot switch RLS off.
+    let projector = app
+        .projection_pool
+        .get()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (table, _) in &tables {
+        let refused = projector
+            .batch_execute(&format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"))
+            .await;
+        assert!(refused.is_err(), "belle_projections altered {table}");
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
+    let app = spawn_app().await;
+    let (a_id, a) = app.tenant("rls-a").await;
+    let (b_id, _) = app.tenant("rls-b").await;
+    for i in 0..3 {
+        app.register(
+            &a,
+            &json!({ "name": "周密", "phone": format!("1385555100{i}"), "consent": { "privacy_policy_version": "v1" } }),
+        )
+        .await;
+    }
+    app.settle().await;
+    let tables = read_model_tables(&app).await;
+    let tenant_tables: Vec<&str> = tables
+        .iter()
+        .filter(|(_, t)| *t)
+        .map(|(n, _)| n.as_str())
+        .chain(["rm.customers", "rm.customer_history"])
+        .collect();
+    let admin = app.admin_pool.get().await.unwrap_or_else(|e| panic!("{e}"));
+    for table in &tenant_tables {
+        assert!(
+            count(&admin, table).await > 0,
+            "{table} holds rows (as administrator)"
+        );
+    }
+
+    // One connection each, so the pooled reuse below is the very same session.
+    for role in ["belle_query", "belle_projections"] {
+        let pool = events_schema::db::app_pool(&app.db_url, role, None, 1)
+            .unwrap_or_else(|e| panic!("{role}: {e}"));
+        let mut client = pool.get().await.unwrap_or_else(|e| panic!("{role}: {e}"));
+        for table in &tenant_tables {
+            assert_eq!(
+                count(&client, table).await,
+                0,
+                "{role} sees {table} with no tenant set"
+            );
+        }
+
+        let tx = client.transaction().await.unwrap_or_else(|e| panic!("{e}"));
+        set_tenant(&tx, &a_id).await;
+        assert_eq!(count(&tx, "rm.customers").await, 3, "{role} in tenant A");
+        tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        drop(client);
+
+        // The same pooled connection, after tenant A's transaction: nothing again.
+        let mut client = pool.get().await.unwrap_or_else(|e| panic!("{role}: {e}"));
+        for table in &tenant_tables {
+            assert_eq!(count(&client, table).await, 0, "{role} reused sees {table}");
+        }
+        let tx = client.transaction().await.unwrap_or_else(|e| panic!("{e}"));
+        set_tenant(&tx, &b_id).await;
+        assert_eq!(
+            count(&tx, "rm.customers").await,
+            0,
+            "{role} in tenant B sees A's rows"
+        );
+        // A tenant's transaction cannot write another tenant's row either.
+        let moved = tx
+            .execute(
+                "UPDATE rm_customers_v1.customers SET tenant_id = $1::text::uuid",
+                &[&b_id],
+            )
+            .await;
+        assert!(
+            matches!(moved, Ok(0) | Err(_)),
+            "{role} moved rows into tenant B: {moved:?}"
+        );
+        drop(tx);
+
+        // The projector's scope opens every tenant to belle_projections only.
+        let tx = client.transaction().await.unwrap_or_else(|e| panic!("{e}"));
+        tx.batch_execute("SET LOCAL belle.projector = 'on'")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seen = count(&tx, "rm.customers").await;
+        if role == "belle_projections" {
+            assert_eq!(seen, 3);
+        } else {
+            assert_eq!(seen, 0, "belle_query has no projector policy");
+        }
+        drop(tx);
+        drop(client);
+        pool.close();
+    }
+    app.cleanup().await;
+}
