@@ -1,8 +1,12 @@
-//! The permission matrix: which role may perform which operation. Deny by default:
-//! an operation not listed for a role is refused. Both HTTP services consult this one
-//! table, and README documents it.
+//! The permission matrix: which role may perform which operation, and which operation
+//! each HTTP route performs. Deny by default: an operation not listed for a role is
+//! refused, and a route with no entry in [`ROUTES`] is refused to everyone. Both HTTP
+//! services enforce it in one middleware ([`authorize`]), README shows it
+//! ([`markdown_matrix`], checked by a test), and the end-to-end sweep drives every
+//! route of both OpenAPI documents through it.
 
 use crate::envelope::Role;
+use crate::token::{Claims, TokenSecret};
 
 /// Every operation a route performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,7 +28,35 @@ impl Operation {
         Operation::ViewCustomerHistory,
         Operation::ReadAuditLog,
     ];
+
+    /// Stable name (OpenAPI `x-belle-operation`, README).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Operation::RegisterCustomer => "register_customer",
+            Operation::ChangeCustomer => "change_customer",
+            Operation::SearchCustomers => "search_customers",
+            Operation::ViewCustomer => "view_customer",
+            Operation::ViewCustomerHistory => "view_customer_history",
+            Operation::ReadAuditLog => "read_audit_log",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|o| o.as_str() == s)
+    }
 }
+
+/// Roles that hold accounts (everything but the operator's `system`).
+pub const ROLES: [Role; 8] = [
+    Role::Owner,
+    Role::Manager,
+    Role::FrontDesk,
+    Role::Technician,
+    Role::Finance,
+    Role::Marketing,
+    Role::Auditor,
+    Role::Customer,
+];
 
 /// Whether `role` may perform `op`.
 pub fn allows(role: Role, op: Operation) -> bool {
@@ -40,6 +72,190 @@ pub fn allows(role: Role, op: Operation) -> bool {
     }
 }
 
+/// The HTTP services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Command,
+    Query,
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token (health, OpenAPI, login).
+    Public,
+    /// A valid token whose role [`allows`] the operation.
+    Requires(Operation),
+}
+
+impl Access {
+    /// Stable name (OpenAPI `x-belle-operation`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Requires(op) => op.as_str(),
+        }
+    }
+}
+
+/// One route of one service, with its access rule. `path` is written as the router
+/// writes it (`/customers/{id}`).
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub service: Service,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+const fn route(
+    service: Service,
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+) -> Route {
+    Route {
+        service,
+        method,
+        path,
+        access,
+    }
+}
+
+/// Every route of both services. A route missing here is refused to everyone.
+pub const ROUTES: &[Route] = {
+    use Access::*;
+    use Operation::*;
+    use Service::*;
+    &[
+        route(Command, "GET", "/health", Public),
+        route(Command, "GET", "/openapi.json", Public),
+        route(Command, "POST", "/auth/login", Public),
+        route(Command, "POST", "/customers", Requires(RegisterCustomer)),
+        route(
+            Command,
+            "PATCH",
+            "/customers/{id}",
+            Requires(ChangeCustomer),
+        ),
+        route(Query, "GET", "/health", Public),
+        route(Query, "GET", "/openapi.json", Public),
+        route(Query, "GET", "/customers", Requires(SearchCustomers)),
+        route(Query, "GET", "/customers/{id}", Requires(ViewCustomer)),
+        route(
+            Query,
+            "GET",
+            "/customers/{id}/history",
+            Requires(ViewCustomerHistory),
+        ),
+        route(
+            Query,
+            "GET",
+            "/audit/streams/{stream_id}/events",
+            Requires(ReadAuditLog),
+        ),
+        route(Query, "GET", "/audit/feed", Requires(ReadAuditLog)),
+    ]
+};
+
+/// The rule of a route, if it has one.
+pub fn rule(service: Service, method: &str, path: &str) -> Option<Access> {
+    ROUTES
+        .iter()
+        .find(|r| r.service == service && r.method == method && r.path == path)
+        .map(|r| r.access)
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// 401: no token, or one that is forged, expired or for another audience.
+    Unauthenticated(&'static str),
+    /// 403: the role may not do this, or the route has no rule.
+    Forbidden,
+}
+
+/// The access decision for one request: `Ok(None)` for a public route, `Ok(Some(claims))`
+/// for an allowed caller. `path` is the matched route pattern; `now` in epoch seconds.
+pub fn authorize(
+    service: Service,
+    method: &str,
+    path: &str,
+    authorization: Option<&[u8]>,
+    tokens: &TokenSecret,
+    now: i64,
+) -> Result<Option<Claims>, Denied> {
+    let access = rule(service, method, path);
+    if access == Some(Access::Public) {
+        return Ok(None);
+    }
+    let claims = tokens
+        .verify_bearer(authorization, now)
+        .map_err(Denied::Unauthenticated)?;
+    match access {
+        Some(Access::Requires(op)) if allows(claims.role, op) => Ok(Some(claims)),
+        _ => Err(Denied::Forbidden),
+    }
+}
+
+/// Marks every operation of an OpenAPI document with its rule: `x-belle-operation` is
+/// the operation's name (or `public`), and public routes need no security. An operation
+/// with no rule gets `x-belle-operation: "none"` (it is refused to everyone), which the
+/// end-to-end sweep rejects.
+pub fn annotate_openapi(service: Service, doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let Some(op) = op.as_object_mut() else {
+                continue;
+            };
+            let access = rule(service, &method.to_ascii_uppercase(), path);
+            op.insert(
+                "x-belle-operation".into(),
+                access.map_or("none", Access::as_str).into(),
+            );
+            if access == Some(Access::Public) {
+                op.insert("security".into(), serde_json::json!([]));
+            }
+        }
+    }
+}
+
+/// The matrix as a Markdown table (operations × roles), as README shows it.
+pub fn markdown_matrix() -> String {
+    let mut out = String::from("| operation | routes |");
+    for role in ROLES {
+        out.push_str(&format!(" {} |", role.as_str()));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(ROLES.len()));
+    out.push('\n');
+    for op in Operation::ALL {
+        let routes: Vec<String> = ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Requires(op))
+            .map(|r| {
+                let service = match r.service {
+                    Service::Command => "command",
+                    Service::Query => "query",
+                };
+                format!("`{} {}` ({service})", r.method, r.path)
+            })
+            .collect();
+        out.push_str(&format!("| {} | {} |", op.as_str(), routes.join("<br>")));
+        for role in ROLES {
+            out.push_str(if allows(role, op) { " ✓ |" } else { " |" });
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +269,52 @@ mod tests {
         assert!(allows(Role::FrontDesk, Operation::RegisterCustomer));
         assert!(!allows(Role::Auditor, Operation::RegisterCustomer));
         assert!(allows(Role::Auditor, Operation::ReadAuditLog));
+    }
+
+    #[test]
+    fn every_operation_has_a_route_and_a_stable_name() {
+        for op in Operation::ALL {
+            assert_eq!(Operation::parse(op.as_str()), Some(op));
+            assert!(
+                ROUTES.iter().any(|r| r.access == Access::Requires(op)),
+                "{op:?} has no route"
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_without_a_rule_is_refused_even_to_the_owner() {
+        let tokens = TokenSecret::generate();
+        let claims = Claims {
+            sub: crate::ids::AccountId::new(),
+            tenant: crate::ids::TenantId::new(),
+            role: Role::Owner,
+            aud: crate::token::API_AUDIENCE.into(),
+            iat: 0,
+            exp: 100,
+            jti: uuid::Uuid::new_v4(),
+        };
+        let header = format!("Bearer {}", tokens.issue(&claims));
+        let decide = |method: &str, path: &str| {
+            authorize(
+                Service::Query,
+                method,
+                path,
+                Some(header.as_bytes()),
+                &tokens,
+                50,
+            )
+        };
+        assert_eq!(decide("GET", "/customers"), Ok(Some(claims.clone())));
+        assert_eq!(decide("DELETE", "/customers"), Err(Denied::Forbidden));
+        assert_eq!(decide("GET", "/secret-report"), Err(Denied::Forbidden));
+        assert_eq!(
+            authorize(Service::Query, "GET", "/customers", None, &tokens, 50),
+            Err(Denied::Unauthenticated("a bearer token is required"))
+        );
+        assert_eq!(
+            authorize(Service::Query, "GET", "/health", None, &tokens, 50),
+            Ok(None)
+        );
     }
 }

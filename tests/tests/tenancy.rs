@@ -58,96 +58,9 @@ async fn another_tenant_can_neither_read_nor_change_a_customer_even_with_her_id(
 }
 
 #[tokio::test]
-async fn every_route_but_login_and_health_requires_a_valid_token() {
+async fn wrong_passwords_unknown_logins_and_unknown_tenants_get_the_same_401() {
     let app = spawn_app().await;
-    let (tenant, token) = app.tenant("auth").await;
-    let forged = {
-        let other = events_schema::token::TokenSecret::generate();
-        let now = chrono::Utc::now().timestamp();
-        other.issue(&events_schema::token::Claims {
-            sub: events_schema::ids::AccountId::new(),
-            tenant: tenant.parse().unwrap_or_else(|e| panic!("{e}")),
-            role: events_schema::envelope::Role::Owner,
-            aud: events_schema::token::API_AUDIENCE.into(),
-            iat: now,
-            exp: now + 600,
-            jti: uuid::Uuid::new_v4(),
-        })
-    };
-    let expired = app.tokens.issue(&events_schema::token::Claims {
-        sub: events_schema::ids::AccountId::new(),
-        tenant: tenant.parse().unwrap_or_else(|e| panic!("{e}")),
-        role: events_schema::envelope::Role::Owner,
-        aud: events_schema::token::API_AUDIENCE.into(),
-        iat: 0,
-        exp: 1,
-        jti: uuid::Uuid::new_v4(),
-    });
-    let id = uuid::Uuid::new_v4();
-    let routes = [
-        (
-            reqwest::Method::POST,
-            format!("{}/customers", app.command_url),
-        ),
-        (
-            reqwest::Method::PATCH,
-            format!("{}/customers/{id}", app.command_url),
-        ),
-        (reqwest::Method::GET, format!("{}/customers", app.query_url)),
-        (
-            reqwest::Method::GET,
-            format!("{}/customers/{id}", app.query_url),
-        ),
-        (
-            reqwest::Method::GET,
-            format!("{}/customers/{id}/history", app.query_url),
-        ),
-        (
-            reqwest::Method::GET,
-            format!("{}/audit/streams/customer-{id}/events", app.query_url),
-        ),
-        (
-            reqwest::Method::GET,
-            format!("{}/audit/feed", app.query_url),
-        ),
-    ];
-    for (method, url) in &routes {
-        for bad in [
-            None,
-            Some("garbage"),
-            Some(forged.as_str()),
-            Some(expired.as_str()),
-        ] {
-            let mut req = app.http.request(method.clone(), url).json(&json!({}));
-            if let Some(t) = bad {
-                req = req.bearer_auth(t);
-            }
-            let status = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
-            assert_eq!(status, 401, "{method} {url} with {bad:?}");
-        }
-    }
-    // A valid token passes authentication on the same routes.
-    let (status, _) = app.get(&token, "/customers").await;
-    assert_eq!(status, 200);
-    for base in [&app.command_url, &app.query_url] {
-        let r = app
-            .http
-            .get(format!("{base}/openapi.json"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.status(), 200);
-        let doc: serde_json::Value = r.json().await.unwrap_or_default();
-        assert_eq!(doc["openapi"], "3.1.0");
-        assert!(doc["paths"]["/customers"].is_object());
-        let r = app
-            .http
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.status(), 200);
-    }
+    app.tenant("auth").await;
     // Wrong passwords and unknown tenants get the same 401.
     for (t, l, p) in [
         ("auth", "owner", "wrong password!"),

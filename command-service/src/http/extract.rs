@@ -2,8 +2,7 @@
 //! fields refused, serde messages stripped of echoed values) and bearer authentication.
 
 use super::error::ApiError;
-use super::AppState;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use bytes::Bytes;
@@ -56,8 +55,8 @@ where
     }
 }
 
-/// The authenticated caller, from a bearer token. Tenant and role come from the
-/// token only, never from the path or body.
+/// The authenticated caller, put there by the `authorize` middleware from the bearer
+/// token. Tenant and role come from the token only, never from the path or body.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {
     pub tenant: TenantId,
@@ -74,25 +73,14 @@ impl Caller {
     }
 }
 
-impl<S> FromRequestParts<S> for Caller
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION);
-        let claims = state
-            .app
-            .tokens
-            .verify_bearer(header.map(|h| h.as_bytes()), chrono::Utc::now().timestamp())
-            .map_err(ApiError::Unauthorized)?;
-        Ok(Caller {
-            tenant: claims.tenant,
-            account: claims.sub,
-            role: claims.role,
-        })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .copied()
+            .ok_or(ApiError::Unauthorized("a bearer token is required"))
     }
 }

@@ -7,13 +7,15 @@ pub mod extract;
 pub mod openapi;
 
 use crate::app::{command_id_from_key, request_hash, App, CommandContext};
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use error::ApiError;
 use events_schema::ids::CommandId;
-use events_schema::permissions::{allows, Operation};
+use events_schema::permissions::{self, Denied, Service};
 use extract::Caller;
 
 /// Largest accepted request body.
@@ -24,7 +26,8 @@ pub struct AppState {
     pub app: App,
 }
 
-/// Every route of the service.
+/// Every route of the service; each is let through by [`authorize`] according to its
+/// rule in `permissions::ROUTES`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -32,21 +35,46 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/customers", post(customers::register))
         .route("/customers/{id}", patch(customers::change))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// Deny by default: the matched route's rule decides (public, or a token whose role
+/// may perform the route's operation); the caller is handed to the handler.
+async fn authorize(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let decision = permissions::authorize(
+        Service::Command,
+        req.method().as_str(),
+        matched.as_ref().map_or("", |m| m.as_str()),
+        req.headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|h| h.as_bytes()),
+        &state.app.tokens,
+        chrono::Utc::now().timestamp(),
+    );
+    match decision {
+        Ok(Some(claims)) => {
+            req.extensions_mut().insert(Caller {
+                tenant: claims.tenant,
+                account: claims.sub,
+                role: claims.role,
+            });
+            next.run(req).await
+        }
+        Ok(None) => next.run(req).await,
+        Err(Denied::Unauthenticated(message)) => ApiError::Unauthorized(message).into_response(),
+        Err(Denied::Forbidden) => ApiError::Forbidden.into_response(),
+    }
 }
 
-/// Deny by default: the caller's role must be allowed the operation.
-pub fn require(caller: &Caller, op: Operation) -> Result<(), ApiError> {
-    if allows(caller.role, op) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Builds the command context: the `Idempotency-Key` header (or a fresh id) and, for a

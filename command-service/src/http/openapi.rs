@@ -119,5 +119,10 @@ fn add_errors(doc: &mut serde_json::Map<String, Value>) {
 }
 
 pub async fn document() -> Json<Value> {
-    Json(spec())
+    let mut doc = spec();
+    events_schema::permissions::annotate_openapi(
+        events_schema::permissions::Service::Command,
+        &mut doc,
+    );
+    Json(doc)
 }

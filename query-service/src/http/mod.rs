@@ -5,8 +5,10 @@ pub mod customers;
 pub mod error;
 pub mod openapi;
 
-use axum::extract::{FromRef, FromRequestParts, Query};
+use axum::extract::{FromRequestParts, MatchedPath, Query, Request, State};
 use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use deadpool_postgres::Pool;
@@ -14,7 +16,7 @@ use error::ApiError;
 use events_schema::envelope::Role;
 use events_schema::ids::{AccountId, TenantId};
 use events_schema::keystore::KeyStore;
-use events_schema::permissions::{allows, Operation};
+use events_schema::permissions::{self, Denied, Service};
 use events_schema::token::TokenSecret;
 use serde::de::DeserializeOwned;
 
@@ -25,7 +27,8 @@ pub struct AppState {
     pub tokens: TokenSecret,
 }
 
-/// Every route of the service.
+/// Every route of the service; each is let through by [`authorize`] according to its
+/// rule in `permissions::ROUTES`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -38,14 +41,49 @@ pub fn router(state: AppState) -> Router {
             get(audit::stream_events),
         )
         .route("/audit/feed", get(audit::feed))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
+}
+
+/// Deny by default: the matched route's rule decides (public, or a token whose role
+/// may perform the route's operation); the caller is handed to the handler.
+async fn authorize(
+    State(state): State<AppState>,
+    matched: Option<MatchedPath>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let decision = permissions::authorize(
+        Service::Query,
+        req.method().as_str(),
+        matched.as_ref().map_or("", |m| m.as_str()),
+        req.headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|h| h.as_bytes()),
+        &state.tokens,
+        chrono::Utc::now().timestamp(),
+    );
+    match decision {
+        Ok(Some(claims)) => {
+            req.extensions_mut().insert(Caller {
+                tenant: claims.tenant,
+                account: claims.sub,
+                role: claims.role,
+            });
+            next.run(req).await
+        }
+        Ok(None) => next.run(req).await,
+        Err(Denied::Unauthenticated(message)) => ApiError::Unauthorized(message).into_response(),
+        Err(Denied::Forbidden) => ApiError::Forbidden.into_response(),
+    }
 }
 
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// The authenticated caller; tenant and role come from the token only.
+/// The authenticated caller, put there by [`authorize`] from the bearer token; tenant
+/// and role come from the token only.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {
     pub tenant: TenantId,
@@ -53,36 +91,15 @@ pub struct Caller {
     pub role: Role,
 }
 
-impl Caller {
-    /// Deny by default.
-    pub fn require(&self, op: Operation) -> Result<(), ApiError> {
-        if allows(self.role, op) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
-    }
-}
-
-impl<S> FromRequestParts<S> for Caller
-where
-    S: Send + Sync,
-    AppState: FromRef<S>,
-{
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION);
-        let claims = state
-            .tokens
-            .verify_bearer(header.map(|h| h.as_bytes()), chrono::Utc::now().timestamp())
-            .map_err(ApiError::Unauthorized)?;
-        Ok(Caller {
-            tenant: claims.tenant,
-            account: claims.sub,
-            role: claims.role,
-        })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .copied()
+            .ok_or(ApiError::Unauthorized("a bearer token is required"))
     }
 }
 

@@ -70,5 +70,10 @@ pub fn spec() -> Value {
 }
 
 pub async fn document() -> Json<Value> {
-    Json(spec())
+    let mut doc = spec();
+    events_schema::permissions::annotate_openapi(
+        events_schema::permissions::Service::Query,
+        &mut doc,
+    );
+    Json(doc)
 }

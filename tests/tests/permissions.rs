@@ -1,0 +1,247 @@
+//! The permission matrix, swept over every route of both services (issue 3 item 1): the
+//! route list comes from the served OpenAPI documents, so a route without a rule fails
+//! here, and every (route × caller) pair must get exactly what the matrix says.
+
+use events_schema::envelope::Role;
+use events_schema::ids::{AccountId, TenantId};
+use events_schema::permissions::{self, Access, Service, ROLES};
+use events_schema::token::{Claims, TokenSecret, API_AUDIENCE};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tests::{spawn_app, TestApp};
+
+fn mint(secret: &TokenSecret, tenant: &str, role: Role, exp_in: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    secret.issue(&Claims {
+        sub: AccountId::new(),
+        tenant: tenant
+            .parse::<TenantId>()
+            .unwrap_or_else(|e| panic!("tenant id: {e}")),
+        role,
+        aud: API_AUDIENCE.into(),
+        iat: now.min(now + exp_in),
+        exp: now + exp_in,
+        jti: uuid::Uuid::new_v4(),
+    })
+}
+
+/// One route as the OpenAPI document lists it.
+struct DocRoute {
+    service: Service,
+    base: String,
+    method: String,
+    path: String,
+    rule: String,
+}
+
+async fn documented_routes(app: &TestApp) -> Vec<DocRoute> {
+    let mut out = Vec::new();
+    for (service, base) in [
+        (Service::Command, &app.command_url),
+        (Service::Query, &app.query_url),
+    ] {
+        let doc: Value = app
+            .http
+            .get(format!("{base}/openapi.json"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        assert!(!paths.is_empty(), "{service:?}: no paths");
+        for (path, item) in paths {
+            for (method, op) in item.as_object().cloned().unwrap_or_default() {
+                out.push(DocRoute {
+                    service,
+                    base: base.clone(),
+                    method: method.to_ascii_uppercase(),
+                    path: path.clone(),
+                    rule: op["x-belle-operation"].as_str().unwrap_or("").to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A request that the route accepts when the caller may make it.
+fn sample_body(route: &DocRoute, n: u64) -> Value {
+    match (route.method.as_str(), route.path.as_str()) {
+        ("POST", "/customers") => json!({
+            "name": "许诺", "phone": format!("1396666{n:04}"),
+            "consent": { "privacy_policy_version": "v1" }
+        }),
+        ("PATCH", "/customers/{id}") => json!({
+            "reason": "permission sweep", "changes": { "tags": [format!("sweep{n}")] }
+        }),
+        ("POST", "/auth/login") => json!({
+            "tenant": "sweep-a", "login": "owner", "password": "correct horse battery"
+        }),
+        _ => json!({}),
+    }
+}
+
+async fn call(
+    app: &TestApp,
+    route: &DocRoute,
+    url: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, String) {
+    let method =
+        reqwest::Method::from_bytes(route.method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let mut req = app.http.request(method.clone(), url);
+    if method != reqwest::Method::GET {
+        req = req.json(body);
+    }
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{} {url}: {e}", route.method));
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn every_route_of_both_services_obeys_the_permission_matrix() {
+    let app = spawn_app().await;
+    let (tenant_a, owner_a) = app.tenant("sweep-a").await;
+    let (tenant_b, _) = app.tenant("sweep-b").await;
+    let saved = app
+        .register(
+            &owner_a,
+            &json!({ "name": "甘露", "phone": "13966660000", "consent": { "privacy_policy_version": "v1" } }),
+        )
+        .await;
+    let id = saved["customer_id"].as_str().unwrap_or_default().to_owned();
+    app.settle().await;
+
+    let routes = documented_routes(&app).await;
+    // The documents and the matrix list the same routes, each with its rule.
+    for r in &routes {
+        let rule = permissions::rule(r.service, &r.method, &r.path);
+        assert!(
+            rule.is_some(),
+            "{:?} {} {} has no rule in permissions::ROUTES",
+            r.service,
+            r.method,
+            r.path
+        );
+        assert_eq!(
+            rule.map(Access::as_str),
+            Some(r.rule.as_str()),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
+    for rule in permissions::ROUTES {
+        assert!(
+            routes.iter().any(|r| r.service == rule.service
+                && r.method == rule.method
+                && r.path == rule.path),
+            "{rule:?} is not in its service's OpenAPI document"
+        );
+    }
+
+    let other_secret = TokenSecret::generate();
+    let unauthenticated = [
+        ("no token", None),
+        ("garbage", Some("garbage".to_owned())),
+        (
+            "forged",
+            Some(mint(&other_secret, &tenant_a, Role::Owner, 600)),
+        ),
+        (
+            "expired",
+            Some(mint(&app.tokens, &tenant_a, Role::Owner, -1)),
+        ),
+        (
+            "wrong prefix",
+            Some(mint(&app.tokens, &tenant_a, Role::Owner, 600).replacen("belle1", "none", 1)),
+        ),
+    ];
+    let other_tenant = mint(&app.tokens, &tenant_b, Role::Owner, 600);
+    let n = AtomicU64::new(1);
+    let mut checked = 0;
+    for route in &routes {
+        let url = format!(
+            "{}{}",
+            route.base,
+            route
+                .path
+                .replace("{id}", &id)
+                .replace("{stream_id}", &format!("customer-{id}"))
+        );
+        let body = || sample_body(route, n.fetch_add(1, Ordering::Relaxed));
+        let what = format!("{} {}", route.method, route.path);
+        let access = permissions::rule(route.service, &route.method, &route.path);
+        let Some(Access::Requires(op)) = access else {
+            let (status, text) = call(&app, route, &url, None, &body()).await;
+            assert!(
+                (200..300).contains(&status),
+                "public {what}: {status} {text}"
+            );
+            checked += 1;
+            continue;
+        };
+        for (label, token) in &unauthenticated {
+            let (status, text) = call(&app, route, &url, token.as_deref(), &body()).await;
+            assert_eq!(status, 401, "{what} with {label}: {text}");
+            checked += 1;
+        }
+        for role in ROLES.into_iter().chain([Role::System]) {
+            let token = mint(&app.tokens, &tenant_a, role, 600);
+            let (status, text) = call(&app, route, &url, Some(&token), &body()).await;
+            if permissions::allows(role, op) {
+                assert!(
+                    (200..300).contains(&status),
+                    "{what} as {}: {status} {text}",
+                    role.as_str()
+                );
+            } else {
+                assert_eq!(status, 403, "{what} as {}: {text}", role.as_str());
+                assert!(
+                    !text.contains(&id),
+                    "{what} as {}: a refusal leaks the id",
+                    role.as_str()
+                );
+            }
+            checked += 1;
+        }
+        // Another tenant's owner: her own data or nothing, never tenant A's.
+        let (status, text) = call(&app, route, &url, Some(&other_tenant), &body()).await;
+        if route.path.contains('{') {
+            assert_eq!(status, 404, "{what} from another tenant: {text}");
+        } else {
+            assert!(
+                (200..300).contains(&status),
+                "{what} from another tenant: {status} {text}"
+            );
+            assert!(
+                !text.contains(&id),
+                "{what} from another tenant shows tenant A's customer"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} requests checked");
+    app.cleanup().await;
+}
+
+#[test]
+fn readme_shows_the_permission_matrix_as_the_code_has_it() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .unwrap_or_else(|e| panic!("README.md: {e}"));
+    let table = permissions::markdown_matrix();
+    assert!(
+        readme.contains(&table),
+        "README.md must contain the matrix exactly as permissions::markdown_matrix() renders it:\n{table}"
+    );
+}
