@@ -14,11 +14,18 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Migrations owned by command-service (identity, consistency guards).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "iam_and_guards",
-    sql: include_str!("../migrations/0001_iam_and_guards.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "iam_and_guards",
+        sql: include_str!("../migrations/0001_iam_and_guards.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "login_throttle",
+        sql: include_str!("../migrations/0002_login_throttle.sql"),
+    },
+];
 
 /// Every migration this service needs, in dependency order.
 pub fn migrations() -> Vec<(&'static str, &'static [Migration])> {
@@ -66,6 +73,7 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         token_ttl: config.token_ttl,
         relay_wakeup: Arc::new(Notify::new()),
         hashing: Arc::new(Semaphore::new(hashers)),
+        login_limits: crate::app::throttle::LoginLimits::default(),
     })
 }
 
@@ -102,7 +110,8 @@ impl Application {
             let stop = async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             };
-            if let Err(e) = axum::serve(listener, router)
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, service)
                 .with_graceful_shutdown(stop)
                 .await
             {

@@ -80,6 +80,17 @@ impl TokenSecret {
         TokenSecret(Zeroizing::new(bytes))
     }
 
+    /// A keyed hash (base64url HMAC-SHA256 over `purpose`, a zero byte and `data`) for values
+    /// the services must recognise without storing them (login throttling keys). Token
+    /// MACs cover `belle1.…`, so no purpose can produce one.
+    pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> String {
+        let mut mac = self.mac();
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(data);
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so this cannot fail.
         match Hmac::<Sha256>::new_from_slice(&self.0) {

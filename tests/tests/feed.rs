@@ -467,10 +467,17 @@ async fn the_relay_orders_transaction_ids_as_numbers_not_text() {
             .unwrap_or_else(|e| panic!("{e:?}"));
     }
     let pool = app.command_app().pool.clone();
-    let first = command_service::relay::move_to_feed(&pool)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(first >= 4, "moved {first}");
+    // The tenant's own events wait behind the visibility barrier while any older
+    // transaction in the cluster (another test's) is still open: move until all are in.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut moved = 0;
+    while moved < 4 {
+        moved += command_service::relay::move_to_feed(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(tokio::time::Instant::now() < deadline, "moved only {moved}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let second = command_service::relay::move_to_feed(&pool)
         .await
         .unwrap_or_else(|e| panic!("second move must find nothing new: {e:#}"));

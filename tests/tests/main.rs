@@ -4,6 +4,7 @@
 mod customers;
 mod event_store;
 mod feed;
+mod login;
 mod permissions;
 mod privacy;
 mod row_security;

@@ -45,6 +45,9 @@ pub enum AppError {
     /// 401
     #[error("login failed")]
     BadCredentials,
+    /// 429: too many login attempts for this account or from this address.
+    #[error("too many login attempts")]
+    TooManyAttempts { retry_after: u64 },
     /// 410: the subject's personal data was erased.
     #[error("this record was erased")]
     Erased,

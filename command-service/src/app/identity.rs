@@ -189,13 +189,17 @@ impl App {
     }
 
     /// Checks a login and issues an access token. Unknown tenants and logins cost the
-    /// same as a wrong password and give the same answer.
+    /// same as a wrong password and give the same answer. Every attempt counts against
+    /// the account's and the client address's limits first (`throttle`).
     pub async fn login(
         &self,
         tenant_slug: &str,
         login: &str,
         password: &str,
+        client: Option<std::net::IpAddr>,
     ) -> Result<LoginOutcome, AppError> {
+        let attempt = self.attempt_keys(tenant_slug, login, client);
+        self.admit_login(&attempt).await?;
         let tenant = {
             let client = self.pool.get().await.map_err(AppError::from_pool)?;
             client
@@ -240,6 +244,7 @@ impl App {
         if !self.verify_password(password, phc).await? {
             return Err(AppError::BadCredentials);
         }
+        self.login_succeeded(&attempt).await?;
         let role = Role::parse(&role)
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown stored role")))?;
         let now = chrono::Utc::now().timestamp();

@@ -8,6 +8,7 @@ pub mod error;
 pub mod group_commit;
 pub mod identity;
 pub mod sealing;
+pub mod throttle;
 
 pub use error::AppError;
 
@@ -35,6 +36,8 @@ pub struct App {
     pub hashing: Arc<Semaphore>,
     /// Writes concurrent registrations together (one commit for many).
     pub group_commit: group_commit::GroupCommit,
+    /// Failed-login limits per account and per client address.
+    pub login_limits: throttle::LoginLimits,
 }
 
 /// Who sends a command and under which id.

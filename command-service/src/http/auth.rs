@@ -1,7 +1,7 @@
 //! `POST /auth/login`: tenant slug, login and password → bearer token.
 
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ClientAddr};
 use super::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -17,6 +17,7 @@ pub struct LoginDto {
 
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     body: ApiJson<LoginDto>,
 ) -> Result<Json<crate::app::identity::LoginOutcome>, ApiError> {
     let dto = body.dto;
@@ -25,7 +26,7 @@ pub async fn login(
     }
     let outcome = state
         .app
-        .login(dto.tenant.trim(), &dto.login, &dto.password)
+        .login(dto.tenant.trim(), &dto.login, &dto.password, client)
         .await?;
     Ok(Json(outcome))
 }

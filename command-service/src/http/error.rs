@@ -101,6 +101,16 @@ fn app_error(e: AppError) -> Response {
             "bad_credentials",
             "tenant, login or password is wrong",
         ),
+        AppError::TooManyAttempts { retry_after } => {
+            let mut r = body(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many login attempts; wait for Retry-After seconds",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            r
+        }
         AppError::Erased => body(StatusCode::GONE, "erased", &msg),
         AppError::Unavailable => {
             let mut r = body(

@@ -84,3 +84,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .ok_or(ApiError::Unauthorized("a bearer token is required"))
     }
 }
+
+/// The client's address as the TCP peer (the server is served with connect info).
+/// Behind a reverse proxy this is the proxy; see deploy/CONFIG.md.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}

@@ -1,0 +1,121 @@
+//! Failed-login throttling (SEC-3): every login attempt is counted, before its password
+//! is checked, against the account (tenant slug + login name) and against the client
+//! address, in a fixed window shared by all instances (`iam.login_throttle`). Past a
+//! limit the attempt is refused with 429 and `Retry-After` without running argon2, so a
+//! guessing run costs the attacker time and the server nothing. Counting first makes
+//! the limit exact under concurrency: the 11th attempt is refused however many arrive at
+//! once. A successful login clears the account's count and takes its own attempt back
+//! from the address.
+
+use super::{App, AppError};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Attempts allowed per window.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginLimits {
+    pub window: Duration,
+    pub per_account: i32,
+    pub per_address: i32,
+}
+
+impl Default for LoginLimits {
+    /// 10 per account and 100 per address (a salon's front desk shares one) in 15 minutes.
+    fn default() -> Self {
+        LoginLimits {
+            window: Duration::from_secs(15 * 60),
+            per_account: 10,
+            per_address: 100,
+        }
+    }
+}
+
+/// The throttle keys of one attempt.
+pub struct AttemptKeys {
+    account: String,
+    address: String,
+}
+
+const COUNT: &str = "\
+INSERT INTO iam.login_throttle AS t (key, window_start, attempts)
+VALUES ($1, now(), 1), ($2, now(), 1)
+ON CONFLICT (key) DO UPDATE SET
+    window_start = CASE WHEN t.window_start <= now() - $3::float8 * interval '1 second'
+                        THEN now() ELSE t.window_start END,
+    attempts = CASE WHEN t.window_start <= now() - $3::float8 * interval '1 second'
+                    THEN 1 ELSE t.attempts + 1 END
+RETURNING key, attempts,
+    ceil(extract(epoch FROM t.window_start + $3::float8 * interval '1 second' - now()))::bigint";
+
+const SUCCEEDED: &str = "\
+WITH a AS (DELETE FROM iam.login_throttle WHERE key = $1)
+UPDATE iam.login_throttle SET attempts = attempts - 1 WHERE key = $2 AND attempts > 0";
+
+/// Rows of windows long over (their keys would start afresh anyway).
+const PURGE: &str = "\
+DELETE FROM iam.login_throttle WHERE window_start < now() - $1::float8 * interval '1 second'";
+
+impl App {
+    pub fn attempt_keys(
+        &self,
+        tenant_slug: &str,
+        login: &str,
+        client: Option<IpAddr>,
+    ) -> AttemptKeys {
+        let account = format!("{}\0{}", tenant_slug, login.trim().to_lowercase());
+        let address = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        AttemptKeys {
+            account: self
+                .tokens
+                .keyed_hash("login-throttle/account", account.as_bytes()),
+            address: self
+                .tokens
+                .keyed_hash("login-throttle/address", address.as_bytes()),
+        }
+    }
+
+    /// Counts an attempt; refuses it (429) when the account or the address is over its
+    /// limit.
+    pub async fn admit_login(&self, keys: &AttemptKeys) -> Result<(), AppError> {
+        let limits = self.login_limits;
+        let window = limits.window.as_secs_f64();
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client.prepare_cached(COUNT).await?;
+        let rows = client
+            .query(&stmt, &[&keys.account, &keys.address, &window])
+            .await?;
+        let mut retry_after = None;
+        for row in &rows {
+            let key: &str = row.get(0);
+            let attempts: i32 = row.get(1);
+            let left: i64 = row.get(2);
+            let limit = if key == keys.account {
+                limits.per_account
+            } else {
+                limits.per_address
+            };
+            if attempts > limit {
+                let secs = u64::try_from(left.max(1)).unwrap_or(1);
+                retry_after = Some(retry_after.map_or(secs, |r: u64| r.max(secs)));
+            }
+        }
+        if rand::random::<u8>() == 0 {
+            let purge = client.prepare_cached(PURGE).await?;
+            client.execute(&purge, &[&window]).await?;
+        }
+        match retry_after {
+            Some(secs) => Err(AppError::TooManyAttempts { retry_after: secs }),
+            None => Ok(()),
+        }
+    }
+
+    /// After a successful login: the account starts afresh.
+    pub async fn login_succeeded(&self, keys: &AttemptKeys) -> Result<(), AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client.prepare_cached(SUCCEEDED).await?;
+        client
+            .execute(&stmt, &[&keys.account, &keys.address])
+            .await?;
+        Ok(())
+    }
+}
