@@ -79,9 +79,38 @@ pub struct AccountCreated {
     pub login: SealedValue,
 }
 
+/// Sealing label of the reason given for an account change.
+pub const ACCOUNT_REASON_FIELD: &str = "reason";
+
+/// An administrator gave the account another role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRoleChanged {
+    pub account_id: AccountId,
+    pub role: Role,
+    pub previous: Role,
+    /// Why (free text, sealed with the account's key).
+    pub reason: SealedValue,
+}
+
+/// An administrator switched the account off: it can no longer log in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountDeactivated {
+    pub account_id: AccountId,
+    pub reason: SealedValue,
+}
+
+/// The account's holder set a new password (the hash never enters the log).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    pub account_id: AccountId,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AccountEvent {
     Created(AccountCreated),
+    RoleChanged(AccountRoleChanged),
+    Deactivated(AccountDeactivated),
+    PasswordChanged(PasswordChanged),
 }
 
 impl DomainEvent for AccountEvent {
@@ -90,12 +119,19 @@ impl DomainEvent for AccountEvent {
     fn event_type(&self) -> &'static str {
         match self {
             AccountEvent::Created(_) => "AccountCreated",
+            AccountEvent::RoleChanged(_) => "AccountRoleChanged",
+            AccountEvent::Deactivated(_) => "AccountDeactivated",
+            AccountEvent::PasswordChanged(_) => "PasswordChanged",
         }
     }
 
     fn to_new_event(&self) -> Result<NewEvent, serde_json::Error> {
+        let t = self.event_type();
         match self {
-            AccountEvent::Created(e) => new_event(self.event_type(), 1, e),
+            AccountEvent::Created(e) => new_event(t, 1, e),
+            AccountEvent::RoleChanged(e) => new_event(t, 1, e),
+            AccountEvent::Deactivated(e) => new_event(t, 1, e),
+            AccountEvent::PasswordChanged(e) => new_event(t, 1, e),
         }
     }
 
@@ -104,13 +140,26 @@ impl DomainEvent for AccountEvent {
         schema_version: i32,
         payload: &Payload,
     ) -> Result<Self, DecodeError> {
-        match (event_type, schema_version) {
-            ("AccountCreated", 1) => decode_payload(event_type, payload).map(AccountEvent::Created),
-            ("AccountCreated", v) => Err(DecodeError::UnknownVersion {
-                event_type: event_type.to_owned(),
-                version: v,
-            }),
-            _ => Err(DecodeError::UnknownType(event_type.to_owned())),
+        let known = [
+            "AccountCreated",
+            "AccountRoleChanged",
+            "AccountDeactivated",
+            "PasswordChanged",
+        ];
+        if !known.contains(&event_type) {
+            return Err(DecodeError::UnknownType(event_type.to_owned()));
         }
+        if schema_version != 1 {
+            return Err(DecodeError::UnknownVersion {
+                event_type: event_type.to_owned(),
+                version: schema_version,
+            });
+        }
+        Ok(match event_type {
+            "AccountCreated" => AccountEvent::Created(decode_payload(event_type, payload)?),
+            "AccountRoleChanged" => AccountEvent::RoleChanged(decode_payload(event_type, payload)?),
+            "AccountDeactivated" => AccountEvent::Deactivated(decode_payload(event_type, payload)?),
+            _ => AccountEvent::PasswordChanged(decode_payload(event_type, payload)?),
+        })
     }
 }

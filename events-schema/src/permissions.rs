@@ -17,16 +17,22 @@ pub enum Operation {
     ViewCustomer,
     ViewCustomerHistory,
     ReadAuditLog,
+    /// Create staff accounts, change their roles, deactivate them (within
+    /// `may_manage` of command-service's identity domain).
+    ManageAccounts,
+    ChangeOwnPassword,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 8] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
         Operation::ViewCustomer,
         Operation::ViewCustomerHistory,
         Operation::ReadAuditLog,
+        Operation::ManageAccounts,
+        Operation::ChangeOwnPassword,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -38,6 +44,8 @@ impl Operation {
             Operation::ViewCustomer => "view_customer",
             Operation::ViewCustomerHistory => "view_customer_history",
             Operation::ReadAuditLog => "read_audit_log",
+            Operation::ManageAccounts => "manage_accounts",
+            Operation::ChangeOwnPassword => "change_own_password",
         }
     }
 
@@ -69,6 +77,8 @@ pub fn allows(role: Role, op: Operation) -> bool {
         }
         ViewCustomerHistory => matches!(role, Owner | Manager | FrontDesk | Auditor),
         ReadAuditLog => matches!(role, Owner | Auditor),
+        ManageAccounts => matches!(role, Owner | Manager),
+        ChangeOwnPassword => role != System,
     }
 }
 
@@ -131,6 +141,25 @@ pub const ROUTES: &[Route] = {
         route(Command, "GET", "/health", Public),
         route(Command, "GET", "/openapi.json", Public),
         route(Command, "POST", "/auth/login", Public),
+        route(
+            Command,
+            "POST",
+            "/auth/password",
+            Requires(ChangeOwnPassword),
+        ),
+        route(Command, "POST", "/accounts", Requires(ManageAccounts)),
+        route(
+            Command,
+            "POST",
+            "/accounts/{id}/role",
+            Requires(ManageAccounts),
+        ),
+        route(
+            Command,
+            "POST",
+            "/accounts/{id}/deactivate",
+            Requires(ManageAccounts),
+        ),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
         route(
             Command,
@@ -261,10 +290,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn customers_and_the_system_role_are_denied_staff_operations() {
+    fn customers_and_the_system_role_are_denied_staff_operations_and_system_everything() {
         for op in Operation::ALL {
-            assert!(!allows(Role::Customer, op), "{op:?}");
             assert!(!allows(Role::System, op), "{op:?}");
+            if op != Operation::ChangeOwnPassword {
+                assert!(!allows(Role::Customer, op), "{op:?}");
+            }
         }
         assert!(allows(Role::FrontDesk, Operation::RegisterCustomer));
         assert!(!allows(Role::Auditor, Operation::RegisterCustomer));

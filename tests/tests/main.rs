@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, one module per feature, each test against its own
 //! database and NATS prefix (see `tests::spawn_app`).
 
+mod accounts;
 mod customers;
 mod event_store;
 mod feed;

@@ -27,6 +27,9 @@ pub enum AppError {
     /// 422 / 409 / 404 depending on the rule.
     #[error(transparent)]
     Customer(#[from] CustomerError),
+    /// 404 / 409 / 403 / 422 depending on the rule.
+    #[error(transparent)]
+    Account(#[from] super::accounts::AccountError),
     /// 409: another writer changed the stream first (after bounded retries).
     #[error("the record was changed concurrently; reload and retry")]
     Conflict,

@@ -14,8 +14,7 @@ use events_schema::sealing::{blind_index, seal, SealContext};
 use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
 use events_schema::token::{Claims, API_AUDIENCE};
 
-/// Blind-index purpose of login names.
-const LOGIN_INDEX: &str = "login";
+use super::accounts::LOGIN_INDEX;
 
 /// argon2id with the OWASP-recommended minimum: m = 19 MiB, t = 2, p = 1.
 fn argon2() -> Result<Argon2<'static>, AppError> {
@@ -53,7 +52,7 @@ pub struct LoginOutcome {
 
 impl App {
     /// Hashes a password on a blocking thread, bounded by the hashing semaphore.
-    async fn hash_password(&self, password: &Password) -> Result<String, AppError> {
+    pub(super) async fn hash_password(&self, password: &Password) -> Result<String, AppError> {
         let _permit = self
             .hashing
             .acquire()
@@ -71,7 +70,11 @@ impl App {
         .map_err(|e| AppError::Internal(e.into()))?
     }
 
-    async fn verify_password(&self, password: &str, phc: String) -> Result<bool, AppError> {
+    pub(super) async fn verify_password(
+        &self,
+        password: &str,
+        phc: String,
+    ) -> Result<bool, AppError> {
         let _permit = self
             .hashing
             .acquire()

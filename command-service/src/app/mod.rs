@@ -3,6 +3,7 @@
 //! events, and appends them together with the command record and any consistency rows
 //! in one transaction. Handles idempotency (G3) and bounded retries on conflicts (G2).
 
+pub mod accounts;
 pub mod customers;
 pub mod error;
 pub mod group_commit;

@@ -4,6 +4,7 @@
 //! domain rule → 422; dependency down → 503 + `Retry-After`; anything else → 500 with
 //! no internals.
 
+use crate::app::accounts::AccountError;
 use crate::app::error::FieldError;
 use crate::app::AppError;
 use crate::domain::customer::CustomerError;
@@ -80,6 +81,15 @@ fn app_error(e: AppError) -> Response {
             body(StatusCode::CONFLICT, "conflict", &msg)
         }
         AppError::Customer(_) => body(StatusCode::UNPROCESSABLE_ENTITY, "rule_violated", &msg),
+        AppError::Account(a) => {
+            let (status, code) = match a {
+                AccountError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+                AccountError::DuplicateLogin => (StatusCode::CONFLICT, "duplicate_login"),
+                AccountError::NotYours => (StatusCode::FORBIDDEN, "forbidden"),
+                AccountError::Rule(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rule_violated"),
+            };
+            body(status, code, &msg)
+        }
         AppError::Conflict => body(StatusCode::CONFLICT, "conflict", &msg),
         AppError::DuplicatePhone => (
             StatusCode::CONFLICT,

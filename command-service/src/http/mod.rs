@@ -1,5 +1,6 @@
 //! HTTP API of command-service. [`router`] lists every route in one place.
 
+pub mod accounts;
 pub mod auth;
 pub mod customers;
 pub mod error;
@@ -33,6 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/openapi.json", get(openapi::document))
         .route("/auth/login", post(auth::login))
+        .route("/auth/password", post(accounts::change_password))
+        .route("/accounts", post(accounts::create))
+        .route("/accounts/{id}/role", post(accounts::change_role))
+        .route("/accounts/{id}/deactivate", post(accounts::deactivate))
         .route("/customers", post(customers::register))
         .route("/customers/{id}", patch(customers::change))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))

@@ -39,6 +39,12 @@ pub fn spec() -> Value {
                 "privacy_policy_version": { "type": "string" }, "marketing": { "type": "boolean" } } }),
         );
     }
+    let account_fields = json!({
+        "login": { "type": "string", "description": "3 to 64 characters of a-z, 0-9 and . _ @ + -" },
+        "password": { "type": "string", "description": "10 to 128 characters" },
+        "role": { "type": "string", "enum": ["owner", "manager", "front_desk", "technician", "finance", "marketing", "auditor"] }
+    });
+    let account_id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Belle command-service", "version": env!("CARGO_PKG_VERSION"),
@@ -50,6 +56,9 @@ pub fn spec() -> Value {
                     "error": { "type": "string" }, "message": { "type": "string" },
                     "fields": { "type": "array", "items": { "type": "object", "properties": {
                         "field": { "type": "string" }, "message": { "type": "string" } } } } } },
+                "Account": { "type": "object", "properties": {
+                    "account_id": { "type": "string", "format": "uuid" },
+                    "role": { "type": "string" }, "active": { "type": "boolean" } } },
                 "Saved": { "type": "object", "properties": {
                     "customer_id": { "type": "string", "format": "uuid" },
                     "version": { "type": "integer" },
@@ -66,6 +75,35 @@ pub fn spec() -> Value {
                     "type": "object", "required": ["tenant", "login", "password"],
                     "properties": { "tenant": { "type": "string" }, "login": { "type": "string" }, "password": { "type": "string" } } } } } },
                 "responses": { "200": { "description": "Bearer token" }, "401": { "description": "Wrong tenant, login or password" } } } },
+            "/auth/password": { "post": {
+                "summary": "Change your own password (proving the current one)",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["current_password", "new_password"], "additionalProperties": false,
+                    "properties": { "current_password": { "type": "string" },
+                                    "new_password": { "type": "string", "description": "10 to 128 characters, not the current one" } } } } } },
+                "responses": { "204": { "description": "Changed" } } } },
+            "/accounts": { "post": {
+                "summary": "Create a staff account (owners: any staff role; managers: front_desk, technician, finance, marketing)",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["login", "password", "role"], "additionalProperties": false,
+                    "properties": account_fields.clone() } } } },
+                "responses": { "201": { "description": "Created", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Account" } } } } } } },
+            "/accounts/{id}/role": { "post": {
+                "summary": "Give an account another role, with a reason (not your own; the salon keeps an active owner)",
+                "parameters": [account_id.clone()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["role", "reason"], "additionalProperties": false,
+                    "properties": { "role": account_fields["role"].clone(), "reason": { "type": "string" } } } } } },
+                "responses": { "200": { "description": "Changed (or already so)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Account" } } } },
+                               "404": { "description": "No such account" } } } },
+            "/accounts/{id}/deactivate": { "post": {
+                "summary": "Switch an account off, with a reason: it can no longer log in",
+                "parameters": [account_id],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["reason"], "additionalProperties": false,
+                    "properties": { "reason": { "type": "string" } } } } } },
+                "responses": { "200": { "description": "Deactivated (or already so)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Account" } } } },
+                               "404": { "description": "No such account" } } } },
             "/customers": { "post": {
                 "summary": "Register a customer (CUS-1, CUS-2)",
                 "parameters": [{ "name": "Idempotency-Key", "in": "header", "schema": { "type": "string" } }],

@@ -1,6 +1,7 @@
 //! Tenants and accounts: the identity values the command side validates.
 //! (Roles and the full account lifecycle grow here; tokens are in `events_schema::token`.)
 
+use events_schema::envelope::Role;
 use zeroize::Zeroizing;
 
 /// A tenant's short name used at login: 3..=40 of `a-z`, `0-9`, `-`, not starting or
@@ -73,9 +74,42 @@ impl Password {
     }
 }
 
+/// Roles an account can be given (customers sign themselves up; `system` is the
+/// operator's and never an account's).
+pub fn is_staff(role: Role) -> bool {
+    !matches!(role, Role::Customer | Role::System)
+}
+
+/// Whether an administrator with role `actor` may create, re-role or deactivate an
+/// account with role `target` (STF-1: administrators only). Owners manage every staff
+/// role; managers manage the roles below them; nobody else manages accounts.
+pub fn may_manage(actor: Role, target: Role) -> bool {
+    match actor {
+        Role::Owner => is_staff(target),
+        Role::Manager => matches!(
+            target,
+            Role::FrontDesk | Role::Technician | Role::Finance | Role::Marketing
+        ),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_manage_staff_managers_manage_the_roles_below_them() {
+        assert!(may_manage(Role::Owner, Role::Owner));
+        assert!(may_manage(Role::Owner, Role::Auditor));
+        assert!(!may_manage(Role::Owner, Role::Customer));
+        assert!(!may_manage(Role::Owner, Role::System));
+        assert!(may_manage(Role::Manager, Role::Technician));
+        assert!(!may_manage(Role::Manager, Role::Manager));
+        assert!(!may_manage(Role::Manager, Role::Owner));
+        assert!(!may_manage(Role::Manager, Role::Auditor));
+        assert!(!may_manage(Role::FrontDesk, Role::Technician));
+    }
 
     #[test]
     fn slugs_logins_and_passwords_are_validated() {
