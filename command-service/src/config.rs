@@ -12,7 +12,7 @@
 //! | `BELLE_KEK` / `BELLE_KEK_FILE` | required | key-encryption key `id:base64` |
 //! | `BELLE_TOKEN_SECRET` / `BELLE_TOKEN_SECRET_FILE` | required | base64 HMAC secret for access tokens |
 //! | `BELLE_COMMAND_ADDR` | `127.0.0.1:8080` | HTTP listen address |
-//! | `BELLE_TOKEN_TTL_SECS` | `3600` | lifetime of access tokens |
+//! | `BELLE_TOKEN_TTL_SECS` | `900` | lifetime of access tokens (refresh tokens: 14 days, single use) |
 //! | `BELLE_RELAY` | `on` | `off` disables the relay in this instance |
 
 use anyhow::{anyhow, Context};
@@ -61,7 +61,7 @@ impl Config {
                 .unwrap_or_else(|| "127.0.0.1:8080".into())
                 .parse()
                 .context("BELLE_COMMAND_ADDR")?,
-            token_ttl: Duration::from_secs(parse_var("BELLE_TOKEN_TTL_SECS", 3600)?),
+            token_ttl: Duration::from_secs(parse_var("BELLE_TOKEN_TTL_SECS", 900)?),
             relay: var("BELLE_RELAY", None).is_none_or(|v| v != "off"),
         })
     }

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "login_throttle",
         sql: include_str!("../migrations/0002_login_throttle.sql"),
     },
+    Migration {
+        version: 3,
+        name: "refresh_tokens",
+        sql: include_str!("../migrations/0003_refresh_tokens.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.

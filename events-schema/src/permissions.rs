@@ -92,7 +92,8 @@ pub enum Service {
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone, without a token (health, OpenAPI, login).
+    /// Anyone, without a bearer token (health, OpenAPI; login, refresh and logout,
+    /// which carry their own credential in the body).
     Public,
     /// A valid token whose role [`allows`] the operation.
     Requires(Operation),
@@ -141,6 +142,8 @@ pub const ROUTES: &[Route] = {
         route(Command, "GET", "/health", Public),
         route(Command, "GET", "/openapi.json", Public),
         route(Command, "POST", "/auth/login", Public),
+        route(Command, "POST", "/auth/refresh", Public),
+        route(Command, "POST", "/auth/logout", Public),
         route(
             Command,
             "POST",

@@ -1,7 +1,7 @@
 //! Login: password hashing parameters and failed-login throttling (issue 3 item 3).
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use tests::{spawn_app, TestApp};
 
 const PASSWORD: &str = "correct horse battery";
@@ -149,4 +149,150 @@ async fn spray(app: &TestApp) {
     let (status, retry_after) = login(app, "spray", "owner", PASSWORD).await;
     assert_eq!(status, 429);
     assert!(retry_after.is_some());
+}
+
+async fn session(app: &TestApp, tenant: &str, login: &str, password: &str) -> Value {
+    let (status, out) = app
+        .post(
+            "",
+            "/auth/login",
+            &json!({ "tenant": tenant, "login": login, "password": password }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    out
+}
+
+async fn refresh(app: &TestApp, token: &Value) -> (u16, Value) {
+    app.post("", "/auth/refresh", &json!({ "refresh_token": token }))
+        .await
+}
+
+#[tokio::test]
+async fn a_refresh_token_works_once_and_a_replayed_one_revokes_its_family() {
+    let app = spawn_app().await;
+    app.tenant("sessions").await;
+    let first = session(&app, "sessions", "owner", PASSWORD).await;
+    let other = session(&app, "sessions", "owner", PASSWORD).await;
+    assert_ne!(first["refresh_token"], other["refresh_token"]);
+
+    let (status, second) = refresh(&app, &first["refresh_token"]).await;
+    assert_eq!(status, 200, "{second}");
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    let access = second["access_token"].as_str().unwrap_or_default();
+    assert_eq!(
+        app.get(access, "/customers").await.0,
+        200,
+        "the new access token works"
+    );
+
+    // The spent token again: refused, and the family's current token dies with it.
+    assert_eq!(refresh(&app, &first["refresh_token"]).await.0, 401);
+    assert_eq!(
+        refresh(&app, &second["refresh_token"]).await.0,
+        401,
+        "family revoked"
+    );
+    // Another login's family is untouched.
+    let (status, third) = refresh(&app, &other["refresh_token"]).await;
+    assert_eq!(status, 200);
+
+    // Logout ends that one; unknown tokens are simply refused.
+    let (status, _) = app
+        .post(
+            "",
+            "/auth/logout",
+            &json!({ "refresh_token": third["refresh_token"] }),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(refresh(&app, &third["refresh_token"]).await.0, 401);
+    assert_eq!(refresh(&app, &json!("not-a-token")).await.0, 401);
+    let (status, _) = app
+        .post("", "/auth/refresh", &json!({ "refresh_token": "" }))
+        .await;
+    assert_eq!(status, 400);
+
+    // Only hashes are stored.
+    let stored: Vec<String> = app
+        .admin()
+        .await
+        .query("SELECT token_hash FROM iam.refresh_tokens", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for s in [&first, &second, &other, &third] {
+        let t = s["refresh_token"].as_str().unwrap_or_default();
+        assert!(
+            !stored.iter().any(|h| h == t),
+            "a refresh token is stored in clear"
+        );
+    }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn sessions_follow_the_account_role_changes_deactivation_and_new_passwords() {
+    let app = spawn_app().await;
+    let (_, owner) = app.tenant("sessions").await;
+    for login in ["tao.tech", "fei.front"] {
+        let (status, out) = app
+            .post(
+                &owner,
+                "/accounts",
+                &json!({ "login": login, "password": PASSWORD, "role": "technician" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{out}");
+    }
+    let tao = session(&app, "sessions", "tao.tech", PASSWORD).await;
+    let tao_id = tao["account_id"].as_str().unwrap_or_default().to_owned();
+    let (status, _) = app
+        .post(
+            &owner,
+            &format!("/accounts/{tao_id}/role"),
+            &json!({ "role": "front_desk", "reason": "reception" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, renewed) = refresh(&app, &tao["refresh_token"]).await;
+    assert_eq!(
+        (status, renewed["role"].clone()),
+        (200, json!("front_desk")),
+        "a refresh carries the current role"
+    );
+    let (status, _) = app
+        .post(
+            &owner,
+            &format!("/accounts/{tao_id}/deactivate"),
+            &json!({ "reason": "left" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        refresh(&app, &renewed["refresh_token"]).await.0,
+        401,
+        "deactivation ends sessions"
+    );
+
+    let fei = session(&app, "sessions", "fei.front", PASSWORD).await;
+    let elsewhere = session(&app, "sessions", "fei.front", PASSWORD).await;
+    let access = fei["access_token"].as_str().unwrap_or_default();
+    let (status, _) = app
+        .post(
+            access,
+            "/auth/password",
+            &json!({ "current_password": PASSWORD, "new_password": "a fresh passphrase" }),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        refresh(&app, &elsewhere["refresh_token"]).await.0,
+        401,
+        "a new password ends other sessions"
+    );
+    assert_eq!(refresh(&app, &fei["refresh_token"]).await.0, 401);
+    app.cleanup().await;
 }

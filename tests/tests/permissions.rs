@@ -11,6 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tests::{spawn_app, TestApp};
 
 fn mint(secret: &TokenSecret, tenant: &str, role: Role, exp_in: i64) -> String {
+    mint_for(secret, tenant, role, exp_in, API_AUDIENCE)
+}
+
+fn mint_for(secret: &TokenSecret, tenant: &str, role: Role, exp_in: i64, aud: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     secret.issue(&Claims {
         sub: AccountId::new(),
@@ -18,7 +22,7 @@ fn mint(secret: &TokenSecret, tenant: &str, role: Role, exp_in: i64) -> String {
             .parse::<TenantId>()
             .unwrap_or_else(|e| panic!("tenant id: {e}")),
         role,
-        aud: API_AUDIENCE.into(),
+        aud: aud.into(),
         iat: now.min(now + exp_in),
         exp: now + exp_in,
         jti: uuid::Uuid::new_v4(),
@@ -70,8 +74,10 @@ async fn documented_routes(app: &TestApp) -> Vec<DocRoute> {
 const PASSWORD: &str = "correct horse battery";
 
 /// A request that the route accepts when the caller may make it.
-fn sample_body(route: &DocRoute, n: u64) -> Value {
+fn sample_body(route: &DocRoute, n: u64, refresh: &[String; 2]) -> Value {
     match (route.method.as_str(), route.path.as_str()) {
+        ("POST", "/auth/refresh") => json!({ "refresh_token": refresh[0] }),
+        ("POST", "/auth/logout") => json!({ "refresh_token": refresh[1] }),
         ("POST", "/customers") => json!({
             "name": "许诺", "phone": format!("1396666{n:04}"),
             "consent": { "privacy_policy_version": "v1" }
@@ -191,6 +197,21 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         callers.push((role, mint(&app.tokens, &tenant_a, role, 600), false));
     }
     staff(&app, &owner_a, "greeter", Role::FrontDesk).await;
+    let mut refresh = [String::new(), String::new()];
+    for slot in refresh.iter_mut() {
+        let (status, session) = app
+            .post(
+                "",
+                "/auth/login",
+                &json!({ "tenant": "sweep-a", "login": "greeter", "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(status, 200, "{session}");
+        *slot = session["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+    }
     let (target, _) = staff(&app, &owner_a, "target", Role::Technician).await;
 
     let other_secret = TokenSecret::generate();
@@ -226,7 +247,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
                 .replace("{id}", subject)
                 .replace("{stream_id}", &format!("customer-{id}"))
         );
-        let body = || sample_body(route, n.fetch_add(1, Ordering::Relaxed));
+        let body = || sample_body(route, n.fetch_add(1, Ordering::Relaxed), &refresh);
         let what = format!("{} {}", route.method, route.path);
         let access = permissions::rule(route.service, &route.method, &route.path);
         let Some(Access::Requires(op)) = access else {

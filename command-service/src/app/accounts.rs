@@ -5,6 +5,9 @@
 //! transaction; the credentials row is locked first, so concurrent changes of one account
 //! are serialised and the "last active owner" rule cannot be raced.
 //!
+//! Deactivation and a password change also end the account's sessions (its refresh
+//! tokens); access tokens already issued run out within their short lifetime.
+//!
 //! These commands are idempotent by nature (a login is unique per tenant; giving the
 //! role an account already has, or deactivating an inactive account, changes nothing),
 //! so they keep no command record.
@@ -231,6 +234,7 @@ impl App {
         let event = AccountEvent::Deactivated(AccountDeactivated { account_id, reason });
         self.append_account(&tx, ctx, account_id, &event).await?;
         set_credentials(&tx, account_id, "active = $2", &false).await?;
+        super::sessions::revoke_account(&tx, account_id).await?;
         tx.commit().await?;
         self.relay_wakeup.notify_one();
         Ok(AccountSaved {
@@ -277,6 +281,8 @@ impl App {
         let event = AccountEvent::PasswordChanged(PasswordChanged { account_id });
         self.append_account(&tx, ctx, account_id, &event).await?;
         set_credentials(&tx, account_id, "password_hash = $2", &hash).await?;
+        // Whoever knew the old password may hold a session: end them all.
+        super::sessions::revoke_account(&tx, account_id).await?;
         tx.commit().await?;
         self.relay_wakeup.notify_one();
         Ok(())

@@ -12,9 +12,9 @@ use events_schema::identity::{
 use events_schema::ids::{AccountId, CommandId, TenantId};
 use events_schema::sealing::{blind_index, seal, SealContext};
 use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
-use events_schema::token::{Claims, API_AUDIENCE};
 
 use super::accounts::LOGIN_INDEX;
+use super::sessions::Session;
 
 /// argon2id with the OWASP-recommended minimum: m = 19 MiB, t = 2, p = 1.
 fn argon2() -> Result<Argon2<'static>, AppError> {
@@ -38,16 +38,6 @@ pub struct NewTenant {
 pub struct TenantCreatedOutcome {
     pub tenant_id: TenantId,
     pub owner_account_id: AccountId,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LoginOutcome {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: u64,
-    pub tenant_id: TenantId,
-    pub account_id: AccountId,
-    pub role: Role,
 }
 
 impl App {
@@ -200,7 +190,7 @@ impl App {
         login: &str,
         password: &str,
         client: Option<std::net::IpAddr>,
-    ) -> Result<LoginOutcome, AppError> {
+    ) -> Result<Session, AppError> {
         let attempt = self.attempt_keys(tenant_slug, login, client);
         self.admit_login(&attempt).await?;
         let tenant = {
@@ -250,25 +240,9 @@ impl App {
         self.login_succeeded(&attempt).await?;
         let role = Role::parse(&role)
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown stored role")))?;
-        let now = chrono::Utc::now().timestamp();
-        let ttl = self.token_ttl.as_secs();
-        let claims = Claims {
-            sub: account,
-            tenant,
-            role,
-            aud: API_AUDIENCE.into(),
-            iat: now,
-            exp: now + i64::try_from(ttl).unwrap_or(3600),
-            jti: uuid::Uuid::new_v4(),
-        };
-        Ok(LoginOutcome {
-            access_token: self.tokens.issue(&claims),
-            token_type: "Bearer",
-            expires_in: ttl,
-            tenant_id: tenant,
-            account_id: account,
-            role,
-        })
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        self.issue_session(&client, tenant, account, role, uuid::Uuid::new_v4())
+            .await
     }
 }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod group_commit;
 pub mod identity;
 pub mod sealing;
+pub mod sessions;
 pub mod throttle;
 
 pub use error::AppError;

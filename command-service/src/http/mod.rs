@@ -34,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/openapi.json", get(openapi::document))
         .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
         .route("/auth/password", post(accounts::change_password))
         .route("/accounts", post(accounts::create))
         .route("/accounts/{id}/role", post(accounts::change_role))

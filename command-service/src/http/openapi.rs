@@ -44,6 +44,9 @@ pub fn spec() -> Value {
         "password": { "type": "string", "description": "10 to 128 characters" },
         "role": { "type": "string", "enum": ["owner", "manager", "front_desk", "technician", "finance", "marketing", "auditor"] }
     });
+    let refresh_body = json!({ "required": true, "content": { "application/json": { "schema": {
+        "type": "object", "required": ["refresh_token"], "additionalProperties": false,
+        "properties": { "refresh_token": { "type": "string" } } } } } });
     let account_id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
     json!({
         "openapi": "3.1.0",
@@ -74,7 +77,17 @@ pub fn spec() -> Value {
                 "requestBody": { "required": true, "content": { "application/json": { "schema": {
                     "type": "object", "required": ["tenant", "login", "password"],
                     "properties": { "tenant": { "type": "string" }, "login": { "type": "string" }, "password": { "type": "string" } } } } } },
-                "responses": { "200": { "description": "Bearer token" }, "401": { "description": "Wrong tenant, login or password" } } } },
+                "responses": { "200": { "description": "A session: access_token (Bearer, expires_in seconds) and a single-use refresh_token" },
+                               "401": { "description": "Wrong tenant, login or password" },
+                               "429": { "description": "Too many attempts for this account or from this address; see Retry-After" } } } },
+            "/auth/refresh": { "post": {
+                "summary": "Spend a refresh token for the next access and refresh tokens (a spent token presented again revokes its whole session)",
+                "requestBody": refresh_body.clone(),
+                "responses": { "200": { "description": "The next session pair" }, "401": { "description": "Unknown, spent, revoked or expired" } } } },
+            "/auth/logout": { "post": {
+                "summary": "End the session the refresh token belongs to",
+                "requestBody": refresh_body,
+                "responses": { "204": { "description": "Ended (or already over)" } } } },
             "/auth/password": { "post": {
                 "summary": "Change your own password (proving the current one)",
                 "requestBody": { "required": true, "content": { "application/json": { "schema": {
