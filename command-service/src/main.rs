@@ -30,6 +30,9 @@ enum Command {
         #[arg(long, env = "BELLE_OWNER_PASSWORD")]
         owner_password: String,
     },
+    /// Recompute the hash chain over the event log; prints the report as JSON. Exit
+    /// code 1 if a position does not match (the report names the first).
+    VerifyChain,
 }
 
 /// mimalloc: glibc's malloc spent a tenth of the benchmark's CPU in consolidation and
@@ -50,6 +53,20 @@ async fn main() -> anyhow::Result<()> {
                 &command_service::startup::migrations(),
             )
             .await?;
+            Ok(())
+        }
+        Command::VerifyChain => {
+            let pool = events_schema::db::app_pool(
+                &config.database_url,
+                &config.app_user,
+                config.app_password.as_deref(),
+                1,
+            )?;
+            let report = events_schema::store::chain::verify(&pool.get().await?).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.first_breach.is_some() {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::CreateTenant {

@@ -10,6 +10,8 @@
 //! - Publishing is pipelined with `Nats-Msg-Id = event_id` (JetStream de-duplication)
 //!   and a `Belle-Seq` header; the published watermark moves only after every ack, so a
 //!   crash republishes from the watermark.
+//! - Tamper evidence: after each move the relay extends the hash chain over the feed
+//!   (`store::chain`); a new leader first chains what its predecessor left.
 
 use anyhow::Context;
 use async_nats::jetstream;
@@ -111,6 +113,8 @@ impl Relay {
             }
         }
         tracing::info!("relay is active");
+        // Chain what an earlier leader moved but did not get to chain.
+        while self.chain().await? > 0 {}
         let mut published = Watermark::default();
         let mut publish_backoff = Duration::ZERO;
         while !*shutdown.borrow() {
@@ -131,6 +135,9 @@ impl Relay {
             } else {
                 0
             };
+            if moved > 0 {
+                self.chain().await?;
+            }
             let idle = moved == 0 && sent == 0;
             if moved > 0 && moved < PACED_BELOW {
                 // A trickle under steady load: let a few milliseconds of commits gather
@@ -163,6 +170,12 @@ impl Relay {
             }
         }
         Ok(())
+    }
+
+    /// Extends the hash chain over the feed (`store::chain`); returns the links added.
+    async fn chain(&self) -> anyhow::Result<usize> {
+        let client = self.pool.get().await?;
+        Ok(events_schema::store::chain::extend(&client, MOVE_BATCH).await?)
     }
 
     /// Publishes feed entries past the watermark, pipelined; returns how many. The

@@ -187,6 +187,7 @@ pub const ROUTES: &[Route] = {
             Requires(ReadAuditLog),
         ),
         route(Query, "GET", "/audit/feed", Requires(ReadAuditLog)),
+        route(Query, "GET", "/audit/chain", Requires(ReadAuditLog)),
     ]
 };
 

@@ -2,6 +2,7 @@
 //! database and NATS prefix (see `tests::spawn_app`).
 
 mod accounts;
+mod chain;
 mod customers;
 mod event_store;
 mod feed;

@@ -5,7 +5,10 @@
 //! consistency rows (uniqueness guards, credentials, reservations) commit atomically
 //! with the events: [`append_tx`] first (its stream compare-and-set is the first
 //! write), then [`record_command_tx`], then the caller's rows. SQLSTATEs are mapped to
-//! typed errors in exactly one place, [`StoreError::from_db`].
+//! typed errors in exactly one place, [`StoreError::from_db`]. [`chain`] keeps the tamper-evident hash chain over the
+//! feed.
+
+pub mod chain;
 
 use crate::envelope::{FeedEvent, Metadata, NewEvent, Payload, RecordedEvent};
 use crate::ids::{CommandId, EventId, TenantId};
@@ -30,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "events_as_json_text",
         sql: include_str!("0003_events_as_json_text.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "hash_chain",
+        sql: include_str!("0004_hash_chain.sql"),
     },
 ];
 

@@ -96,6 +96,16 @@ impl From<tokio_postgres::Error> for ApiError {
     }
 }
 
+impl From<events_schema::store::StoreError> for ApiError {
+    fn from(e: events_schema::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::Unavailable;
+        }
+        ApiError::Internal(e.into())
+    }
+}
+
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         tracing::warn!(error = %e, "database pool unavailable");

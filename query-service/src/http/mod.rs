@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
             get(audit::stream_events),
         )
         .route("/audit/feed", get(audit::feed))
+        .route("/audit/chain", get(audit::chain))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
 }

@@ -64,7 +64,9 @@ pub fn spec() -> Value {
             "/audit/streams/{stream_id}/events": op("Events of one stream, sealed values masked", vec![
                 json!({ "name": "stream_id", "in": "path", "required": true, "schema": { "type": "string" } }), token.clone()], "Events"),
             "/audit/feed": op("The tenant's events in feed order, paged", vec![
-                q("after", "Feed position to read after", "integer"), q("limit", "1..500", "integer"), token], "A page of events")
+                q("after", "Feed position to read after", "integer"), q("limit", "1..500", "integer"), token], "A page of events"),
+            "/audit/chain": op("Verify the hash chain over the whole event log: {verified, unchained, first_breach: {seq, global_position, problem} or null}",
+                vec![], "The verification report")
         }
     })
 }

@@ -1,0 +1,131 @@
+//! Tamper evidence (issue 3 item 9): the hash chain over the feed names the first
+//! position where a superuser changed, deleted or slipped in an event row.
+
+use serde_json::{json, Value};
+use tests::{spawn_app, TestApp};
+
+async fn verify(app: &TestApp, token: &str) -> Value {
+    let (status, report) = app.get(token, "/audit/chain").await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
+
+async fn sql(app: &TestApp, statements: &str) {
+    app.admin()
+        .await
+        .batch_execute(statements)
+        .await
+        .unwrap_or_else(|e| panic!("{statements}: {e}"));
+}
+
+async fn position_of_seq(app: &TestApp, seq: i64) -> i64 {
+    app.admin()
+        .await
+        .query_one(
+            "SELECT global_position FROM es.feed WHERE seq = $1",
+            &[&seq],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn changing_deleting_or_inserting_an_event_row_is_caught_at_its_position() {
+    let app = spawn_app().await;
+    let (_, token) = app.tenant("chained").await;
+    for i in 0..6 {
+        app.register(
+            &token,
+            &json!({ "name": "贾真", "phone": format!("1367777000{i}"), "consent": { "privacy_policy_version": "v1" } }),
+        )
+        .await;
+    }
+    app.settle().await;
+    // The relay chains right after it moves; wait for the links.
+    let total: i64 = app
+        .admin()
+        .await
+        .query_one("SELECT count(*) FROM es.feed", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut report = verify(&app, &token).await;
+    for _ in 0..200 {
+        if report["verified"] == total {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        report = verify(&app, &token).await;
+    }
+    assert_eq!(report["verified"], total, "{report}");
+    assert_eq!(report["first_breach"], Value::Null);
+
+    // 1. A superuser edits the payload of the event at feed position 5.
+    let p5 = position_of_seq(&app, 5).await;
+    sql(&app, &format!(
+        "ALTER TABLE es.events DISABLE TRIGGER events_immutable;
+         UPDATE es.events SET payload = (payload::jsonb || '{{\"tags\": [\"forged\"]}}')::json WHERE global_position = {p5};"
+    ))
+    .await;
+    let report = verify(&app, &token).await;
+    assert_eq!(report["first_breach"]["seq"], 5, "{report}");
+    assert_eq!(report["first_breach"]["global_position"], p5);
+
+    // Even a whitespace-only change to the stored bytes is caught.
+    let p3 = position_of_seq(&app, 3).await;
+    sql(&app, &format!(
+        "UPDATE es.events SET metadata = (metadata::text || ' ')::json WHERE global_position = {p3};"
+    ))
+    .await;
+    let report = verify(&app, &token).await;
+    assert_eq!(report["first_breach"]["seq"], 3, "{report}");
+
+    // 2. Deleting a row is caught at its position too (and it is now the first).
+    let p2 = position_of_seq(&app, 2).await;
+    sql(
+        &app,
+        &format!("DELETE FROM es.events WHERE global_position = {p2};"),
+    )
+    .await;
+    let report = verify(&app, &token).await;
+    assert_eq!(report["first_breach"]["seq"], 2, "{report}");
+    assert_eq!(
+        report["first_breach"]["problem"],
+        "the event row was deleted"
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_event_row_slipped_in_behind_the_relay_is_named() {
+    let app = spawn_app().await;
+    let (tenant, token) = app.tenant("slipped").await;
+    app.register(
+        &token,
+        &json!({ "name": "甄假", "phone": "13677771111", "consent": { "privacy_policy_version": "v1" } }),
+    )
+    .await;
+    app.settle().await;
+    // A row with an old transaction id and an unused position below the relay's
+    // checkpoint: the relay will never move it.
+    sql(
+        &app,
+        &format!(
+        "INSERT INTO es.events (global_position, tx_id, event_id, tenant_id, stream_id, stream_type,
+                                stream_version, event_type, schema_version, payload, metadata)
+         OVERRIDING SYSTEM VALUE
+         VALUES (0, '5'::xid8, gen_random_uuid(), '{tenant}', 'customer-forged', 'customer', 1,
+                 'CustomerRegistered', 1, '{{}}', '{{}}');"
+    ),
+    )
+    .await;
+    let report = verify(&app, &token).await;
+    assert_eq!(report["first_breach"]["global_position"], 0, "{report}");
+    assert_eq!(report["first_breach"]["seq"], Value::Null);
+    assert!(report["first_breach"]["problem"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("not in the feed"));
+    app.cleanup().await;
+}
