@@ -18,6 +18,7 @@
 //! generators) use it without the `pg` feature and pull no database code.
 
 pub mod customer;
+pub mod disclosure;
 pub mod envelope;
 pub mod identity;
 pub mod ids;

@@ -5,6 +5,7 @@
 //! ([`markdown_matrix`], checked by a test), and the end-to-end sweep drives every
 //! route of both OpenAPI documents through it.
 
+use crate::customer::CustomerField;
 use crate::envelope::Role;
 use crate::token::{Claims, TokenSecret};
 
@@ -21,10 +22,14 @@ pub enum Operation {
     /// `may_manage` of command-service's identity domain).
     ManageAccounts,
     ChangeOwnPassword,
+    /// Unmask one sealed field of a customer, with a reason (logged); which fields
+    /// depends on the role ([`reveals`]).
+    RevealCustomerField,
+    ListDisclosures,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 10] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -33,6 +38,8 @@ impl Operation {
         Operation::ReadAuditLog,
         Operation::ManageAccounts,
         Operation::ChangeOwnPassword,
+        Operation::RevealCustomerField,
+        Operation::ListDisclosures,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -46,6 +53,8 @@ impl Operation {
             Operation::ReadAuditLog => "read_audit_log",
             Operation::ManageAccounts => "manage_accounts",
             Operation::ChangeOwnPassword => "change_own_password",
+            Operation::RevealCustomerField => "reveal_customer_field",
+            Operation::ListDisclosures => "list_disclosures",
         }
     }
 
@@ -79,6 +88,24 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ReadAuditLog => matches!(role, Owner | Auditor),
         ManageAccounts => matches!(role, Owner | Manager),
         ChangeOwnPassword => role != System,
+        RevealCustomerField => !reveals(role).is_empty(),
+        ListDisclosures => matches!(role, Owner | Auditor),
+    }
+}
+
+/// The sealed customer fields a role may unmask (one at a time, with a logged reason).
+/// Every response shows them masked; nobody else ever sees them in clear.
+pub fn reveals(role: Role) -> &'static [CustomerField] {
+    use CustomerField::*;
+    match role {
+        Role::Owner | Role::Manager => &[
+            Name, Gender, Birthday, Phone, Email, IdNumber, Address, Notes, Allergies, Conditions,
+        ],
+        // To call, write to and greet customers.
+        Role::FrontDesk => &[Phone, Email, Address, Birthday],
+        // To treat safely.
+        Role::Technician => &[Notes, Allergies, Conditions],
+        _ => &[],
     }
 }
 
@@ -166,6 +193,12 @@ pub const ROUTES: &[Route] = {
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
         route(
             Command,
+            "POST",
+            "/customers/{id}/reveal",
+            Requires(RevealCustomerField),
+        ),
+        route(
+            Command,
             "PATCH",
             "/customers/{id}",
             Requires(ChangeCustomer),
@@ -188,6 +221,12 @@ pub const ROUTES: &[Route] = {
         ),
         route(Query, "GET", "/audit/feed", Requires(ReadAuditLog)),
         route(Query, "GET", "/audit/chain", Requires(ReadAuditLog)),
+        route(
+            Query,
+            "GET",
+            "/audit/disclosures",
+            Requires(ListDisclosures),
+        ),
     ]
 };
 
@@ -285,6 +324,16 @@ pub fn markdown_matrix() -> String {
             out.push_str(if allows(role, op) { " ✓ |" } else { " |" });
         }
         out.push('\n');
+    }
+    out.push_str("\n| role | may unmask (with a logged reason) |\n|---|---|\n");
+    for role in ROLES {
+        let fields: Vec<&str> = reveals(role).iter().map(|f| f.as_str()).collect();
+        let fields = if fields.is_empty() {
+            "—".to_owned()
+        } else {
+            fields.join(", ")
+        };
+        out.push_str(&format!("| {} | {fields} |\n", role.as_str()));
     }
     out
 }

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod customers;
+pub mod disclosures;
 pub mod rebuild;
 pub mod registry;
 pub mod runner;
@@ -68,7 +69,10 @@ pub type Prepared = Box<dyn std::any::Any + Send + Sync>;
 
 /// Every projection of the product.
 pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(customers::CustomersProjection::new(keys))]
+    vec![
+        Arc::new(customers::CustomersProjection::new(keys)),
+        Arc::new(disclosures::DisclosuresProjection),
+    ]
 }
 
 /// Migrations owned by projections.

@@ -492,7 +492,9 @@ impl TestApp {
             let row = admin
                 .query_one(
                     "SELECT (SELECT count(*) FROM es.events), (SELECT count(*) FROM es.feed),
-                            (SELECT last_seq FROM es.relay_state), (SELECT seq FROM rm.customers_checkpoint)",
+                            (SELECT last_seq FROM es.relay_state),
+                            LEAST((SELECT seq FROM rm.customers_checkpoint),
+                                  (SELECT seq FROM rm.disclosures_checkpoint))",
                     &[],
                 )
                 .await

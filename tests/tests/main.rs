@@ -4,6 +4,7 @@
 mod accounts;
 mod chain;
 mod customers;
+mod disclosures;
 mod event_store;
 mod feed;
 mod login;

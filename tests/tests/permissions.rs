@@ -2,6 +2,7 @@
 //! route list comes from the served OpenAPI documents, so a route without a rule fails
 //! here, and every (route × caller) pair must get exactly what the matrix says.
 
+use events_schema::customer::CustomerField;
 use events_schema::envelope::Role;
 use events_schema::ids::{AccountId, TenantId};
 use events_schema::permissions::{self, Access, Service, ROLES};
@@ -72,10 +73,16 @@ async fn documented_routes(app: &TestApp) -> Vec<DocRoute> {
 }
 
 const PASSWORD: &str = "correct horse battery";
+/// The phone of tenant A's customer, which no response may show in clear but a reveal.
+const PHONE: &str = "13966660000";
 
 /// A request that the route accepts when the caller may make it.
-fn sample_body(route: &DocRoute, n: u64, refresh: &[String; 2]) -> Value {
+fn sample_body(route: &DocRoute, n: u64, refresh: &[String; 2], role: Option<Role>) -> Value {
     match (route.method.as_str(), route.path.as_str()) {
+        ("POST", "/customers/{id}/reveal") => json!({
+            "field": if role == Some(Role::Technician) { "notes" } else { "phone" },
+            "reason": "permission sweep"
+        }),
         ("POST", "/auth/refresh") => json!({ "refresh_token": refresh[0] }),
         ("POST", "/auth/logout") => json!({ "refresh_token": refresh[1] }),
         ("POST", "/customers") => json!({
@@ -148,7 +155,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
     let saved = app
         .register(
             &owner_a,
-            &json!({ "name": "甘露", "phone": "13966660000", "consent": { "privacy_policy_version": "v1" } }),
+            &json!({ "name": "甘露", "phone": PHONE, "notes": "油性皮肤", "consent": { "privacy_policy_version": "v1" } }),
         )
         .await;
     let id = saved["customer_id"].as_str().unwrap_or_default().to_owned();
@@ -247,7 +254,8 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
                 .replace("{id}", subject)
                 .replace("{stream_id}", &format!("customer-{id}"))
         );
-        let body = || sample_body(route, n.fetch_add(1, Ordering::Relaxed), &refresh);
+        let body_for = |role| sample_body(route, n.fetch_add(1, Ordering::Relaxed), &refresh, role);
+        let body = || body_for(None);
         let what = format!("{} {}", route.method, route.path);
         let access = permissions::rule(route.service, &route.method, &route.path);
         let Some(Access::Requires(op)) = access else {
@@ -262,11 +270,20 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         for (label, token) in &unauthenticated {
             let (status, text) = call(&app, route, &url, token.as_deref(), &body()).await;
             assert_eq!(status, 401, "{what} with {label}: {text}");
+            assert!(!text.contains(PHONE));
             checked += 1;
         }
         for (role, token, has_account) in &callers {
-            let (status, text) = call(&app, route, &url, Some(token), &body()).await;
+            let (status, text) = call(&app, route, &url, Some(token), &body_for(Some(*role))).await;
             let who = role.as_str();
+            // Her phone in clear only ever reaches someone who may unmask it, asking to.
+            if text.contains(PHONE) {
+                assert!(
+                    route.path.ends_with("/reveal")
+                        && permissions::reveals(*role).contains(&CustomerField::Phone),
+                    "{what} as {who} shows the phone in clear: {text}"
+                );
+            }
             if permissions::allows(*role, op) && *has_account {
                 assert!(
                     (200..300).contains(&status),
@@ -290,6 +307,10 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         }
         // Another tenant's owner: her own data or nothing, never tenant A's.
         let (status, text) = call(&app, route, &url, Some(&other_tenant), &body()).await;
+        assert!(
+            !text.contains(PHONE),
+            "{what} shows another tenant the phone"
+        );
         if route.path.contains('{') {
             assert_eq!(status, 404, "{what} from another tenant: {text}");
         } else {

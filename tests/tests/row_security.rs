@@ -137,11 +137,22 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
     let (a_id, a) = app.tenant("rls-a").await;
     let (b_id, _) = app.tenant("rls-b").await;
     for i in 0..3 {
-        app.register(
-            &a,
-            &json!({ "name": "周密", "phone": format!("1385555100{i}"), "consent": { "privacy_policy_version": "v1" } }),
-        )
-        .await;
+        let saved = app
+            .register(
+                &a,
+                &json!({ "name": "周密", "phone": format!("1385555100{i}"), "consent": { "privacy_policy_version": "v1" } }),
+            )
+            .await;
+        // A disclosure too, so that every read model holds a row of tenant A.
+        let id = saved["customer_id"].as_str().unwrap_or_default();
+        let (status, _) = app
+            .post(
+                &a,
+                &format!("/customers/{id}/reveal"),
+                &json!({ "field": "phone", "reason": "rls test" }),
+            )
+            .await;
+        assert_eq!(status, 200);
     }
     app.settle().await;
     let tables = read_model_tables(&app).await;

@@ -34,6 +34,14 @@ pub struct ChangeCustomer {
     pub reason: Reason,
 }
 
+/// A customer as her stream has her now.
+pub(super) struct LoadedCustomer {
+    pub version: i64,
+    pub key_version: u32,
+    pub dek: events_schema::sealing::Dek,
+    pub state: CustomerState,
+}
+
 fn saved(status: u16, customer_id: CustomerId, version: i64, position: i64) -> Outcome {
     Outcome {
         status,
@@ -151,48 +159,18 @@ impl App {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let history = {
-                let client = self.pool.get().await.map_err(AppError::from_pool)?;
-                store::read_stream(&client, ctx.tenant, &stream_id).await?
-            };
-            let Some(last) = history.last() else {
-                return Err(CustomerError::NotFound.into());
-            };
-            let version = last.stream_version;
+            let loaded = self.load_customer(ctx.tenant, cmd.customer_id).await?;
+            let version = loaded.version;
             if cmd.expected_version.is_some_and(|v| v != version) {
                 return Err(AppError::Conflict);
             }
-            let wire_events = history
-                .iter()
-                .map(|e| {
-                    wire::CustomerEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
-                        .map_err(|err| AppError::Internal(err.into()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            // Her values share the key version of her registration until a key
-            // rotation appends a re-keying event.
-            let key_version = wire_events
-                .first()
-                .and_then(wire::CustomerEvent::key_version)
-                .ok_or_else(|| {
-                    AppError::Internal(anyhow::anyhow!("registration without sealed values"))
-                })?;
-            let dek = self
-                .keys
-                .subject_key(ctx.tenant, cmd.customer_id.as_uuid(), key_version)
-                .await?
-                .ok_or(AppError::Erased)?;
             let key = SubjectKey {
                 tenant: ctx.tenant,
                 customer: cmd.customer_id,
-                version: key_version,
-                dek: &dek,
+                version: loaded.key_version,
+                dek: &loaded.dek,
             };
-            let today = chrono::Utc::now().date_naive();
-            let mut state = CustomerState::New;
-            for wire_event in &wire_events {
-                state = domain::evolve(state, &key.open_event(wire_event, today)?);
-            }
+            let state = loaded.state;
             let old_phone = match &state {
                 CustomerState::Active { details, .. } => Some(details.phone.clone()),
                 CustomerState::New => None,
@@ -267,6 +245,60 @@ impl App {
             self.relay_wakeup.notify_one();
             return Ok(outcome);
         }
+    }
+
+    /// A customer's state from her stream, with the key her values are sealed with.
+    pub(super) async fn load_customer(
+        &self,
+        tenant: events_schema::ids::TenantId,
+        customer_id: CustomerId,
+    ) -> Result<LoadedCustomer, AppError> {
+        let stream_id = wire::stream_id(customer_id);
+        let history = {
+            let client = self.pool.get().await.map_err(AppError::from_pool)?;
+            store::read_stream(&client, tenant, &stream_id).await?
+        };
+        let Some(last) = history.last() else {
+            return Err(CustomerError::NotFound.into());
+        };
+        let version = last.stream_version;
+        let wire_events = history
+            .iter()
+            .map(|e| {
+                wire::CustomerEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
+                    .map_err(|err| AppError::Internal(err.into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Her values share the key version of her registration until a key rotation
+        // appends a re-keying event.
+        let key_version = wire_events
+            .first()
+            .and_then(wire::CustomerEvent::key_version)
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("registration without sealed values"))
+            })?;
+        let dek = self
+            .keys
+            .subject_key(tenant, customer_id.as_uuid(), key_version)
+            .await?
+            .ok_or(AppError::Erased)?;
+        let key = SubjectKey {
+            tenant,
+            customer: customer_id,
+            version: key_version,
+            dek: &dek,
+        };
+        let today = chrono::Utc::now().date_naive();
+        let mut state = CustomerState::New;
+        for wire_event in &wire_events {
+            state = domain::evolve(state, &key.open_event(wire_event, today)?);
+        }
+        Ok(LoadedCustomer {
+            version,
+            key_version,
+            dek,
+            state,
+        })
     }
 
     /// Records the command's outcome in the append transaction.

@@ -30,6 +30,9 @@ pub enum AppError {
     /// 404 / 409 / 403 / 422 depending on the rule.
     #[error(transparent)]
     Account(#[from] super::accounts::AccountError),
+    /// 403 / 404
+    #[error(transparent)]
+    Reveal(#[from] super::disclosures::RevealError),
     /// 409: another writer changed the stream first (after bounded retries).
     #[error("the record was changed concurrently; reload and retry")]
     Conflict,

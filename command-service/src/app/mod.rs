@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod customers;
+pub mod disclosures;
 pub mod error;
 pub mod group_commit;
 pub mod identity;

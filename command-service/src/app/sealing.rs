@@ -25,7 +25,7 @@ impl SubjectKey<'_> {
         }
     }
 
-    fn seal_text(&self, field: &str, text: &str) -> events_schema::sealing::SealedValue {
+    pub(super) fn seal_text(&self, field: &str, text: &str) -> events_schema::sealing::SealedValue {
         seal(self.dek, self.version, &self.ctx(field), text)
     }
 

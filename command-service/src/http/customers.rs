@@ -279,3 +279,46 @@ fn outcome_response(outcome: crate::app::Outcome) -> Response {
     let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
     (status, Json(outcome.body)).into_response()
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevealDto {
+    pub field: String,
+    pub reason: String,
+}
+
+/// `POST /customers/{id}/reveal`: one sealed field in clear, logged with the reason
+/// before it is returned; never cached.
+pub async fn reveal(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<RevealDto>,
+) -> Result<Response, ApiError> {
+    let customer_id: CustomerId = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let ctx = command_context(&caller, &headers, "reveal_customer_field", &id, &body.value)?;
+    let mut errors = Vec::new();
+    let field = CustomerField::parse(&body.dto.field).filter(|f| f.is_personal());
+    if field.is_none() {
+        errors.push(FieldError::new(
+            "field",
+            "must be a sealed field: name, gender, birthday, phone, email, id_number, address, notes, allergies or conditions",
+        ));
+    }
+    let reason = Reason::parse(&body.dto.reason)
+        .map_err(|m| errors.push(FieldError::new("reason", m)))
+        .ok();
+    let (Some(field), Some(reason), true) = (field, reason, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let revealed = state.app.reveal(&ctx, customer_id, field, &reason).await?;
+    let mut response = Json(revealed).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}

@@ -5,6 +5,7 @@
 //! no internals.
 
 use crate::app::accounts::AccountError;
+use crate::app::disclosures::RevealError;
 use crate::app::error::FieldError;
 use crate::app::AppError;
 use crate::domain::customer::CustomerError;
@@ -87,6 +88,13 @@ fn app_error(e: AppError) -> Response {
                 AccountError::DuplicateLogin => (StatusCode::CONFLICT, "duplicate_login"),
                 AccountError::NotYours => (StatusCode::FORBIDDEN, "forbidden"),
                 AccountError::Rule(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rule_violated"),
+            };
+            body(status, code, &msg)
+        }
+        AppError::Reveal(r) => {
+            let (status, code) = match r {
+                RevealError::NotForYourRole => (StatusCode::FORBIDDEN, "forbidden"),
+                RevealError::NoValue => (StatusCode::NOT_FOUND, "no_value"),
             };
             body(status, code, &msg)
         }

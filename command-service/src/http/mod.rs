@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/deactivate", post(accounts::deactivate))
         .route("/customers", post(customers::register))
         .route("/customers/{id}", patch(customers::change))
+        .route("/customers/{id}/reveal", post(customers::reveal))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

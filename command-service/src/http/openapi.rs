@@ -125,6 +125,16 @@ pub fn spec() -> Value {
                     "properties": register } } } },
                 "responses": { "201": { "description": "Registered", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Saved" } } } } }
             }},
+            "/customers/{id}/reveal": { "post": {
+                "summary": "Unmask one sealed field, with a reason; logged before the value is returned (never cached). Which fields depends on the role",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["field", "reason"], "additionalProperties": false,
+                    "properties": { "field": { "type": "string", "enum": ["name", "gender", "birthday", "phone", "email", "id_number", "address", "notes", "allergies", "conditions"] },
+                                    "reason": { "type": "string" } } } } } },
+                "responses": { "200": { "description": "{customer_id, field, value}" },
+                               "404": { "description": "No such customer, or no value recorded for the field" },
+                               "410": { "description": "The customer was erased" } } } },
             "/customers/{id}": { "patch": {
                 "summary": "Change a customer's record with a reason (CUS-6)",
                 "parameters": [

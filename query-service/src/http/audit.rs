@@ -83,3 +83,50 @@ pub async fn chain(
     let client = state.pool.get().await?;
     Ok(Json(events_schema::store::chain::verify(&client).await?))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureParams {
+    customer_id: Option<String>,
+    after: Option<i64>,
+    limit: Option<i64>,
+    consistency_token: Option<String>,
+}
+
+/// `GET /audit/disclosures`: who unmasked which field of whom, when and why.
+pub async fn disclosures(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<DisclosureParams>,
+) -> Result<Json<Vec<crate::read::disclosures::Disclosure>>, ApiError> {
+    let customer = match p.customer_id.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            uuid::Uuid::parse_str(c)
+                .map_err(|_| ApiError::param("customer_id", "must be a customer id (UUID)"))?,
+        ),
+    };
+    let after = p.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::param("after", "must not be negative"));
+    }
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=MAX_FEED_PAGE).contains(&limit) {
+        return Err(ApiError::param(
+            "limit",
+            format!("must be between 1 and {MAX_FEED_PAGE}"),
+        ));
+    }
+    wait_for(
+        &state.pool,
+        p.consistency_token.as_deref(),
+        Some("rm.disclosures_checkpoint"),
+    )
+    .await?;
+    let mut client = state.pool.get().await?;
+    let tx = crate::read::tenant_tx(&mut client, caller.tenant).await?;
+    Ok(Json(
+        crate::read::disclosures::list(&tx, &state.keys, caller.tenant, customer, after, limit)
+            .await?,
+    ))
+}

@@ -106,6 +106,15 @@ impl From<events_schema::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::read::disclosures::DisclosureError> for ApiError {
+    fn from(e: crate::read::disclosures::DisclosureError) -> Self {
+        match e {
+            crate::read::disclosures::DisclosureError::Db(e) => e.into(),
+            crate::read::disclosures::DisclosureError::Keys(e) => e.into(),
+        }
+    }
+}
+
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         tracing::warn!(error = %e, "database pool unavailable");

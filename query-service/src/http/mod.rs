@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/audit/feed", get(audit::feed))
         .route("/audit/chain", get(audit::chain))
+        .route("/audit/disclosures", get(audit::disclosures))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
 }

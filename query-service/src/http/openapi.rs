@@ -65,6 +65,9 @@ pub fn spec() -> Value {
                 json!({ "name": "stream_id", "in": "path", "required": true, "schema": { "type": "string" } }), token.clone()], "Events"),
             "/audit/feed": op("The tenant's events in feed order, paged", vec![
                 q("after", "Feed position to read after", "integer"), q("limit", "1..500", "integer"), token], "A page of events"),
+            "/audit/disclosures": op("Who unmasked which field of which customer, when and why (paged by feed position)", vec![
+                q("customer_id", "Only this customer's", "string"), q("after", "Feed position to read after", "integer"),
+                q("limit", "1..500", "integer"), q("consistency_token", "A reveal's consistency_token", "string")], "Disclosures"),
             "/audit/chain": op("Verify the hash chain over the whole event log: {verified, unchained, first_breach: {seq, global_position, problem} or null}",
                 vec![], "The verification report")
         }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod customers;
+pub mod disclosures;
 
 use events_schema::ids::TenantId;
 
