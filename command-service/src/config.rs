@@ -33,6 +33,8 @@ pub struct Config {
     /// Replicas of the JetStream events stream (3 in a production cluster).
     pub nats_replicas: usize,
     pub kek: std::sync::Arc<Kek>,
+    /// During a KEK rotation, the KEK being retired.
+    pub previous_kek: Option<Kek>,
     pub token_secret: TokenSecret,
     pub addr: SocketAddr,
     pub token_ttl: Duration,
@@ -56,6 +58,7 @@ impl Config {
             nats_prefix: var("BELLE_NATS_PREFIX", None).unwrap_or_else(|| "belle".into()),
             nats_replicas: parse_var("BELLE_NATS_REPLICAS", 1)?,
             kek: std::sync::Arc::new(kek),
+            previous_kek: events_schema::runtime::previous_kek()?,
             token_secret,
             addr: var("BELLE_COMMAND_ADDR", None)
                 .unwrap_or_else(|| "127.0.0.1:8080".into())

@@ -30,6 +30,10 @@ enum Command {
         #[arg(long, env = "BELLE_OWNER_PASSWORD")]
         owner_password: String,
     },
+    /// Re-wrap every data key wrapped by BELLE_KEK_PREVIOUS with BELLE_KEK (no event is
+    /// rewritten); prints what was re-wrapped as JSON. Afterwards the previous KEK is no
+    /// longer needed.
+    RotateKek,
     /// Recompute the hash chain over the event log; prints the report as JSON. Exit
     /// code 1 if a position does not match (the report names the first).
     VerifyChain,
@@ -53,6 +57,17 @@ async fn main() -> anyhow::Result<()> {
                 &command_service::startup::migrations(),
             )
             .await?;
+            Ok(())
+        }
+        Command::RotateKek => {
+            let previous = config.previous_kek.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("set BELLE_KEK_PREVIOUS to the KEK being retired")
+            })?;
+            let admin = events_schema::db::admin_pool(&config.database_url, 1)?;
+            let mut client = admin.get().await?;
+            let done =
+                events_schema::keystore::rotate_kek(&mut client, previous, &config.kek).await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
             Ok(())
         }
         Command::VerifyChain => {

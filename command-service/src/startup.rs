@@ -66,7 +66,8 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         config.app_password.as_deref(),
         4,
     )?;
-    let keys = KeyStore::new(key_pool, (*config.kek).clone());
+    let keys =
+        KeyStore::new(key_pool, (*config.kek).clone()).with_previous(config.previous_kek.clone());
     let hashers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);

@@ -137,7 +137,11 @@ pub enum KeyStoreError {
 #[derive(Clone)]
 pub struct KeyStore {
     pool: Pool,
+    /// Wraps new keys and unwraps keys it wrapped.
     kek: Arc<Kek>,
+    /// During a KEK rotation: the previous KEK, which still unwraps the keys not yet
+    /// re-wrapped (see [`rotate_kek`]).
+    previous: Option<Arc<Kek>>,
     cache: Arc<Caches>,
 }
 
@@ -193,10 +197,17 @@ impl fmt::Debug for KeyStore {
 }
 
 impl KeyStore {
+    /// Also unwraps keys still wrapped by `previous` (during a KEK rotation).
+    pub fn with_previous(mut self, previous: Option<Kek>) -> KeyStore {
+        self.previous = previous.map(Arc::new);
+        self
+    }
+
     pub fn new(pool: Pool, kek: Kek) -> KeyStore {
         KeyStore {
             pool,
             kek: Arc::new(kek),
+            previous: None,
             cache: Arc::new(Caches {
                 subjects: Mutex::new(TtlCache::new(SUBJECT_KEY_TTL, SUBJECT_CACHE_CAPACITY)),
                 index: Mutex::new(TtlCache::new(INDEX_KEY_TTL, INDEX_CACHE_CAPACITY)),
@@ -429,25 +440,26 @@ impl KeyStore {
     ) -> Result<(u32, Dek), KeyStoreError> {
         let version: i32 = row.try_get(first)?;
         let version = u32::try_from(version).map_err(|_| SealError::Malformed)?;
-        let wrapped = self.wrapped_for_our_kek(row, first + 1)?;
-        let dek = sealing::unwrap_dek(&self.kek, tenant, subject, version, wrapped)?;
+        let (kek, wrapped) = self.wrapped_for_our_kek(row, first + 1)?;
+        let dek = sealing::unwrap_dek(kek, tenant, subject, version, wrapped)?;
         Ok((version, dek))
     }
 
-    /// Reads `kek_id, wrapped` starting at column `first`; the wrapped bytes only if our
-    /// KEK wrapped them.
-    fn wrapped_for_our_kek<'r>(
-        &self,
+    /// Reads `kek_id, wrapped` starting at column `first`: the KEK that wrapped them
+    /// (ours or, during a rotation, the previous one) and the wrapped bytes.
+    fn wrapped_for_our_kek<'s, 'r>(
+        &'s self,
         row: &'r Row,
         first: usize,
-    ) -> Result<&'r [u8], KeyStoreError> {
+    ) -> Result<(&'s Kek, &'r [u8]), KeyStoreError> {
         let kek_id: &str = row.try_get(first)?;
-        if kek_id != self.kek.id() {
-            return Err(KeyStoreError::UnknownKek {
+        let kek = std::iter::once(&self.kek)
+            .chain(self.previous.as_ref())
+            .find(|k| k.id() == kek_id)
+            .ok_or_else(|| KeyStoreError::UnknownKek {
                 kek_id: kek_id.to_owned(),
-            });
-        }
-        Ok(row.try_get(first + 1)?)
+            })?;
+        Ok((kek, row.try_get(first + 1)?))
     }
 
     async fn get_or_create_index_key(
@@ -489,7 +501,8 @@ impl KeyStore {
         else {
             return Ok(None);
         };
-        let key = sealing::unwrap_index_key(&self.kek, tenant, self.wrapped_for_our_kek(&row, 0)?)?;
+        let (kek, wrapped) = self.wrapped_for_our_kek(&row, 0)?;
+        let key = sealing::unwrap_index_key(kek, tenant, wrapped)?;
         self.index_cache()
             .insert(tenant, key.clone(), Instant::now());
         Ok(Some(key))
@@ -519,6 +532,88 @@ fn find_version(keys: &[(u32, Dek)], key_version: u32) -> Option<Dek> {
     keys.iter()
         .find(|(version, _)| *version == key_version)
         .map(|(_, dek)| dek.clone())
+}
+
+/// What a KEK rotation re-wrapped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rotation {
+    pub subject_keys: u64,
+    pub tenant_keys: u64,
+    /// Keys wrapped by neither KEK (left alone; they need the KEK that wrapped them).
+    pub foreign: u64,
+}
+
+/// Re-wraps every data key and tenant key wrapped by `from` with `to`, in batches of
+/// one transaction each (rows locked, so keys created meanwhile by services already
+/// running with `to` are untouched, and a crash midway resumes where it stopped). No
+/// event is rewritten: the data keys themselves do not change. Afterwards `from` is no
+/// longer needed. Runs as the administrator (the services may not update key rows).
+pub async fn rotate_kek(
+    admin: &mut Client,
+    from: &Kek,
+    to: &Kek,
+) -> Result<Rotation, KeyStoreError> {
+    const BATCH: i64 = 1000;
+    let mut done = Rotation::default();
+    loop {
+        let tx = admin.transaction().await?;
+        let rows = tx
+            .query(
+                "SELECT tenant_id, subject_id, key_version, wrapped FROM keys.subject_keys
+                 WHERE kek_id = $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                &[&from.id(), &BATCH],
+            )
+            .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let tenant = TenantId::from_uuid(row.try_get(0)?);
+            let subject: Uuid = row.try_get(1)?;
+            let version: i32 = row.try_get(2)?;
+            let v = u32::try_from(version).map_err(|_| SealError::Malformed)?;
+            let dek = sealing::unwrap_dek(from, tenant, subject, v, row.try_get(3)?)?;
+            let wrapped = sealing::wrap_dek(to, tenant, subject, v, &dek);
+            tx.execute(
+                "UPDATE keys.subject_keys SET kek_id = $4, wrapped = $5
+                 WHERE tenant_id = $1 AND subject_id = $2 AND key_version = $3",
+                &[&tenant.as_uuid(), &subject, &version, &to.id(), &wrapped],
+            )
+            .await?;
+            done.subject_keys += 1;
+        }
+        tx.commit().await?;
+    }
+    let tx = admin.transaction().await?;
+    let rows = tx
+        .query(
+            "SELECT tenant_id, purpose, wrapped FROM keys.tenant_keys WHERE kek_id = $1 FOR UPDATE",
+            &[&from.id()],
+        )
+        .await?;
+    for row in &rows {
+        let tenant = TenantId::from_uuid(row.try_get(0)?);
+        let purpose: String = row.try_get(1)?;
+        let key = sealing::unwrap_index_key(from, tenant, row.try_get(2)?)?;
+        let wrapped = sealing::wrap_index_key(to, tenant, &key);
+        tx.execute(
+            "UPDATE keys.tenant_keys SET kek_id = $3, wrapped = $4 WHERE tenant_id = $1 AND purpose = $2",
+            &[&tenant.as_uuid(), &purpose, &to.id(), &wrapped],
+        )
+        .await?;
+        done.tenant_keys += 1;
+    }
+    tx.commit().await?;
+    let foreign: i64 = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM keys.subject_keys WHERE kek_id <> $1)
+                  + (SELECT count(*) FROM keys.tenant_keys WHERE kek_id <> $1)",
+            &[&to.id()],
+        )
+        .await?
+        .try_get(0)?;
+    done.foreign = u64::try_from(foreign).unwrap_or(0);
+    Ok(done)
 }
 
 /// A small time-bounded, size-bounded cache. Entries expire `ttl` after insertion; when

@@ -42,6 +42,22 @@ pub fn secret(name: &str) -> Result<String, ConfigError> {
         })
 }
 
+/// The previous key-encryption key during a KEK rotation (`BELLE_KEK_PREVIOUS` or
+/// `BELLE_KEK_PREVIOUS_FILE`), if given: keys it wrapped stay readable until
+/// `command-service rotate-kek` has re-wrapped them with `BELLE_KEK`.
+pub fn previous_kek() -> Result<Option<crate::sealing::Kek>, ConfigError> {
+    const NAME: &str = "BELLE_KEK_PREVIOUS";
+    if var(NAME, None).is_none() && var(&format!("{NAME}_FILE"), None).is_none() {
+        return Ok(None);
+    }
+    crate::sealing::Kek::parse(&secret(NAME)?)
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid {
+            name: NAME.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
 /// A parsed variable with a default. The error names the variable, not its value.
 pub fn parse_var<T>(name: &str, default: T) -> Result<T, ConfigError>
 where

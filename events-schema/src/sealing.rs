@@ -693,11 +693,11 @@ mod tests {
     }
 
     #[test]
-    fn no_nonce_repeats_over_100_000_seals() {
+    fn no_nonce_repeats_over_1_000_000_seals() {
         let (dek, tenant, subject) = setup();
         let c = ctx(tenant, subject, "phone");
-        let mut seen = HashSet::with_capacity(100_000);
-        for _ in 0..100_000 {
+        let mut seen = HashSet::with_capacity(1_000_000);
+        for _ in 0..1_000_000 {
             assert!(seen.insert(seal(&dek, 1, &c, "").n));
         }
     }

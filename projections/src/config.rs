@@ -13,6 +13,8 @@ pub struct Config {
     pub nats_url: String,
     pub nats_prefix: String,
     pub kek: Kek,
+    /// During a KEK rotation, the KEK being retired.
+    pub previous_kek: Option<Kek>,
 }
 
 impl Config {
@@ -28,6 +30,7 @@ impl Config {
                 .unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
             nats_prefix: var("BELLE_NATS_PREFIX", None).unwrap_or_else(|| "belle".into()),
             kek: Kek::parse(&secret("BELLE_KEK")?).map_err(|e| anyhow!("BELLE_KEK: {e}"))?,
+            previous_kek: events_schema::runtime::previous_kek()?,
         })
     }
 }

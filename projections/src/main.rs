@@ -52,7 +52,8 @@ async fn main() -> anyhow::Result<()> {
         config.app_password.as_deref(),
         4,
     )?;
-    let keys = KeyStore::new(key_pool, config.kek.clone());
+    let keys =
+        KeyStore::new(key_pool, config.kek.clone()).with_previous(config.previous_kek.clone());
     let all = projections::all(keys);
     // The administrator creates, indexes and switches versions (the login role owns no
     // table); the workers only read and write rows.

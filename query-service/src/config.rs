@@ -13,6 +13,8 @@ pub struct Config {
     pub app_password: Option<String>,
     pub pool_size: usize,
     pub kek: Kek,
+    /// During a KEK rotation, the KEK being retired.
+    pub previous_kek: Option<Kek>,
     pub token_secret: TokenSecret,
     pub addr: SocketAddr,
 }
@@ -26,6 +28,7 @@ impl Config {
             app_password: var("BELLE_DB_APP_PASSWORD_QUERY", None),
             pool_size: parse_var("BELLE_DB_POOL_SIZE", 16)?,
             kek: Kek::parse(&secret("BELLE_KEK")?).map_err(|e| anyhow!("BELLE_KEK: {e}"))?,
+            previous_kek: events_schema::runtime::previous_kek()?,
             token_secret: TokenSecret::parse(&secret("BELLE_TOKEN_SECRET")?)
                 .map_err(|e| anyhow!("BELLE_TOKEN_SECRET: {e}"))?,
             addr: var("BELLE_QUERY_ADDR", None)

@@ -39,7 +39,8 @@ impl Application {
             4,
         )?;
         let state = AppState {
-            keys: KeyStore::new(key_pool, config.kek.clone()),
+            keys: KeyStore::new(key_pool, config.kek.clone())
+                .with_previous(config.previous_kek.clone()),
             pool,
             tokens: config.token_secret.clone(),
         };

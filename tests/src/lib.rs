@@ -270,6 +270,7 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
         nats_prefix: prefix.clone(),
         nats_replicas: 1,
         kek: Arc::new(kek.clone()),
+        previous_kek: None,
         token_secret: tokens.clone(),
         addr: "127.0.0.1:0".parse()?,
         token_ttl: Duration::from_secs(3600),
@@ -285,6 +286,7 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
         app_password: None,
         pool_size: SIDE_POOL,
         kek: kek.clone(),
+        previous_kek: None,
         token_secret: tokens.clone(),
         addr: "127.0.0.1:0".parse()?,
     })

@@ -7,6 +7,7 @@ mod customers;
 mod disclosures;
 mod event_store;
 mod feed;
+mod keys;
 mod login;
 mod permissions;
 mod privacy;
