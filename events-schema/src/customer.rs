@@ -238,10 +238,22 @@ pub struct CustomerChanged {
 /// Sealing label of a change's reason.
 pub const REASON_FIELD: &str = "reason";
 
+/// The customer's personal data was erased (PIPL Art. 47): her data keys were destroyed
+/// in the same transaction, so every value sealed for her is unreadable from here on.
+/// Holds no personal data; `reference` is the operator's request number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerErased {
+    pub customer_id: CustomerId,
+    pub reference: String,
+    /// How many data keys were destroyed.
+    pub keys_destroyed: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CustomerEvent {
     Registered(CustomerRegistered),
     Changed(CustomerChanged),
+    Erased(CustomerErased),
 }
 
 impl CustomerEvent {
@@ -249,6 +261,7 @@ impl CustomerEvent {
         match self {
             CustomerEvent::Registered(r) => r.customer_id,
             CustomerEvent::Changed(c) => c.customer_id,
+            CustomerEvent::Erased(e) => e.customer_id,
         }
     }
 
@@ -259,6 +272,7 @@ impl CustomerEvent {
         let details = match self {
             CustomerEvent::Registered(r) => &r.details,
             CustomerEvent::Changed(c) => &c.details,
+            CustomerEvent::Erased(_) => return None,
         };
         details
             .present_fields()
@@ -266,7 +280,7 @@ impl CustomerEvent {
             .find_map(|f| details.sealed(f).map(|s| s.kv))
             .or(match self {
                 CustomerEvent::Changed(c) => Some(c.reason.kv),
-                CustomerEvent::Registered(_) => None,
+                CustomerEvent::Registered(_) | CustomerEvent::Erased(_) => None,
             })
     }
 }
@@ -278,6 +292,7 @@ impl DomainEvent for CustomerEvent {
         match self {
             CustomerEvent::Registered(_) => "CustomerRegistered",
             CustomerEvent::Changed(_) => "CustomerChanged",
+            CustomerEvent::Erased(_) => "CustomerErased",
         }
     }
 
@@ -285,6 +300,7 @@ impl DomainEvent for CustomerEvent {
         match self {
             CustomerEvent::Registered(e) => new_event(self.event_type(), 1, e),
             CustomerEvent::Changed(e) => new_event(self.event_type(), 1, e),
+            CustomerEvent::Erased(e) => new_event(self.event_type(), 1, e),
         }
     }
 
@@ -300,10 +316,13 @@ impl DomainEvent for CustomerEvent {
             ("CustomerChanged", 1) => {
                 decode_payload(event_type, payload).map(CustomerEvent::Changed)
             }
-            ("CustomerRegistered" | "CustomerChanged", v) => Err(DecodeError::UnknownVersion {
-                event_type: event_type.to_owned(),
-                version: v,
-            }),
+            ("CustomerErased", 1) => decode_payload(event_type, payload).map(CustomerEvent::Erased),
+            ("CustomerRegistered" | "CustomerChanged" | "CustomerErased", v) => {
+                Err(DecodeError::UnknownVersion {
+                    event_type: event_type.to_owned(),
+                    version: v,
+                })
+            }
             _ => Err(DecodeError::UnknownType(event_type.to_owned())),
         }
     }

@@ -47,11 +47,18 @@ pub const COMPONENT: &str = "keys";
 
 /// Migrations of the `keys` schema. They grant to the roles `belle_command`,
 /// `belle_projections` and `belle_query`, which must exist beforehand.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "keys",
-    sql: include_str!("keystore/0001_keys.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "keys",
+        sql: include_str!("keystore/0001_keys.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "erasure",
+        sql: include_str!("keystore/0002_erasure.sql"),
+    },
+];
 
 /// The `purpose` of the blind-index key in `keys.tenant_keys`.
 pub const INDEX_KEY_PURPOSE: &str = "blind-index";

@@ -26,10 +26,12 @@ pub enum Operation {
     /// depends on the role ([`reveals`]).
     RevealCustomerField,
     ListDisclosures,
+    /// Erase a customer's personal data (crypto-shredding).
+    EraseCustomer,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 10] = [
+    pub const ALL: [Operation; 11] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -40,6 +42,7 @@ impl Operation {
         Operation::ChangeOwnPassword,
         Operation::RevealCustomerField,
         Operation::ListDisclosures,
+        Operation::EraseCustomer,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -55,6 +58,7 @@ impl Operation {
             Operation::ChangeOwnPassword => "change_own_password",
             Operation::RevealCustomerField => "reveal_customer_field",
             Operation::ListDisclosures => "list_disclosures",
+            Operation::EraseCustomer => "erase_customer",
         }
     }
 
@@ -90,6 +94,7 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ChangeOwnPassword => role != System,
         RevealCustomerField => !reveals(role).is_empty(),
         ListDisclosures => matches!(role, Owner | Auditor),
+        EraseCustomer => role == Owner,
     }
 }
 
@@ -191,6 +196,12 @@ pub const ROUTES: &[Route] = {
             Requires(ManageAccounts),
         ),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
+        route(
+            Command,
+            "POST",
+            "/customers/{id}/erase",
+            Requires(EraseCustomer),
+        ),
         route(
             Command,
             "POST",

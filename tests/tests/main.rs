@@ -5,6 +5,7 @@ mod accounts;
 mod chain;
 mod customers;
 mod disclosures;
+mod erasure;
 mod event_store;
 mod feed;
 mod keys;

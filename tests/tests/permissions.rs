@@ -79,6 +79,7 @@ const PHONE: &str = "13966660000";
 /// A request that the route accepts when the caller may make it.
 fn sample_body(route: &DocRoute, n: u64, refresh: &[String; 2], role: Option<Role>) -> Value {
     match (route.method.as_str(), route.path.as_str()) {
+        ("POST", "/customers/{id}/erase") => json!({ "reference": format!("DSR-{n}") }),
         ("POST", "/customers/{id}/reveal") => json!({
             "field": if role == Some(Role::Technician) { "notes" } else { "phone" },
             "reason": "permission sweep"
@@ -161,6 +162,16 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
     let id = saved["customer_id"].as_str().unwrap_or_default().to_owned();
     app.settle().await;
 
+    // Erasing (allowed to the owner) takes a customer of its own.
+    let doomed = app
+        .register(
+            &owner_a,
+            &json!({ "name": "过客", "phone": "13966669999", "consent": { "privacy_policy_version": "v1" } }),
+        )
+        .await["customer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let routes = documented_routes(&app).await;
     // The documents and the matrix list the same routes, each with its rule.
     for r in &routes {
@@ -243,6 +254,8 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
     for route in &routes {
         let subject = if route.path.starts_with("/accounts/") {
             &target
+        } else if route.path.ends_with("/erase") {
+            &doomed
         } else {
             &id
         };

@@ -269,6 +269,12 @@ impl App {
                     .map_err(|err| AppError::Internal(err.into()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if wire_events
+            .iter()
+            .any(|e| matches!(e, wire::CustomerEvent::Erased(_)))
+        {
+            return Err(AppError::Erased);
+        }
         // Her values share the key version of her registration until a key rotation
         // appends a re-keying event.
         let key_version = wire_events

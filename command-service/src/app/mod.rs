@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod customers;
 pub mod disclosures;
+pub mod erasure;
 pub mod error;
 pub mod group_commit;
 pub mod identity;

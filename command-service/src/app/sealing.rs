@@ -138,6 +138,8 @@ impl SubjectKey<'_> {
                     reason: Reason::parse(&reason).map_err(|m| corrupt(REASON_FIELD, m))?,
                 }
             }
+            // Her keys are gone with it; nothing after it is decided on her record.
+            wire::CustomerEvent::Erased(_) => return Err(AppError::Erased),
         })
     }
 }

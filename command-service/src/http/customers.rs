@@ -322,3 +322,40 @@ pub async fn reveal(
     );
     Ok(response)
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseDto {
+    /// The operator's request number (no personal data): 1 to 64 of A-Z a-z 0-9 . _ # / -.
+    pub reference: String,
+}
+
+/// `POST /customers/{id}/erase`: crypto-shredding; answers the evidence.
+pub async fn erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<EraseDto>,
+) -> Result<Response, ApiError> {
+    let customer_id: CustomerId = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let ctx = command_context(&caller, &headers, "erase_customer", &id, &body.value)?;
+    let reference = body.dto.reference.trim();
+    let ok = (1..=64).contains(&reference.len())
+        && reference
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._#/-".contains(c));
+    if !ok {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "reference",
+            "must be 1 to 64 characters of A-Z, a-z, 0-9 and . _ # / - (a request number, no personal data)",
+        )]));
+    }
+    let evidence = state
+        .app
+        .erase_customer(&ctx, customer_id, reference)
+        .await?;
+    Ok(Json(evidence).into_response())
+}

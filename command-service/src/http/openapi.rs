@@ -125,6 +125,14 @@ pub fn spec() -> Value {
                     "properties": register } } } },
                 "responses": { "201": { "description": "Registered", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Saved" } } } } }
             }},
+            "/customers/{id}/erase": { "post": {
+                "summary": "Erase the customer's personal data (PIPL Art. 47): her keys are destroyed with a CustomerErased event; answers the evidence",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["reference"], "additionalProperties": false,
+                    "properties": { "reference": { "type": "string", "description": "The request number (no personal data)" } } } } } },
+                "responses": { "200": { "description": "{customer_id, reference, erased_at, keys_destroyed, event_position, consistency_token}" },
+                               "404": { "description": "No such customer" }, "410": { "description": "Already erased" } } } },
             "/customers/{id}/reveal": { "post": {
                 "summary": "Unmask one sealed field, with a reason; logged before the value is returned (never cached). Which fields depends on the role",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],

@@ -68,6 +68,7 @@ impl Projection for CustomersProjection {
             let writes = writes_of(prepared)?;
             row::save(tx, writes.rows.values()).await?;
             row::save_history(tx, &writes.history).await?;
+            row::delete(tx, &writes.erased).await?;
             Ok(())
         })
     }
@@ -83,6 +84,8 @@ fn writes_of(prepared: &Prepared) -> anyhow::Result<&Writes> {
 struct Writes {
     rows: HashMap<(TenantId, CustomerId), row::CustomerRow>,
     history: Vec<HistoryRow>,
+    /// Customers erased in this batch: their rows and history go (after the writes).
+    erased: Vec<(TenantId, CustomerId)>,
 }
 
 /// Opened plaintext of one event's sealed fields.
@@ -111,6 +114,7 @@ impl CustomersProjection {
             return Ok(Writes {
                 rows: HashMap::new(),
                 history: Vec::new(),
+                erased: Vec::new(),
             });
         }
         // Everything asynchronous first: keys and the rows the batch touches.
@@ -163,6 +167,7 @@ impl CustomersProjection {
         let b = b.map_err(|_| anyhow::anyhow!("customers: a fold thread panicked"))??;
         writes.rows.extend(b.rows);
         writes.history.extend(b.history);
+        writes.erased.extend(b.erased);
         Ok(writes)
     }
 }
@@ -184,7 +189,8 @@ fn fold(
     decoded: &[(&FeedEvent, CustomerEvent)],
     mut rows: HashMap<(TenantId, CustomerId), CustomerRow>,
 ) -> anyhow::Result<Writes> {
-    let mut history = Vec::with_capacity(decoded.len());
+    let mut history: Vec<HistoryRow> = Vec::with_capacity(decoded.len());
+    let mut erased = Vec::new();
     for (fe, e) in decoded {
         let tenant = fe.event.tenant_id;
         let id = e.customer_id();
@@ -236,9 +242,19 @@ fn fold(
                     reason,
                 ));
             }
+            CustomerEvent::Erased(_) => {
+                // No read-model row of her stays: not her record, not its history.
+                rows.remove(&(tenant, id));
+                history.retain(|h| !h.is_of(tenant, id));
+                erased.push((tenant, id));
+            }
         }
     }
-    Ok(Writes { rows, history })
+    Ok(Writes {
+        rows,
+        history,
+        erased,
+    })
 }
 
 /// Opens one sealed value: `None` when the subject's key is gone (erased).

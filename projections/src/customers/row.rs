@@ -361,6 +361,10 @@ pub struct HistoryRow {
 }
 
 impl HistoryRow {
+    pub fn is_of(&self, tenant: TenantId, customer: CustomerId) -> bool {
+        self.tenant_id == tenant.as_uuid() && self.customer_id == customer.as_uuid()
+    }
+
     pub fn new(
         fe: &FeedEvent,
         id: CustomerId,
@@ -381,6 +385,29 @@ impl HistoryRow {
             reason,
         }
     }
+}
+
+/// Deletes erased customers' rows and history.
+pub async fn delete(
+    tx: &Transaction<'_>,
+    customers: &[(TenantId, CustomerId)],
+) -> anyhow::Result<()> {
+    if customers.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<uuid::Uuid> = customers.iter().map(|(t, _)| t.as_uuid()).collect();
+    let ids: Vec<uuid::Uuid> = customers.iter().map(|(_, c)| c.as_uuid()).collect();
+    let stmt = tx
+        .prepare_cached(
+            "WITH gone AS (SELECT * FROM UNNEST($1::uuid[], $2::uuid[]) AS g (tenant_id, customer_id)),
+                  h AS (DELETE FROM customer_history x USING gone
+                        WHERE x.tenant_id = gone.tenant_id AND x.customer_id = gone.customer_id)
+             DELETE FROM customers x USING gone
+             WHERE x.tenant_id = gone.tenant_id AND x.customer_id = gone.customer_id",
+        )
+        .await?;
+    tx.execute(&stmt, &[&tenants, &ids]).await?;
+    Ok(())
 }
 
 pub async fn save_history(tx: &Transaction<'_>, rows: &[HistoryRow]) -> anyhow::Result<()> {
