@@ -25,9 +25,17 @@ pub struct CustomerFieldRevealed {
     pub reason: SealedValue,
 }
 
+/// Everything held about her was exported (data-subject access).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerExported {
+    pub customer_id: CustomerId,
+    pub reason: SealedValue,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DisclosureEvent {
     Revealed(CustomerFieldRevealed),
+    Exported(CustomerExported),
 }
 
 impl DomainEvent for DisclosureEvent {
@@ -36,12 +44,14 @@ impl DomainEvent for DisclosureEvent {
     fn event_type(&self) -> &'static str {
         match self {
             DisclosureEvent::Revealed(_) => "CustomerFieldRevealed",
+            DisclosureEvent::Exported(_) => "CustomerExported",
         }
     }
 
     fn to_new_event(&self) -> Result<NewEvent, serde_json::Error> {
         match self {
             DisclosureEvent::Revealed(e) => new_event(self.event_type(), 1, e),
+            DisclosureEvent::Exported(e) => new_event(self.event_type(), 1, e),
         }
     }
 
@@ -54,7 +64,10 @@ impl DomainEvent for DisclosureEvent {
             ("CustomerFieldRevealed", 1) => {
                 decode_payload(event_type, payload).map(DisclosureEvent::Revealed)
             }
-            ("CustomerFieldRevealed", v) => Err(DecodeError::UnknownVersion {
+            ("CustomerExported", 1) => {
+                decode_payload(event_type, payload).map(DisclosureEvent::Exported)
+            }
+            ("CustomerFieldRevealed" | "CustomerExported", v) => Err(DecodeError::UnknownVersion {
                 event_type: event_type.to_owned(),
                 version: v,
             }),

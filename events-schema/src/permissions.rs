@@ -28,10 +28,12 @@ pub enum Operation {
     ListDisclosures,
     /// Erase a customer's personal data (crypto-shredding).
     EraseCustomer,
+    /// Export everything held about a customer, in clear (data-subject access).
+    ExportCustomer,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 12] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -43,6 +45,7 @@ impl Operation {
         Operation::RevealCustomerField,
         Operation::ListDisclosures,
         Operation::EraseCustomer,
+        Operation::ExportCustomer,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -59,6 +62,7 @@ impl Operation {
             Operation::RevealCustomerField => "reveal_customer_field",
             Operation::ListDisclosures => "list_disclosures",
             Operation::EraseCustomer => "erase_customer",
+            Operation::ExportCustomer => "export_customer",
         }
     }
 
@@ -95,6 +99,7 @@ pub fn allows(role: Role, op: Operation) -> bool {
         RevealCustomerField => !reveals(role).is_empty(),
         ListDisclosures => matches!(role, Owner | Auditor),
         EraseCustomer => role == Owner,
+        ExportCustomer => matches!(role, Owner | Manager),
     }
 }
 
@@ -196,6 +201,12 @@ pub const ROUTES: &[Route] = {
             Requires(ManageAccounts),
         ),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
+        route(
+            Command,
+            "POST",
+            "/customers/{id}/export",
+            Requires(ExportCustomer),
+        ),
         route(
             Command,
             "POST",

@@ -7,6 +7,7 @@ mod customers;
 mod disclosures;
 mod erasure;
 mod event_store;
+mod export;
 mod feed;
 mod keys;
 mod login;

@@ -24,6 +24,56 @@ pub enum RevealError {
     NoValue,
 }
 
+impl App {
+    /// Appends a disclosure to the customer's disclosure stream and commits it.
+    pub(super) async fn log_disclosure(
+        &self,
+        ctx: &CommandContext,
+        customer_id: CustomerId,
+        event: DisclosureEvent,
+    ) -> Result<(), AppError> {
+        let event = event
+            .to_new_event()
+            .map_err(|e| AppError::Internal(e.into()))?;
+        let stream_id = disclosure::stream_id(customer_id);
+        let metadata = ctx.metadata(chrono::Utc::now());
+        for attempt in 1.. {
+            let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
+            let tx = client.transaction().await?;
+            let stmt = tx
+                .prepare_cached("SELECT version FROM es.streams WHERE stream_id = $1")
+                .await?;
+            let expected = match tx.query_opt(&stmt, &[&stream_id]).await? {
+                Some(row) => ExpectedVersion::Exact(row.get(0)),
+                None => ExpectedVersion::NoStream,
+            };
+            let appended = store::append_tx(
+                &tx,
+                &StreamAppend {
+                    tenant_id: ctx.tenant,
+                    stream_id: &stream_id,
+                    stream_type: disclosure::STREAM_TYPE,
+                    expected,
+                    events: std::slice::from_ref(&event),
+                    metadata: &metadata,
+                },
+            )
+            .await;
+            match appended {
+                Ok(_) => {
+                    tx.commit().await?;
+                    break;
+                }
+                // Two disclosures of one customer at once: log again behind the other.
+                Err(StoreError::Conflict { .. }) if attempt < 5 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.relay_wakeup.notify_one();
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Revealed {
     pub customer_id: CustomerId,
@@ -58,48 +108,16 @@ impl App {
             version: loaded.key_version,
             dek: &loaded.dek,
         };
-        let event = DisclosureEvent::Revealed(CustomerFieldRevealed {
+        self.log_disclosure(
+            ctx,
             customer_id,
-            field,
-            reason: key.seal_text(REASON_FIELD, reason.as_str()),
-        })
-        .to_new_event()
-        .map_err(|e| AppError::Internal(e.into()))?;
-        let stream_id = disclosure::stream_id(customer_id);
-        let metadata = ctx.metadata(chrono::Utc::now());
-        for attempt in 1.. {
-            let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
-            let tx = client.transaction().await?;
-            let stmt = tx
-                .prepare_cached("SELECT version FROM es.streams WHERE stream_id = $1")
-                .await?;
-            let expected = match tx.query_opt(&stmt, &[&stream_id]).await? {
-                Some(row) => ExpectedVersion::Exact(row.get(0)),
-                None => ExpectedVersion::NoStream,
-            };
-            let appended = store::append_tx(
-                &tx,
-                &StreamAppend {
-                    tenant_id: ctx.tenant,
-                    stream_id: &stream_id,
-                    stream_type: disclosure::STREAM_TYPE,
-                    expected,
-                    events: std::slice::from_ref(&event),
-                    metadata: &metadata,
-                },
-            )
-            .await;
-            match appended {
-                Ok(_) => {
-                    tx.commit().await?;
-                    break;
-                }
-                // Two reveals of one customer at once: log again behind the other.
-                Err(StoreError::Conflict { .. }) if attempt < 5 => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.relay_wakeup.notify_one();
+            DisclosureEvent::Revealed(CustomerFieldRevealed {
+                customer_id,
+                field,
+                reason: key.seal_text(REASON_FIELD, reason.as_str()),
+            }),
+        )
+        .await?;
         Ok(Revealed {
             customer_id,
             field,

@@ -8,6 +8,7 @@ pub mod customers;
 pub mod disclosures;
 pub mod erasure;
 pub mod error;
+pub mod export;
 pub mod group_commit;
 pub mod identity;
 pub mod sealing;

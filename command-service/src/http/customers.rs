@@ -359,3 +359,36 @@ pub async fn erase(
         .await?;
     Ok(Json(evidence).into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportDto {
+    pub reason: String,
+}
+
+/// `POST /customers/{id}/export`: everything held about her, in clear (data-subject
+/// access); logged as a disclosure before it is returned; never cached.
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<ExportDto>,
+) -> Result<Response, ApiError> {
+    let customer_id: CustomerId = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let ctx = command_context(&caller, &headers, "export_customer", &id, &body.value)?;
+    let reason = Reason::parse(&body.dto.reason)
+        .map_err(|m| ApiError::Validation(vec![FieldError::new("reason", m)]))?;
+    let export = state
+        .app
+        .export_customer(&ctx, customer_id, &reason)
+        .await?;
+    let mut response = Json(export).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}", patch(customers::change))
         .route("/customers/{id}/reveal", post(customers::reveal))
         .route("/customers/{id}/erase", post(customers::erase))
+        .route("/customers/{id}/export", post(customers::export))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

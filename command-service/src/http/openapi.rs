@@ -133,6 +133,14 @@ pub fn spec() -> Value {
                     "properties": { "reference": { "type": "string", "description": "The request number (no personal data)" } } } } } },
                 "responses": { "200": { "description": "{customer_id, reference, erased_at, keys_destroyed, event_position, consistency_token}" },
                                "404": { "description": "No such customer" }, "410": { "description": "Already erased" } } } },
+            "/customers/{id}/export": { "post": {
+                "summary": "Everything held about the customer, in clear: record, consent, every change (who, when, why) and every disclosure; logged as a disclosure; never cached",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["reason"], "additionalProperties": false,
+                    "properties": { "reason": { "type": "string" } } } } } },
+                "responses": { "200": { "description": "{customer_id, exported_at, record, consent, history, disclosures}" },
+                               "404": { "description": "No such customer" }, "410": { "description": "Erased" } } } },
             "/customers/{id}/reveal": { "post": {
                 "summary": "Unmask one sealed field, with a reason; logged before the value is returned (never cached). Which fields depends on the role",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],

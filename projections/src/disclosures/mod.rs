@@ -53,17 +53,23 @@ impl Projection for DisclosuresProjection {
                 if e.stream_type != disclosure::STREAM_TYPE {
                     continue;
                 }
-                let DisclosureEvent::Revealed(r) =
-                    DisclosureEvent::from_stored(&e.event_type, e.schema_version, &e.payload)?;
+                let (customer_id, field, reason) = match DisclosureEvent::from_stored(
+                    &e.event_type,
+                    e.schema_version,
+                    &e.payload,
+                )? {
+                    DisclosureEvent::Revealed(r) => (r.customer_id, r.field.as_str(), r.reason),
+                    DisclosureEvent::Exported(x) => (x.customer_id, "export", x.reason),
+                };
                 rows.tenant_id.push(e.tenant_id.as_uuid());
                 rows.seq.push(fe.seq);
                 rows.occurred_at.push(e.metadata.occurred_at);
                 rows.actor_account_id
                     .push(e.metadata.actor.account_id.map(|a| a.as_uuid()));
                 rows.actor_role.push(e.metadata.actor.role.as_str());
-                rows.customer_id.push(r.customer_id.as_uuid());
-                rows.field.push(r.field.as_str());
-                rows.reason.push(serde_json::to_value(&r.reason)?);
+                rows.customer_id.push(customer_id.as_uuid());
+                rows.field.push(field);
+                rows.reason.push(serde_json::to_value(&reason)?);
             }
             Ok(Box::new(rows) as Prepared)
         })
