@@ -249,11 +249,20 @@ pub struct CustomerErased {
     pub keys_destroyed: u32,
 }
 
+/// She gave or withdrew her consent to marketing messages (SEC-5), separate from the
+/// privacy-policy acceptance, which stays. Not personal data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketingConsentChanged {
+    pub customer_id: CustomerId,
+    pub marketing: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CustomerEvent {
     Registered(CustomerRegistered),
     Changed(CustomerChanged),
     Erased(CustomerErased),
+    MarketingConsentChanged(MarketingConsentChanged),
 }
 
 impl CustomerEvent {
@@ -262,6 +271,7 @@ impl CustomerEvent {
             CustomerEvent::Registered(r) => r.customer_id,
             CustomerEvent::Changed(c) => c.customer_id,
             CustomerEvent::Erased(e) => e.customer_id,
+            CustomerEvent::MarketingConsentChanged(m) => m.customer_id,
         }
     }
 
@@ -272,7 +282,7 @@ impl CustomerEvent {
         let details = match self {
             CustomerEvent::Registered(r) => &r.details,
             CustomerEvent::Changed(c) => &c.details,
-            CustomerEvent::Erased(_) => return None,
+            CustomerEvent::Erased(_) | CustomerEvent::MarketingConsentChanged(_) => return None,
         };
         details
             .present_fields()
@@ -280,7 +290,7 @@ impl CustomerEvent {
             .find_map(|f| details.sealed(f).map(|s| s.kv))
             .or(match self {
                 CustomerEvent::Changed(c) => Some(c.reason.kv),
-                CustomerEvent::Registered(_) | CustomerEvent::Erased(_) => None,
+                _ => None,
             })
     }
 }
@@ -293,6 +303,7 @@ impl DomainEvent for CustomerEvent {
             CustomerEvent::Registered(_) => "CustomerRegistered",
             CustomerEvent::Changed(_) => "CustomerChanged",
             CustomerEvent::Erased(_) => "CustomerErased",
+            CustomerEvent::MarketingConsentChanged(_) => "MarketingConsentChanged",
         }
     }
 
@@ -301,6 +312,7 @@ impl DomainEvent for CustomerEvent {
             CustomerEvent::Registered(e) => new_event(self.event_type(), 1, e),
             CustomerEvent::Changed(e) => new_event(self.event_type(), 1, e),
             CustomerEvent::Erased(e) => new_event(self.event_type(), 1, e),
+            CustomerEvent::MarketingConsentChanged(e) => new_event(self.event_type(), 1, e),
         }
     }
 
@@ -317,12 +329,19 @@ impl DomainEvent for CustomerEvent {
                 decode_payload(event_type, payload).map(CustomerEvent::Changed)
             }
             ("CustomerErased", 1) => decode_payload(event_type, payload).map(CustomerEvent::Erased),
-            ("CustomerRegistered" | "CustomerChanged" | "CustomerErased", v) => {
-                Err(DecodeError::UnknownVersion {
-                    event_type: event_type.to_owned(),
-                    version: v,
-                })
+            ("MarketingConsentChanged", 1) => {
+                decode_payload(event_type, payload).map(CustomerEvent::MarketingConsentChanged)
             }
+            (
+                "CustomerRegistered"
+                | "CustomerChanged"
+                | "CustomerErased"
+                | "MarketingConsentChanged",
+                v,
+            ) => Err(DecodeError::UnknownVersion {
+                event_type: event_type.to_owned(),
+                version: v,
+            }),
             _ => Err(DecodeError::UnknownType(event_type.to_owned())),
         }
     }

@@ -203,6 +203,12 @@ pub const ROUTES: &[Route] = {
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
         route(
             Command,
+            "PUT",
+            "/customers/{id}/consent/marketing",
+            Requires(ChangeCustomer),
+        ),
+        route(
+            Command,
             "POST",
             "/customers/{id}/export",
             Requires(ExportCustomer),

@@ -228,3 +228,89 @@ async fn an_id_number_finds_its_customer_exactly() {
     assert_eq!(page["total"], 0);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn marketing_consent_is_separate_withdrawable_and_visible_on_the_record() {
+    let app = tests::spawn_app().await;
+    let (_, token) = app.tenant("consenting").await;
+    let saved = app
+        .register(
+            &token,
+            &serde_json::json!({ "name": "秦可卿", "phone": "13766665555",
+                                 "consent": { "privacy_policy_version": "2026-01", "marketing": true } }),
+        )
+        .await;
+    let id = saved["customer_id"].as_str().unwrap_or_default().to_owned();
+    let (_, detail) = app
+        .get(
+            &token,
+            &format!(
+                "/customers/{id}?consistency_token={}",
+                saved["consistency_token"].as_str().unwrap_or_default()
+            ),
+        )
+        .await;
+    assert_eq!(detail["consent"]["marketing"], true);
+    assert_eq!(detail["consent"]["privacy_policy_version"], "2026-01");
+    assert!(
+        detail["consent"]["privacy_policy_accepted_at"].is_string(),
+        "{detail}"
+    );
+
+    let path = format!("/customers/{id}/consent/marketing");
+    let put = |body: serde_json::Value| {
+        let app = &app;
+        let (token, path) = (token.clone(), path.clone());
+        async move {
+            let r = app
+                .http
+                .put(format!("{}{path}", app.command_url))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let (status, withdrawn) = put(serde_json::json!({ "marketing": false })).await;
+    assert_eq!(status, 200, "{withdrawn}");
+    let (status, again) = put(serde_json::json!({ "marketing": false })).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        again["version"], withdrawn["version"],
+        "withdrawing twice records once"
+    );
+    assert_eq!(put(serde_json::json!({ "marketing": "no" })).await.0, 400);
+    assert_eq!(
+        put(serde_json::json!({ "marketing": false, "privacy_policy_version": "x" }))
+            .await
+            .0,
+        400
+    );
+
+    let token_q = withdrawn["consistency_token"].as_str().unwrap_or_default();
+    let (_, detail) = app
+        .get(
+            &token,
+            &format!("/customers/{id}?consistency_token={token_q}"),
+        )
+        .await;
+    assert_eq!(detail["consent"]["marketing"], false, "{detail}");
+    assert_eq!(
+        detail["consent"]["privacy_policy_version"], "2026-01",
+        "the policy acceptance stays"
+    );
+    let (_, history) = app.get(&token, &format!("/customers/{id}/history")).await;
+    let last = history
+        .as_array()
+        .and_then(|h| h.last().cloned())
+        .unwrap_or_default();
+    assert_eq!(last["event_type"], "MarketingConsentChanged", "{history}");
+    assert_eq!(last["changes"][0]["field"], "marketing_consent");
+    assert_eq!(last["changes"][0]["value"], "withdrawn");
+    app.cleanup().await;
+}

@@ -81,6 +81,7 @@ fn sample_body(route: &DocRoute, n: u64, refresh: &[String; 2], role: Option<Rol
     match (route.method.as_str(), route.path.as_str()) {
         ("POST", "/customers/{id}/erase") => json!({ "reference": format!("DSR-{n}") }),
         ("POST", "/customers/{id}/export") => json!({ "reason": "permission sweep" }),
+        ("PUT", "/customers/{id}/consent/marketing") => json!({ "marketing": n.is_multiple_of(2) }),
         ("POST", "/customers/{id}/reveal") => json!({
             "field": if role == Some(Role::Technician) { "notes" } else { "phone" },
             "reason": "permission sweep"

@@ -37,6 +37,8 @@ pub struct ChangeCustomer {
 /// A customer as her stream has her now.
 pub(super) struct LoadedCustomer {
     pub version: i64,
+    /// Position of her last event (a consistency token for a change that was a no-op).
+    pub last_position: i64,
     pub key_version: u32,
     pub dek: events_schema::sealing::Dek,
     pub state: CustomerState,
@@ -188,7 +190,7 @@ impl App {
                     FieldValue::Phone(p) => Some(p.clone()),
                     _ => None,
                 }),
-                domain::CustomerEvent::Registered { .. } => None,
+                _ => None,
             });
             let new_events = to_new_events(&key, &events)?;
             let metadata = ctx.metadata(chrono::Utc::now());
@@ -247,6 +249,62 @@ impl App {
         }
     }
 
+    /// She gives or withdraws consent to marketing messages (SEC-5). Naturally
+    /// idempotent: asking for what is already so records nothing.
+    pub async fn set_marketing_consent(
+        &self,
+        ctx: &CommandContext,
+        customer_id: CustomerId,
+        marketing: bool,
+    ) -> Result<Outcome, AppError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let loaded = self.load_customer(ctx.tenant, customer_id).await?;
+            let events = domain::decide(
+                &loaded.state,
+                CustomerCommand::SetMarketingConsent { marketing },
+            )?;
+            if events.is_empty() {
+                return Ok(saved(
+                    200,
+                    customer_id,
+                    loaded.version,
+                    loaded.last_position,
+                ));
+            }
+            let key = SubjectKey {
+                tenant: ctx.tenant,
+                customer: customer_id,
+                version: loaded.key_version,
+                dek: &loaded.dek,
+            };
+            let new_events = to_new_events(&key, &events)?;
+            let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
+            let tx = client.transaction().await?;
+            let appended = store::append_tx(
+                &tx,
+                &StreamAppend {
+                    tenant_id: ctx.tenant,
+                    stream_id: &wire::stream_id(customer_id),
+                    stream_type: wire::STREAM_TYPE,
+                    expected: ExpectedVersion::Exact(loaded.version),
+                    events: &new_events,
+                    metadata: &ctx.metadata(chrono::Utc::now()),
+                },
+            )
+            .await;
+            match appended {
+                Ok(a) => {
+                    tx.commit().await?;
+                    self.relay_wakeup.notify_one();
+                    return Ok(saved(200, customer_id, a.new_version, a.last_position));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Conflict)
+    }
+
     /// A customer's state from her stream, with the key her values are sealed with.
     pub(super) async fn load_customer(
         &self,
@@ -261,7 +319,7 @@ impl App {
         let Some(last) = history.last() else {
             return Err(CustomerError::NotFound.into());
         };
-        let version = last.stream_version;
+        let (version, last_position) = (last.stream_version, last.global_position);
         let wire_events = history
             .iter()
             .map(|e| {
@@ -301,6 +359,7 @@ impl App {
         }
         Ok(LoadedCustomer {
             version,
+            last_position,
             key_version,
             dek,
             state,

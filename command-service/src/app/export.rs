@@ -106,6 +106,11 @@ impl App {
                     cleared.iter().map(|f| f.as_str().to_owned()).collect(),
                     Some(reason.as_str().to_owned()),
                 ),
+                CustomerEvent::MarketingConsentChanged { marketing, .. } => (
+                    Map::from_iter([("marketing_consent".to_owned(), Value::Bool(marketing))]),
+                    vec![],
+                    None,
+                ),
             };
             history.push(ExportedChange {
                 version: e.stream_version,

@@ -71,6 +71,13 @@ impl SubjectKey<'_> {
                 cleared: cleared.clone(),
                 reason: self.seal_text(REASON_FIELD, reason.as_str()),
             }),
+            domain::CustomerEvent::MarketingConsentChanged {
+                customer_id,
+                marketing,
+            } => wire::CustomerEvent::MarketingConsentChanged(wire::MarketingConsentChanged {
+                customer_id: *customer_id,
+                marketing: *marketing,
+            }),
         }
     }
 
@@ -136,6 +143,12 @@ impl SubjectKey<'_> {
                     set: self.open_values(&e.details, today)?,
                     cleared: e.cleared.clone(),
                     reason: Reason::parse(&reason).map_err(|m| corrupt(REASON_FIELD, m))?,
+                }
+            }
+            wire::CustomerEvent::MarketingConsentChanged(e) => {
+                domain::CustomerEvent::MarketingConsentChanged {
+                    customer_id: e.customer_id,
+                    marketing: e.marketing,
                 }
             }
             // Her keys are gone with it; nothing after it is decided on her record.

@@ -392,3 +392,28 @@ pub async fn export(
     );
     Ok(response)
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChangeDto {
+    pub marketing: bool,
+}
+
+/// `PUT /customers/{id}/consent/marketing`: give or withdraw marketing consent.
+pub async fn marketing_consent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<ConsentChangeDto>,
+) -> Result<Response, ApiError> {
+    let customer_id: CustomerId = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let ctx = command_context(&caller, &headers, "marketing_consent", &id, &body.value)?;
+    let outcome = state
+        .app
+        .set_marketing_consent(&ctx, customer_id, body.dto.marketing)
+        .await?;
+    Ok(outcome_response(outcome))
+}

@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use error::ApiError;
 use events_schema::ids::CommandId;
@@ -45,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}/reveal", post(customers::reveal))
         .route("/customers/{id}/erase", post(customers::erase))
         .route("/customers/{id}/export", post(customers::export))
+        .route(
+            "/customers/{id}/consent/marketing",
+            put(customers::marketing_consent),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

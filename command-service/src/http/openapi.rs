@@ -133,6 +133,14 @@ pub fn spec() -> Value {
                     "properties": { "reference": { "type": "string", "description": "The request number (no personal data)" } } } } } },
                 "responses": { "200": { "description": "{customer_id, reference, erased_at, keys_destroyed, event_position, consistency_token}" },
                                "404": { "description": "No such customer" }, "410": { "description": "Already erased" } } } },
+            "/customers/{id}/consent/marketing": { "put": {
+                "summary": "Give or withdraw the customer's consent to marketing messages (SEC-5); the privacy-policy acceptance is unaffected",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["marketing"], "additionalProperties": false,
+                    "properties": { "marketing": { "type": "boolean" } } } } } },
+                "responses": { "200": { "description": "Recorded (or already so)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Saved" } } } },
+                               "404": { "description": "No such customer" } } } },
             "/customers/{id}/export": { "post": {
                 "summary": "Everything held about the customer, in clear: record, consent, every change (who, when, why) and every disclosure; logged as a disclosure; never cached",
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],

@@ -242,6 +242,21 @@ fn fold(
                     reason,
                 ));
             }
+            CustomerEvent::MarketingConsentChanged(m) => {
+                if let Some(row) = rows.get_mut(&(tenant, id)) {
+                    row.set_marketing_consent(fe.event.stream_version, m.marketing, at);
+                }
+                let shown = if m.marketing { "granted" } else { "withdrawn" };
+                history.push(HistoryRow::new(
+                    fe,
+                    id,
+                    tokio_postgres::types::Json(vec![Change {
+                        field: "marketing_consent",
+                        value: ChangedValue::Text(shown.to_owned()),
+                    }]),
+                    None,
+                ));
+            }
             CustomerEvent::Erased(_) => {
                 // No read-model row of her stays: not her record, not its history.
                 rows.remove(&(tenant, id));

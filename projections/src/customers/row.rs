@@ -131,6 +131,18 @@ impl CustomerRow {
         self.phone_masked = masked(CustomerField::Phone, e164);
     }
 
+    /// She gave or withdrew marketing consent.
+    pub fn set_marketing_consent(
+        &mut self,
+        version: i64,
+        marketing: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        self.version = version;
+        self.marketing_consent = marketing;
+        self.updated_at = at;
+    }
+
     /// Applies a change (also used to fill a new row from its registration).
     pub fn change(
         &mut self,

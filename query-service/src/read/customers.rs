@@ -181,7 +181,11 @@ pub async fn search(
 
 #[derive(Debug, Serialize)]
 pub struct ConsentView {
+    /// The privacy policy she accepted at registration (its version names its purposes).
     pub privacy_policy_version: String,
+    /// When she accepted it (her registration).
+    pub privacy_policy_accepted_at: chrono::DateTime<chrono::Utc>,
+    /// Consent to marketing messages: separate, and withdrawable at any time.
     pub marketing: bool,
 }
 
@@ -241,6 +245,7 @@ pub async fn detail(
         conditions_recorded: r.get(13),
         consent: ConsentView {
             privacy_policy_version: r.get(14),
+            privacy_policy_accepted_at: r.get(16),
             marketing: r.get(15),
         },
         created_at: r.get(16),

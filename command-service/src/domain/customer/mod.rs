@@ -48,6 +48,8 @@ pub enum CustomerCommand {
         clear: Vec<CustomerField>,
         reason: Reason,
     },
+    /// Give or withdraw consent to marketing messages.
+    SetMarketingConsent { marketing: bool },
 }
 
 /// Plaintext events; sealed by the application layer before storage.
@@ -63,6 +65,10 @@ pub enum CustomerEvent {
         set: Vec<FieldValue>,
         cleared: Vec<CustomerField>,
         reason: Reason,
+    },
+    MarketingConsentChanged {
+        customer_id: CustomerId,
+        marketing: bool,
     },
 }
 
@@ -111,7 +117,26 @@ pub fn decide(
         (CustomerState::Active { .. }, CustomerCommand::Register { .. }) => {
             Err(CustomerError::AlreadyRegistered)
         }
-        (CustomerState::New, CustomerCommand::Change { .. }) => Err(CustomerError::NotFound),
+        (
+            CustomerState::New,
+            CustomerCommand::Change { .. } | CustomerCommand::SetMarketingConsent { .. },
+        ) => Err(CustomerError::NotFound),
+        (
+            CustomerState::Active {
+                customer_id,
+                consent,
+                ..
+            },
+            CustomerCommand::SetMarketingConsent { marketing },
+        ) => Ok(if consent.marketing == marketing {
+            // Already so: nothing to record.
+            vec![]
+        } else {
+            vec![CustomerEvent::MarketingConsentChanged {
+                customer_id: *customer_id,
+                marketing,
+            }]
+        }),
         (
             CustomerState::Active {
                 customer_id,
@@ -180,7 +205,25 @@ pub fn evolve(state: CustomerState, event: &CustomerEvent) -> CustomerState {
                 consent,
             }
         }
-        (state @ CustomerState::New, CustomerEvent::Changed { .. }) => state,
+        (
+            CustomerState::Active {
+                customer_id,
+                details,
+                mut consent,
+            },
+            CustomerEvent::MarketingConsentChanged { marketing, .. },
+        ) => {
+            consent.marketing = *marketing;
+            CustomerState::Active {
+                customer_id,
+                details,
+                consent,
+            }
+        }
+        (
+            state @ CustomerState::New,
+            CustomerEvent::Changed { .. } | CustomerEvent::MarketingConsentChanged { .. },
+        ) => state,
     }
 }
 
