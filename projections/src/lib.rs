@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[events_schema::migrate::Migration] = &[
         name: "read_model_security",
         sql: include_str!("../migrations/0002_read_model_security.sql"),
     },
+    events_schema::migrate::Migration {
+        version: 3,
+        name: "resource_limits",
+        sql: include_str!("../migrations/0003_resource_limits.sql"),
+    },
 ];
 
 /// Every migration this process needs, in dependency order.

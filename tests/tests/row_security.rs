@@ -231,3 +231,25 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
     }
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_query_role_cannot_run_long_statements() {
+    let app = spawn_app().await;
+    let pool = events_schema::db::app_pool(&app.db_url, "belle_query", None, 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = pool.get().await.unwrap_or_else(|e| panic!("{e}"));
+    for (setting, expected) in [
+        ("statement_timeout", "5s"),
+        ("idle_in_transaction_session_timeout", "10s"),
+    ] {
+        let value: String = client
+            .query_one(&format!("SHOW {setting}"), &[])
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(value, expected, "{setting}");
+    }
+    drop(client);
+    pool.close();
+    app.cleanup().await;
+}

@@ -9,13 +9,18 @@ use serde_json::json;
 
 #[derive(Debug)]
 pub enum ApiError {
-    BadParam { field: String, message: String },
+    BadParam {
+        field: String,
+        message: String,
+    },
     BadRequest(String),
     Unauthorized(&'static str),
     Forbidden,
     NotFound(&'static str),
     NotYet,
     Unavailable,
+    /// The request ran past its deadline and was abandoned.
+    TooSlow,
     Internal(anyhow::Error),
 }
 
@@ -67,6 +72,11 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_caught_up",
                 "the read model has not caught up with your consistency_token yet; retry shortly",
+            )),
+            ApiError::TooSlow => retry(body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_slow",
+                "the request took too long and was abandoned; narrow it or retry shortly",
             )),
             ApiError::Unavailable => retry(body(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -44,7 +44,72 @@ pub fn router(state: AppState) -> Router {
         .route("/audit/chain", get(audit::chain))
         .route("/audit/disclosures", get(audit::disclosures))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn_with_state(REQUEST_DEADLINE, deadline))
         .with_state(state)
+}
+
+/// How long a request may run before it is abandoned (503 + `Retry-After`); the
+/// database also stops any statement of the query role after 5 s
+/// (`statement_timeout`, migration `projections/0003_resource_limits`).
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Abandons a request that runs past `limit` (its future is dropped: a read holds
+/// nothing that needs finishing).
+pub async fn deadline(
+    State(limit): State<std::time::Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                limit_ms = limit.as_millis(),
+                "request abandoned at its deadline"
+            );
+            ApiError::TooSlow.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_request_past_its_deadline_gets_503_and_a_quick_one_its_answer() {
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    "late"
+                }),
+            )
+            .route("/quick", get(|| async { "ok" }))
+            .layer(middleware::from_fn_with_state(
+                std::time::Duration::from_millis(50),
+                deadline,
+            ));
+        let call = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                app.oneshot(
+                    Request::builder()
+                        .uri(path)
+                        .body(Body::empty())
+                        .unwrap_or_default(),
+                )
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+            }
+        };
+        assert_eq!(call("/slow").await, 503);
+        assert_eq!(call("/quick").await, 200);
+    }
 }
 
 /// Deny by default: the matched route's rule decides (public, or a token whose role
