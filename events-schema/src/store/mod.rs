@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "hash_chain",
         sql: include_str!("0004_hash_chain.sql"),
     },
+    Migration {
+        version: 5,
+        name: "cheaper_event_digest",
+        sql: include_str!("0005_cheaper_event_digest.sql"),
+    },
 ];
 
 /// What the appender believes the stream's version is.
