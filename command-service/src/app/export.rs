@@ -11,7 +11,6 @@ use events_schema::customer::{self as wire, Consent, REASON_FIELD};
 use events_schema::disclosure::{self, DisclosureEvent};
 use events_schema::envelope::{Actor, DomainEvent};
 use events_schema::ids::CustomerId;
-use events_schema::sealing::open;
 use events_schema::store;
 use serde_json::{Map, Value};
 
@@ -133,8 +132,7 @@ impl App {
                     DisclosureEvent::Revealed(r) => (r.field.as_str().to_owned(), r.reason),
                     DisclosureEvent::Exported(x) => ("export".to_owned(), x.reason),
                 };
-            let reason = open(key.dek, &key_ctx(&key), &sealed)
-                .map_err(|err| AppError::Internal(err.into()))?;
+            let reason = key.open_text(REASON_FIELD, &sealed)?;
             disclosures.push(ExportedDisclosure {
                 occurred_at: e.metadata.occurred_at,
                 actor: e.metadata.actor,
@@ -161,13 +159,5 @@ impl App {
             history,
             disclosures,
         })
-    }
-}
-
-fn key_ctx<'a>(key: &SubjectKey<'a>) -> events_schema::sealing::SealContext<'a> {
-    events_schema::sealing::SealContext {
-        tenant: key.tenant,
-        subject: key.customer.as_uuid(),
-        field: REASON_FIELD,
     }
 }

@@ -29,6 +29,15 @@ impl SubjectKey<'_> {
         seal(self.dek, self.version, &self.ctx(field), text)
     }
 
+    /// Opens a value sealed for this customer under `field`.
+    pub(super) fn open_text(
+        &self,
+        field: &str,
+        sealed: &events_schema::sealing::SealedValue,
+    ) -> Result<String, AppError> {
+        open(self.dek, &self.ctx(field), sealed).map_err(|err| AppError::Internal(err.into()))
+    }
+
     fn seal_values(&self, values: &[FieldValue]) -> SealedDetails {
         let mut d = SealedDetails::default();
         for v in values {
@@ -136,8 +145,7 @@ impl SubjectKey<'_> {
                 }
             }
             wire::CustomerEvent::Changed(e) => {
-                let reason = open(self.dek, &self.ctx(REASON_FIELD), &e.reason)
-                    .map_err(|err| AppError::Internal(err.into()))?;
+                let reason = self.open_text(REASON_FIELD, &e.reason)?;
                 domain::CustomerEvent::Changed {
                     customer_id: e.customer_id,
                     set: self.open_values(&e.details, today)?,

@@ -263,9 +263,7 @@ pub async fn change(
     headers: HeaderMap,
     body: ApiJson<ChangeDto>,
 ) -> Result<Response, ApiError> {
-    let customer_id: CustomerId = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let customer_id = customer_id(&id)?;
     let ctx = command_context(&caller, &headers, "change_customer", &id, &body.value)?;
     let cmd = body
         .dto
@@ -273,6 +271,21 @@ pub async fn change(
         .map_err(ApiError::Validation)?;
     let outcome = state.app.change_customer(&ctx, cmd).await?;
     Ok(outcome_response(outcome))
+}
+
+fn customer_id(id: &str) -> Result<CustomerId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))
+}
+
+/// A response holding personal data in clear: `Cache-Control: no-store`.
+fn never_cached(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 fn outcome_response(outcome: crate::app::Outcome) -> Response {
@@ -296,9 +309,7 @@ pub async fn reveal(
     headers: HeaderMap,
     body: ApiJson<RevealDto>,
 ) -> Result<Response, ApiError> {
-    let customer_id: CustomerId = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let customer_id = customer_id(&id)?;
     let ctx = command_context(&caller, &headers, "reveal_customer_field", &id, &body.value)?;
     let mut errors = Vec::new();
     let field = CustomerField::parse(&body.dto.field).filter(|f| f.is_personal());
@@ -315,12 +326,7 @@ pub async fn reveal(
         return Err(ApiError::Validation(errors));
     };
     let revealed = state.app.reveal(&ctx, customer_id, field, &reason).await?;
-    let mut response = Json(revealed).into_response();
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    Ok(never_cached(Json(revealed)))
 }
 
 #[derive(Deserialize)]
@@ -338,9 +344,7 @@ pub async fn erase(
     headers: HeaderMap,
     body: ApiJson<EraseDto>,
 ) -> Result<Response, ApiError> {
-    let customer_id: CustomerId = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let customer_id = customer_id(&id)?;
     let ctx = command_context(&caller, &headers, "erase_customer", &id, &body.value)?;
     let reference = body.dto.reference.trim();
     let ok = (1..=64).contains(&reference.len())
@@ -375,9 +379,7 @@ pub async fn export(
     headers: HeaderMap,
     body: ApiJson<ExportDto>,
 ) -> Result<Response, ApiError> {
-    let customer_id: CustomerId = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let customer_id = customer_id(&id)?;
     let ctx = command_context(&caller, &headers, "export_customer", &id, &body.value)?;
     let reason = Reason::parse(&body.dto.reason)
         .map_err(|m| ApiError::Validation(vec![FieldError::new("reason", m)]))?;
@@ -385,12 +387,7 @@ pub async fn export(
         .app
         .export_customer(&ctx, customer_id, &reason)
         .await?;
-    let mut response = Json(export).into_response();
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    Ok(never_cached(Json(export)))
 }
 
 #[derive(Deserialize)]
@@ -407,9 +404,7 @@ pub async fn marketing_consent(
     headers: HeaderMap,
     body: ApiJson<ConsentChangeDto>,
 ) -> Result<Response, ApiError> {
-    let customer_id: CustomerId = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
+    let customer_id = customer_id(&id)?;
     let ctx = command_context(&caller, &headers, "marketing_consent", &id, &body.value)?;
     let outcome = state
         .app
