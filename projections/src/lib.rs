@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[events_schema::migrate::Migration] = &[
         name: "resource_limits",
         sql: include_str!("../migrations/0003_resource_limits.sql"),
     },
+    events_schema::migrate::Migration {
+        version: 4,
+        name: "custom_plans",
+        sql: include_str!("../migrations/0004_custom_plans.sql"),
+    },
 ];
 
 /// Every migration this process needs, in dependency order.

@@ -253,3 +253,100 @@ async fn the_query_role_cannot_run_long_statements() {
     pool.close();
     app.cleanup().await;
 }
+
+/// A read-model version starts empty and fills while pooled connections live on. A plan
+/// cached on the empty table must not outlive its growth: after a statement has run on
+/// the empty table more often than PostgreSQL's switch to a generic plan (five runs),
+/// and 20,000 rows have arrived without an ANALYZE, the services' lookups still use
+/// their indexes (projections/0004_custom_plans).
+#[tokio::test]
+async fn lookups_keep_their_indexes_as_an_empty_read_model_fills() {
+    let app = spawn_app().await;
+    let tenant = uuid::Uuid::new_v4();
+    let cases = [
+        (
+            "belle_query",
+            format!("SELECT set_config('belle.tenant_id', '{tenant}', true)"),
+            "PREPARE lookup(uuid, text) AS SELECT customer_id FROM rm.customers
+             WHERE tenant_id = $1 AND phone_hash = $2
+             ORDER BY created_at DESC, customer_id DESC LIMIT 20",
+            format!("lookup('{tenant}', 'h-123')"),
+            "customers_phone",
+        ),
+        (
+            "belle_projections",
+            "SET LOCAL belle.projector = 'on'".to_string(),
+            "PREPARE lookup(uuid[], uuid[]) AS SELECT customer_id FROM rm.customers
+             WHERE (tenant_id, customer_id) IN (SELECT * FROM UNNEST($1, $2))",
+            format!(
+                "lookup(ARRAY['{tenant}']::uuid[], ARRAY['{}']::uuid[])",
+                uuid::Uuid::new_v4()
+            ),
+            "customers_pkey",
+        ),
+    ];
+    let mut clients = Vec::new();
+    for (role, scope, prepare, execute, _) in &cases {
+        let pool = events_schema::db::app_pool(&app.db_url, role, None, 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut client = pool.get().await.unwrap_or_else(|e| panic!("{e}"));
+        client
+            .batch_execute(prepare)
+            .await
+            .unwrap_or_else(|e| panic!("{role}: {e}"));
+        for _ in 0..8 {
+            let tx = client.transaction().await.unwrap_or_else(|e| panic!("{e}"));
+            tx.batch_execute(scope)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let rows = tx
+                .query(&format!("EXECUTE {execute}"), &[])
+                .await
+                .unwrap_or_else(|e| panic!("{role}: {e}"));
+            assert!(rows.is_empty());
+            drop(tx);
+        }
+        clients.push((pool, client));
+    }
+
+    let inserted = app
+        .admin()
+        .await
+        .execute(
+            "INSERT INTO rm.customers (tenant_id, customer_id, version, name, name_pinyin,
+                 name_initials, phone_hash, phone_tail_hash, phone_masked, source_channel, tags,
+                 has_notes, has_allergies, has_conditions, privacy_policy_version,
+                 marketing_consent, created_at, updated_at)
+             SELECT $1, gen_random_uuid(), 1, 'n' || i, 'n' || i, 'n', 'h-' || i, 't-' || (i % 10000),
+                    '138****' || lpad((i % 10000)::text, 4, '0'), 'walk_in', '{}', false, false,
+                    false, 'v1', false, now() - i * interval '1 minute', now()
+             FROM generate_series(1, 20000) i",
+            &[&tenant],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("filling the read model: {e}"));
+    assert_eq!(inserted, 20_000);
+
+    for ((role, scope, _, execute, index), (pool, client)) in cases.iter().zip(&mut clients) {
+        let tx = client.transaction().await.unwrap_or_else(|e| panic!("{e}"));
+        tx.batch_execute(scope)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let plan: Vec<String> = tx
+            .query(&format!("EXPLAIN EXECUTE {execute}"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{role}: {e}"))
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains(&format!("using {index} on"))
+                || plan.contains(&format!("Scan on {index}\n")),
+            "{role}: the lookup no longer uses {index}:\n{plan}"
+        );
+        drop(tx);
+        pool.close();
+    }
+    app.cleanup().await;
+}

@@ -20,15 +20,27 @@ pub fn link(previous: &[u8], digest: &[u8]) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// Feed entries after `after` with their events' digests (NULL when the row is gone)
-/// and their stored links (NULL when not chained yet).
+/// Feed entries after `$1` with their events' digests (NULL when the row is gone) and
+/// their stored links (NULL when not chained yet). The chain is joined from `$1` on:
+/// without that bound a merge join reads the chain's index from its first link on every
+/// call, and the cost of a batch grows with the length of the chain.
 const ENTRIES: &str = "\
 SELECT f.seq, f.global_position, d.digest, c.link
 FROM es.feed f
 LEFT JOIN LATERAL (
     SELECT es.event_digest(e) AS digest FROM es.events e
     WHERE e.global_position = f.global_position OFFSET 0) d ON true
-LEFT JOIN es.chain c ON c.seq = f.seq
+LEFT JOIN es.chain c ON c.seq = f.seq AND c.seq > $1
+WHERE f.seq > $1 ORDER BY f.seq LIMIT $2";
+
+/// Feed entries after the chain's head `$1` with their events' digests: what
+/// [`extend`] links. Entries past the head have no link yet, so the chain is not read.
+const UNCHAINED: &str = "\
+SELECT f.seq, d.digest
+FROM es.feed f
+LEFT JOIN LATERAL (
+    SELECT es.event_digest(e) AS digest FROM es.events e
+    WHERE e.global_position = f.global_position OFFSET 0) d ON true
 WHERE f.seq > $1 ORDER BY f.seq LIMIT $2";
 
 const HEAD: &str = "SELECT seq, link FROM es.chain ORDER BY seq DESC LIMIT 1";
@@ -46,11 +58,11 @@ async fn head(client: &impl GenericClient) -> Result<(i64, Vec<u8>), StoreError>
 /// Several relays racing compute the same links; the first insert wins.
 pub async fn extend(client: &impl GenericClient, limit: i64) -> Result<usize, StoreError> {
     let (mut seq, mut previous) = head(client).await?;
-    let stmt = client.prepare_cached(ENTRIES).await?;
+    let stmt = client.prepare_cached(UNCHAINED).await?;
     let rows = client.query(&stmt, &[&seq, &limit]).await?;
     let (mut seqs, mut links) = (Vec::new(), Vec::new());
     for row in &rows {
-        let (s, digest): (i64, Option<Vec<u8>>) = (row.get(0), row.get(2));
+        let (s, digest): (i64, Option<Vec<u8>>) = (row.get(0), row.get(1));
         let Some(digest) = digest.filter(|_| s == seq + 1) else {
             break;
         };
