@@ -14,6 +14,10 @@
 //! | `BELLE_COMMAND_ADDR` | `127.0.0.1:8080` | HTTP listen address |
 //! | `BELLE_TOKEN_TTL_SECS` | `900` | lifetime of access tokens (refresh tokens: 14 days, single use) |
 //! | `BELLE_RELAY` | `on` | `off` disables the relay in this instance |
+//! | `BELLE_NOTIFY_CHANNEL` | `log` | `log` (messages appended to `BELLE_NOTIFY_LOG_FILE`, development) or `webhook` |
+//! | `BELLE_NOTIFY_LOG_FILE` | `notifications.jsonl` | where the `log` channel writes (it holds recipients and codes in clear, like a phone would) |
+//! | `BELLE_NOTIFY_WEBHOOK_URL` | none | gateway the `webhook` channel POSTs to (required with it) |
+//! | `BELLE_NOTIFY_WORKER` | `on` | `off`: this instance queues messages but does not send them |
 
 use anyhow::{anyhow, Context};
 use events_schema::runtime::{parse_var, secret, var};
@@ -39,6 +43,10 @@ pub struct Config {
     pub addr: SocketAddr,
     pub token_ttl: Duration,
     pub relay: bool,
+    /// Where notifications go.
+    pub notify_channel: crate::app::notify::Channel,
+    /// Whether this instance runs the notification worker.
+    pub notify_worker: bool,
 }
 
 impl Config {
@@ -66,6 +74,34 @@ impl Config {
                 .context("BELLE_COMMAND_ADDR")?,
             token_ttl: Duration::from_secs(parse_var("BELLE_TOKEN_TTL_SECS", 900)?),
             relay: var("BELLE_RELAY", None).is_none_or(|v| v != "off"),
+            notify_channel: notify_channel()?,
+            notify_worker: var("BELLE_NOTIFY_WORKER", None).is_none_or(|v| v != "off"),
         })
+    }
+}
+
+fn notify_channel() -> anyhow::Result<crate::app::notify::Channel> {
+    use crate::app::notify::Channel;
+    match var("BELLE_NOTIFY_CHANNEL", None)
+        .as_deref()
+        .unwrap_or("log")
+    {
+        "log" => Ok(Channel::Log {
+            file: var("BELLE_NOTIFY_LOG_FILE", None)
+                .unwrap_or_else(|| "notifications.jsonl".into())
+                .into(),
+        }),
+        "webhook" => {
+            let url = var("BELLE_NOTIFY_WEBHOOK_URL", None).ok_or_else(|| {
+                anyhow!("BELLE_NOTIFY_WEBHOOK_URL is required with BELLE_NOTIFY_CHANNEL=webhook")
+            })?;
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(anyhow!("BELLE_NOTIFY_WEBHOOK_URL must be an http(s) URL"));
+            }
+            Ok(Channel::Webhook { url })
+        }
+        other => Err(anyhow!(
+            "BELLE_NOTIFY_CHANNEL must be log or webhook, not {other:?}"
+        )),
     }
 }

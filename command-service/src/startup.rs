@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "refresh_tokens",
         sql: include_str!("../migrations/0003_refresh_tokens.sql"),
     },
+    Migration {
+        version: 4,
+        name: "notifications_and_sign_in",
+        sql: include_str!("../migrations/0004_notifications_and_sign_in.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.
@@ -47,6 +52,7 @@ pub struct Application {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
     relay: Option<JoinHandle<()>>,
+    notifier: Option<JoinHandle<()>>,
 }
 
 /// Builds the application state (pools, keys) without serving.
@@ -80,6 +86,7 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         relay_wakeup: Arc::new(Notify::new()),
         hashing: Arc::new(Semaphore::new(hashers)),
         login_limits: crate::app::throttle::LoginLimits::default(),
+        notifier: crate::app::notify::Notifier::new(config.notify_channel.clone())?,
     })
 }
 
@@ -106,6 +113,12 @@ impl Application {
         } else {
             None
         };
+        let notifier = config.notify_worker.then(|| {
+            tokio::spawn(crate::app::notify::run_worker(
+                app.clone(),
+                shutdown_rx.clone(),
+            ))
+        });
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -131,6 +144,7 @@ impl Application {
             shutdown,
             server,
             relay,
+            notifier,
         })
     }
 
@@ -148,6 +162,9 @@ impl Application {
         let _ = self.server.await;
         if let Some(relay) = self.relay {
             let _ = relay.await;
+        }
+        if let Some(notifier) = self.notifier {
+            let _ = notifier.await;
         }
     }
 

@@ -6,7 +6,7 @@
 use crate::envelope::{
     decode_payload, new_event, DecodeError, DomainEvent, NewEvent, Payload, Role,
 };
-use crate::ids::{AccountId, TenantId};
+use crate::ids::{AccountId, CustomerId, TenantId};
 use crate::sealing::SealedValue;
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +76,12 @@ impl DomainEvent for TenantEvent {
 pub struct AccountCreated {
     pub account_id: AccountId,
     pub role: Role,
+    /// Sealed with the account's own key — or, for a customer's account, with hers
+    /// (subject = `customer_id`), so that erasing her erases her login too.
     pub login: SealedValue,
+    /// A customer's own account: whose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
 }
 
 /// Sealing label of the reason given for an account change.

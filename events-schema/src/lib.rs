@@ -3,7 +3,7 @@
 //! Owns everything the three services must agree on:
 //! - [`ids`]: identifier newtypes (no personal data, safe in subjects and logs);
 //! - [`envelope`]: the stored event envelope and its metadata (actor, tenant, command);
-//! - [`customer`], [`identity`]: event types per stream type, with stable names and
+//! - [`customer`], [`identity`], [`disclosure`], [`notification`]: event types per stream type, with stable names and
 //!   schema versions;
 //! - [`values`]: validated value objects (phone, ID-card number, email, birthday, name);
 //! - [`sealing`]: sealing of personal data (XChaCha20-Poly1305, per-subject keys) and
@@ -22,6 +22,7 @@ pub mod disclosure;
 pub mod envelope;
 pub mod identity;
 pub mod ids;
+pub mod notification;
 pub mod permissions;
 pub mod sealing;
 pub mod subjects;

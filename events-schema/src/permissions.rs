@@ -30,10 +30,12 @@ pub enum Operation {
     EraseCustomer,
     /// Export everything held about a customer, in clear (data-subject access).
     ExportCustomer,
+    /// A customer reads her own record.
+    ViewOwnRecord,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 13] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -46,6 +48,7 @@ impl Operation {
         Operation::ListDisclosures,
         Operation::EraseCustomer,
         Operation::ExportCustomer,
+        Operation::ViewOwnRecord,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -63,6 +66,7 @@ impl Operation {
             Operation::ListDisclosures => "list_disclosures",
             Operation::EraseCustomer => "erase_customer",
             Operation::ExportCustomer => "export_customer",
+            Operation::ViewOwnRecord => "view_own_record",
         }
     }
 
@@ -95,11 +99,13 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ViewCustomerHistory => matches!(role, Owner | Manager | FrontDesk | Auditor),
         ReadAuditLog => matches!(role, Owner | Auditor),
         ManageAccounts => matches!(role, Owner | Manager),
-        ChangeOwnPassword => role != System,
+        // Customers have no password: they sign in with a code sent to their phone.
+        ChangeOwnPassword => !matches!(role, System | Customer),
         RevealCustomerField => !reveals(role).is_empty(),
         ListDisclosures => matches!(role, Owner | Auditor),
         EraseCustomer => role == Owner,
         ExportCustomer => matches!(role, Owner | Manager),
+        ViewOwnRecord => role == Customer,
     }
 }
 
@@ -181,6 +187,8 @@ pub const ROUTES: &[Route] = {
         route(Command, "POST", "/auth/login", Public),
         route(Command, "POST", "/auth/refresh", Public),
         route(Command, "POST", "/auth/logout", Public),
+        route(Command, "POST", "/auth/customer/code", Public),
+        route(Command, "POST", "/auth/customer/sign-in", Public),
         route(
             Command,
             "POST",
@@ -235,6 +243,7 @@ pub const ROUTES: &[Route] = {
         route(Query, "GET", "/openapi.json", Public),
         route(Query, "GET", "/customers", Requires(SearchCustomers)),
         route(Query, "GET", "/customers/{id}", Requires(ViewCustomer)),
+        route(Query, "GET", "/me", Requires(ViewOwnRecord)),
         route(
             Query,
             "GET",
@@ -374,8 +383,15 @@ mod tests {
     fn customers_and_the_system_role_are_denied_staff_operations_and_system_everything() {
         for op in Operation::ALL {
             assert!(!allows(Role::System, op), "{op:?}");
-            if op != Operation::ChangeOwnPassword {
-                assert!(!allows(Role::Customer, op), "{op:?}");
+            assert_eq!(
+                allows(Role::Customer, op),
+                op == Operation::ViewOwnRecord,
+                "{op:?}"
+            );
+            if op == Operation::ViewOwnRecord {
+                for role in ROLES.into_iter().filter(|r| *r != Role::Customer) {
+                    assert!(!allows(role, op), "{role:?}");
+                }
             }
         }
         assert!(allows(Role::FrontDesk, Operation::RegisterCustomer));
@@ -405,6 +421,7 @@ mod tests {
             iat: 0,
             exp: 100,
             jti: uuid::Uuid::new_v4(),
+            customer: None,
         };
         let header = format!("Bearer {}", tokens.issue(&claims));
         let decide = |method: &str, path: &str| {

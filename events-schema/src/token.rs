@@ -6,7 +6,7 @@
 //! audience and expiry are always checked. Claims hold ids and a role, never personal data.
 
 use crate::envelope::Role;
-use crate::ids::{AccountId, TenantId};
+use crate::ids::{AccountId, CustomerId, TenantId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -31,6 +31,9 @@ pub struct Claims {
     pub exp: i64,
     /// Token id.
     pub jti: uuid::Uuid,
+    /// For a customer's own account: her customer record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerId>,
 }
 
 /// The HMAC secret tokens are signed with.
@@ -171,6 +174,7 @@ mod tests {
             iat: 0,
             exp,
             jti: uuid::Uuid::new_v4(),
+            customer: None,
         }
     }
 

@@ -113,6 +113,7 @@ fn tenant_created_v1_and_account_created_v1() {
             account_id: AccountId::from_uuid(id(4)),
             role: Role::FrontDesk,
             login: sealed("login"),
+            customer_id: None,
         }),
         json!({
             "account_id": "00000000-0000-0000-0000-000000000004",

@@ -152,6 +152,8 @@ pub struct Options {
     /// Run the projection workers.
     pub projections: bool,
     pub pool_size: usize,
+    /// Send notifications to this gateway instead of the app's log file.
+    pub notify_webhook: Option<String>,
 }
 
 impl Default for Options {
@@ -160,6 +162,7 @@ impl Default for Options {
             relay: true,
             projections: true,
             pool_size: 8,
+            notify_webhook: None,
         }
     }
 }
@@ -231,6 +234,8 @@ pub struct TestApp {
     /// The administrator's pool: what `projections rebuild|verify` use.
     pub admin_pool: deadpool_postgres::Pool,
     pub keys: KeyStore,
+    /// The `log` notification channel's file (unless `Options::notify_webhook`).
+    pub notify_log: std::path::PathBuf,
     workers: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     pub options: Options,
 }
@@ -261,6 +266,7 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
     let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let kek = Kek::generate("k1");
     let tokens = TokenSecret::generate();
+    let notify_log = std::env::temp_dir().join(format!("belle-{prefix}-notifications.jsonl"));
     let command = CommandApp::build(CommandConfig {
         database_url: db_url.clone(),
         app_user: "belle_command".into(),
@@ -275,6 +281,13 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
         addr: "127.0.0.1:0".parse()?,
         token_ttl: Duration::from_secs(3600),
         relay: options.relay,
+        notify_channel: match &options.notify_webhook {
+            Some(url) => command_service::app::notify::Channel::Webhook { url: url.clone() },
+            None => command_service::app::notify::Channel::Log {
+                file: notify_log.clone(),
+            },
+        },
+        notify_worker: true,
     })
     .await?;
     // The stream exists even when this app's relay is off (tests run their own).
@@ -315,6 +328,7 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
         projection_pool,
         admin_pool,
         keys,
+        notify_log,
         workers: Vec::new(),
         options: options.clone(),
     };
@@ -478,6 +492,64 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Messages the `log` notification channel wrote to `to` (E.164), oldest first.
+    pub fn messages_to(&self, to: &str) -> Vec<Value> {
+        std::fs::read_to_string(&self.notify_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|m| m["to"] == to)
+            .collect()
+    }
+
+    /// Asks for a customer sign-in code for `phone` (mainland, 11 digits) and reads it
+    /// off the "phone": the `log` channel's file.
+    pub async fn sign_in_code(&self, tenant: &str, phone: &str) -> String {
+        let to = format!("+86{phone}");
+        let before = self.messages_to(&to).len();
+        let r = self
+            .http
+            .post(format!("{}/auth/customer/code", self.command_url))
+            .json(&json!({ "tenant": tenant, "phone": phone }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("code request: {e}"));
+        assert_eq!(r.status(), 202, "code request refused");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(m) = self.messages_to(&to).get(before) {
+                let text = m["text"].as_str().unwrap_or_default();
+                return text
+                    .split(|c: char| !c.is_ascii_digit())
+                    .find(|w| w.len() == 6)
+                    .unwrap_or_else(|| panic!("no code in {text:?}"))
+                    .to_owned();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no message reached {to}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Signs a new customer up with a code (name `name`, policy v1); returns her session.
+    pub async fn customer_session(&self, tenant: &str, phone: &str, name: &str) -> Value {
+        let code = self.sign_in_code(tenant, phone).await;
+        let r = self
+            .http
+            .post(format!("{}/auth/customer/sign-in", self.command_url))
+            .json(
+                &json!({ "tenant": tenant, "phone": phone, "code": code, "name": name,
+                           "consent": { "privacy_policy_version": "v1" } }),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("sign-in: {e}"));
+        assert_eq!(r.status(), 200, "customer sign-in failed");
+        r.json().await.unwrap_or(Value::Null)
+    }
+
     /// Registers a customer and returns the command's response body.
     pub async fn register(&self, token: &str, body: &Value) -> Value {
         let (status, out) = self.post(token, "/customers", body).await;
@@ -525,6 +597,7 @@ impl TestApp {
         }
         self.projection_pool.close();
         self.admin_pool.close();
+        let _ = std::fs::remove_file(&self.notify_log);
         if let Ok(nats) = async_nats::connect(nats_url()).await {
             let js = async_nats::jetstream::new(nats);
             let _ = js

@@ -404,6 +404,7 @@ async fn relays_that_all_believe_they_lead_still_write_each_feed_entry_once() {
         relay: false,
         projections: false,
         pool_size: 16,
+        ..Default::default()
     })
     .await;
     let (tenant, _) = app.tenant("many-relays").await;

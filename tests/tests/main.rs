@@ -14,5 +14,6 @@ mod login;
 mod permissions;
 mod privacy;
 mod row_security;
+mod sign_in;
 mod tenancy;
 mod validation;

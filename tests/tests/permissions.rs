@@ -4,7 +4,7 @@
 
 use events_schema::customer::CustomerField;
 use events_schema::envelope::Role;
-use events_schema::ids::{AccountId, TenantId};
+use events_schema::ids::{AccountId, CustomerId, TenantId};
 use events_schema::permissions::{self, Access, Service, ROLES};
 use events_schema::token::{Claims, TokenSecret, API_AUDIENCE};
 use serde_json::{json, Value};
@@ -27,6 +27,7 @@ fn mint_for(secret: &TokenSecret, tenant: &str, role: Role, exp_in: i64, aud: &s
         iat: now.min(now + exp_in),
         exp: now + exp_in,
         jti: uuid::Uuid::new_v4(),
+        customer: (role == Role::Customer).then(CustomerId::new),
     })
 }
 
@@ -75,9 +76,13 @@ async fn documented_routes(app: &TestApp) -> Vec<DocRoute> {
 const PASSWORD: &str = "correct horse battery";
 /// The phone of tenant A's customer, which no response may show in clear but a reveal.
 const PHONE: &str = "13966660000";
+/// A phone new to the salon, signed up through the sweep's call of the sign-in route.
+const SIGN_UP_PHONE: &str = "13966669998";
 
 /// A request that the route accepts when the caller may make it.
-fn sample_body(route: &DocRoute, n: u64, refresh: &[String; 2], role: Option<Role>) -> Value {
+/// `secrets`: two refresh tokens (refresh, logout) and a customer sign-in code for
+/// `SIGN_UP_PHONE`.
+fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 3], role: Option<Role>) -> Value {
     match (route.method.as_str(), route.path.as_str()) {
         ("POST", "/customers/{id}/erase") => json!({ "reference": format!("DSR-{n}") }),
         ("POST", "/customers/{id}/export") => json!({ "reason": "permission sweep" }),
@@ -86,8 +91,15 @@ fn sample_body(route: &DocRoute, n: u64, refresh: &[String; 2], role: Option<Rol
             "field": if role == Some(Role::Technician) { "notes" } else { "phone" },
             "reason": "permission sweep"
         }),
-        ("POST", "/auth/refresh") => json!({ "refresh_token": refresh[0] }),
-        ("POST", "/auth/logout") => json!({ "refresh_token": refresh[1] }),
+        ("POST", "/auth/refresh") => json!({ "refresh_token": secrets[0] }),
+        ("POST", "/auth/logout") => json!({ "refresh_token": secrets[1] }),
+        ("POST", "/auth/customer/code") => {
+            json!({ "tenant": "sweep-a", "phone": format!("1376666{n:04}") })
+        }
+        ("POST", "/auth/customer/sign-in") => json!({
+            "tenant": "sweep-a", "phone": SIGN_UP_PHONE, "code": secrets[2], "name": "许愿",
+            "consent": { "privacy_policy_version": "v1" }
+        }),
         ("POST", "/customers") => json!({
             "name": "许诺", "phone": format!("1396666{n:04}"),
             "consent": { "privacy_policy_version": "v1" }
@@ -213,12 +225,23 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         let (_, token) = staff(&app, &owner_a, &format!("role{i}"), role).await;
         callers.push((role, token, true));
     }
+    // A customer signed up by herself, with a code sent to her phone.
+    let customer = app.customer_session("sweep-a", "13966669997", "许愿").await;
+    app.settle().await;
+    callers.push((
+        Role::Customer,
+        customer["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        true,
+    ));
     for role in [Role::Customer, Role::System] {
         callers.push((role, mint(&app.tokens, &tenant_a, role, 600), false));
     }
     staff(&app, &owner_a, "greeter", Role::FrontDesk).await;
-    let mut refresh = [String::new(), String::new()];
-    for slot in refresh.iter_mut() {
+    let mut secrets = [String::new(), String::new(), String::new()];
+    for slot in secrets.iter_mut().take(2) {
         let (status, session) = app
             .post(
                 "",
@@ -232,6 +255,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             .unwrap_or_default()
             .to_owned();
     }
+    secrets[2] = app.sign_in_code("sweep-a", SIGN_UP_PHONE).await;
     let (target, _) = staff(&app, &owner_a, "target", Role::Technician).await;
 
     let other_secret = TokenSecret::generate();
@@ -269,7 +293,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
                 .replace("{id}", subject)
                 .replace("{stream_id}", &format!("customer-{id}"))
         );
-        let body_for = |role| sample_body(route, n.fetch_add(1, Ordering::Relaxed), &refresh, role);
+        let body_for = |role| sample_body(route, n.fetch_add(1, Ordering::Relaxed), &secrets, role);
         let body = || body_for(None);
         let what = format!("{} {}", route.method, route.path);
         let access = permissions::rule(route.service, &route.method, &route.path);
@@ -332,6 +356,9 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         );
         if route.path.contains('{') {
             assert_eq!(status, 404, "{what} from another tenant: {text}");
+        } else if !permissions::allows(Role::Owner, op) {
+            // A customer's own route: refused to any owner.
+            assert_eq!(status, 403, "{what} from another tenant: {text}");
         } else {
             assert!(
                 (200..300).contains(&status),

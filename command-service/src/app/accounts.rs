@@ -101,6 +101,7 @@ impl App {
             account_id,
             role: a.role,
             login,
+            customer_id: None,
         })
         .to_new_event()
         .map_err(|e| AppError::Internal(e.into()))?;

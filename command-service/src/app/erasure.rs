@@ -3,7 +3,8 @@
 //! her, in every event, becomes unreadable; the events themselves stay (the log is
 //! immutable and its hash chain still verifies), projections drop her rows, and her
 //! phone may be registered again. The erasure is recorded in `keys.erasures` (so she
-//! never gets a key again) and answered with the evidence for the operator.
+//! never gets a key again) and answered with the evidence for the operator. Her own
+//! account (if she signed in herself) is switched off and its sessions revoked.
 
 use super::{App, AppError, CommandContext};
 use crate::domain::customer::CustomerError;
@@ -67,6 +68,20 @@ impl App {
             )
             .await?;
         tx.execute(&stmt, &[&tenant, &subject]).await?;
+        // Her own account signs in no more; its sessions end now.
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE iam.customer_accounts SET active = false
+                 WHERE tenant_id = $1 AND customer_id = $2 RETURNING account_id",
+            )
+            .await?;
+        for row in tx.query(&stmt, &[&tenant, &subject]).await? {
+            super::sessions::revoke_account(
+                &tx,
+                events_schema::ids::AccountId::from_uuid(row.get(0)),
+            )
+            .await?;
+        }
         let keys_destroyed = u32::try_from(destroyed).unwrap_or(u32::MAX);
         let event = CustomerEvent::Erased(CustomerErased {
             customer_id,

@@ -54,6 +54,16 @@ pub enum AppError {
     /// 429: too many login attempts for this account or from this address.
     #[error("too many login attempts")]
     TooManyAttempts { retry_after: u64 },
+    /// 429: a rate limit other than login's; `what` says which ("sign-in codes for
+    /// this phone", "exports for this salon"…), never whose.
+    #[error("too many {what}")]
+    RateLimited {
+        what: &'static str,
+        retry_after: u64,
+    },
+    /// 401: a sign-in code that is wrong, expired, used or guessed at too often.
+    #[error("the code is wrong or no longer valid")]
+    BadCode,
     /// 410: the subject's personal data was erased.
     #[error("this record was erased")]
     Erased,

@@ -121,6 +121,7 @@ impl App {
             account_id,
             role: Role::Owner,
             login,
+            customer_id: None,
         })
         .to_new_event()
         .map_err(internal)?;
@@ -241,7 +242,7 @@ impl App {
         let role = Role::parse(&role)
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown stored role")))?;
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        self.issue_session(&client, tenant, account, role, uuid::Uuid::new_v4())
+        self.issue_session(&client, tenant, (account, role, None), uuid::Uuid::new_v4())
             .await
     }
 }

@@ -11,8 +11,10 @@ pub mod error;
 pub mod export;
 pub mod group_commit;
 pub mod identity;
+pub mod notify;
 pub mod sealing;
 pub mod sessions;
+pub mod sign_in;
 pub mod throttle;
 
 pub use error::AppError;
@@ -43,6 +45,8 @@ pub struct App {
     pub group_commit: group_commit::GroupCommit,
     /// Failed-login limits per account and per client address.
     pub login_limits: throttle::LoginLimits,
+    /// The notification channel and its worker's wake-up.
+    pub notifier: Arc<notify::Notifier>,
 }
 
 /// Who sends a command and under which id.

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use deadpool_postgres::GenericClient;
 use events_schema::envelope::Role;
-use events_schema::ids::{AccountId, TenantId};
+use events_schema::ids::{AccountId, CustomerId, TenantId};
 use events_schema::token::{Claims, API_AUDIENCE};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -33,6 +33,9 @@ pub struct Session {
     pub tenant_id: TenantId,
     pub account_id: AccountId,
     pub role: Role,
+    /// A customer's own record (customer sessions only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
 }
 
 fn token_hash(token: &str) -> String {
@@ -46,22 +49,27 @@ fn new_refresh_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The presented token with its account as it is now: a staff account's credentials or
+/// a customer's own account (role `customer`, her record).
 const SPEND: &str = "\
 SELECT r.family_id, r.tenant_id, r.account_id, r.spent_at IS NOT NULL,
-       r.revoked_at IS NOT NULL OR r.expires_at <= now(), c.role, c.active
+       r.revoked_at IS NOT NULL OR r.expires_at <= now(),
+       coalesce(c.role, CASE WHEN ca.account_id IS NOT NULL THEN 'customer' END),
+       coalesce(c.active, ca.active), ca.customer_id
 FROM iam.refresh_tokens r
 LEFT JOIN iam.credentials c ON c.account_id = r.account_id AND c.tenant_id = r.tenant_id
+LEFT JOIN iam.customer_accounts ca ON ca.account_id = r.account_id AND ca.tenant_id = r.tenant_id
 WHERE r.token_hash = $1
 FOR UPDATE OF r";
 
 impl App {
     /// Issues an access token and a refresh token of `family` (a new family at login).
+    /// `customer`: the record of a customer's own account.
     pub(super) async fn issue_session(
         &self,
         client: &impl GenericClient,
         tenant: TenantId,
-        account: AccountId,
-        role: Role,
+        (account, role, customer): (AccountId, Role, Option<CustomerId>),
         family: uuid::Uuid,
     ) -> Result<Session, AppError> {
         let refresh_token = new_refresh_token();
@@ -93,6 +101,7 @@ impl App {
             iat: now,
             exp: now + i64::try_from(ttl).unwrap_or(900),
             jti: uuid::Uuid::new_v4(),
+            customer,
         };
         Ok(Session {
             access_token: self.tokens.issue(&claims),
@@ -102,6 +111,7 @@ impl App {
             tenant_id: tenant,
             account_id: account,
             role,
+            customer_id: customer,
         })
     }
 
@@ -136,8 +146,12 @@ impl App {
             .issue_session(
                 &tx,
                 TenantId::from_uuid(row.get(1)),
-                AccountId::from_uuid(row.get(2)),
-                role,
+                (
+                    AccountId::from_uuid(row.get(2)),
+                    role,
+                    row.get::<_, Option<uuid::Uuid>>(7)
+                        .map(CustomerId::from_uuid),
+                ),
                 family,
             )
             .await?;

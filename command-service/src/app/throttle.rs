@@ -51,11 +51,58 @@ const SUCCEEDED: &str = "\
 WITH a AS (DELETE FROM iam.login_throttle WHERE key = $1)
 UPDATE iam.login_throttle SET attempts = attempts - 1 WHERE key = $2 AND attempts > 0";
 
+/// One use counted against each key of `$1`, in windows of `$2` seconds.
+const COUNT_KEYS: &str = "\
+INSERT INTO iam.login_throttle AS t (key, window_start, attempts)
+SELECT k, now(), 1 FROM unnest($1::text[]) AS k
+ON CONFLICT (key) DO UPDATE SET
+    window_start = CASE WHEN t.window_start <= now() - $2::float8 * interval '1 second'
+                        THEN now() ELSE t.window_start END,
+    attempts = CASE WHEN t.window_start <= now() - $2::float8 * interval '1 second'
+                    THEN 1 ELSE t.attempts + 1 END
+RETURNING key, attempts,
+    ceil(extract(epoch FROM t.window_start + $2::float8 * interval '1 second' - now()))::bigint";
+
 /// Rows of windows long over (their keys would start afresh anyway).
 const PURGE: &str = "\
 DELETE FROM iam.login_throttle WHERE window_start < now() - $1::float8 * interval '1 second'";
 
+/// A limit on something costly or abusable, counted per key in fixed windows shared by
+/// all instances (the table of the login throttle, under other keys).
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimit {
+    /// Names the key space (part of the keyed hash) and says what was limited.
+    pub what: &'static str,
+    pub limit: i32,
+    pub window: Duration,
+}
+
 impl App {
+    /// Counts one use against `limit` for each of `subjects` (e.g. a phone and a client
+    /// address); refuses it (429 with `Retry-After`) when any of them is past its limit.
+    /// The keys stored are keyed hashes: no phone or address is kept in clear.
+    pub async fn rate_limit(&self, checks: &[(RateLimit, &str)]) -> Result<(), AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client.prepare_cached(COUNT_KEYS).await?;
+        for (limit, subject) in checks {
+            let key = self
+                .tokens
+                .keyed_hash(&format!("rate-limit/{}", limit.what), subject.as_bytes());
+            let row = client
+                .query_one(&stmt, &[&vec![key], &limit.window.as_secs_f64()])
+                .await?;
+            let attempts: i32 = row.get(1);
+            let left: i64 = row.get(2);
+            if attempts > limit.limit {
+                return Err(AppError::RateLimited {
+                    what: limit.what,
+                    retry_after: u64::try_from(left.max(1)).unwrap_or(1),
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub fn attempt_keys(
         &self,
         tenant_slug: &str,
@@ -101,7 +148,8 @@ impl App {
         }
         if rand::random::<u8>() == 0 {
             let purge = client.prepare_cached(PURGE).await?;
-            client.execute(&purge, &[&window]).await?;
+            // Every limit's window is at most a day (rate limits share the table).
+            client.execute(&purge, &[&window.max(86_400.0)]).await?;
         }
         match retry_after {
             Some(secs) => Err(AppError::TooManyAttempts { retry_after: secs }),

@@ -103,7 +103,10 @@ fn parse_field(
 }
 
 impl RegisterDto {
-    fn parse(self, today: chrono::NaiveDate) -> Result<RegisterCustomer, Vec<FieldError>> {
+    pub(crate) fn parse(
+        self,
+        today: chrono::NaiveDate,
+    ) -> Result<RegisterCustomer, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut values = Vec::new();
         let raw: [(CustomerField, Option<Value>); 12] = [

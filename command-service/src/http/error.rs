@@ -129,6 +129,21 @@ fn app_error(e: AppError) -> Response {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             r
         }
+        AppError::RateLimited { retry_after, .. } => {
+            let mut r = body(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                &format!("{msg}; wait for Retry-After seconds"),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            r
+        }
+        AppError::BadCode => body(
+            StatusCode::UNAUTHORIZED,
+            "bad_code",
+            "the code is wrong, expired or already used; ask for a new one",
+        ),
         AppError::Erased => body(StatusCode::GONE, "erased", &msg),
         AppError::Unavailable => {
             let mut r = body(

@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/customer/code", post(auth::request_code))
+        .route("/auth/customer/sign-in", post(auth::sign_in))
         .route("/auth/password", post(accounts::change_password))
         .route("/accounts", post(accounts::create))
         .route("/accounts/{id}/role", post(accounts::change_role))

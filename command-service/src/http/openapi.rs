@@ -48,7 +48,34 @@ pub fn spec() -> Value {
         "type": "object", "required": ["refresh_token"], "additionalProperties": false,
         "properties": { "refresh_token": { "type": "string" } } } } } });
     let account_id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
-    json!({
+    let customer_auth = json!({
+            "/auth/customer/code": { "post": {
+                "summary": "Send a one-time sign-in code to a customer's phone (through the notification channel)",
+                "security": [],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["tenant", "phone"], "additionalProperties": false,
+                    "properties": { "tenant": { "type": "string", "description": "Salon slug" },
+                                    "phone": { "type": "string" } } } } } },
+                "responses": { "202": { "description": "Accepted — the same answer whether or not salon and phone are known; the code is valid 10 minutes" },
+                               "400": { "description": "Invalid phone" },
+                               "429": { "description": "Too many codes for this phone or from this address; see Retry-After" } } } },
+            "/auth/customer/sign-in": { "post": {
+                "summary": "Sign a customer in with her code; a phone new to the salon signs up (name and consent required)",
+                "security": [],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["tenant", "phone", "code"], "additionalProperties": false,
+                    "properties": { "tenant": { "type": "string" }, "phone": { "type": "string" },
+                                    "code": { "type": "string", "description": "6 digits" },
+                                    "name": { "type": "string" }, "gender": { "type": "string" },
+                                    "birthday": { "type": "string", "format": "date" }, "email": { "type": "string" },
+                                    "consent": { "type": "object", "required": ["privacy_policy_version"], "properties": {
+                                        "privacy_policy_version": { "type": "string" }, "marketing": { "type": "boolean" } } } } } } } },
+                "responses": { "200": { "description": "A customer session (role customer, her customer_id)" },
+                               "400": { "description": "Invalid input, or a sign-up without name or consent (the code stays valid)" },
+                               "401": { "description": "The code is wrong, expired or used" },
+                               "429": { "description": "Too many attempts from this address" } } } }
+    });
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": "Belle command-service", "version": env!("CARGO_PKG_VERSION"),
                   "description": "Commands that change state. Every change appends immutable events." },
@@ -175,14 +202,20 @@ pub fn spec() -> Value {
                                "404": { "description": "No such customer" } }
             }}
         }
-    })
-    .as_object()
-    .map(|o| {
-        let mut o = o.clone();
-        add_errors(&mut o);
-        Value::Object(o)
-    })
-    .unwrap_or_default()
+    });
+    if let (Some(paths), Some(extra)) = (
+        doc.get_mut("paths").and_then(Value::as_object_mut),
+        customer_auth.as_object(),
+    ) {
+        paths.extend(extra.clone());
+    }
+    doc.as_object()
+        .map(|o| {
+            let mut o = o.clone();
+            add_errors(&mut o);
+            Value::Object(o)
+        })
+        .unwrap_or_default()
 }
 
 fn add_errors(doc: &mut serde_json::Map<String, Value>) {

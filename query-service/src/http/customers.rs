@@ -185,6 +185,25 @@ pub async fn detail(
         .ok_or(ApiError::NotFound("no such customer"))
 }
 
+/// `GET /me`: a signed-in customer's own record (masked like every detail; her full
+/// data comes with an export).
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<ReadParams>,
+) -> Result<Json<CustomerDetail>, ApiError> {
+    let id = caller
+        .customer
+        .ok_or(ApiError::NotFound("this account has no customer record"))?;
+    wait_for(&state.pool, p.consistency_token.as_deref(), CHECKPOINT).await?;
+    let mut client = state.pool.get().await?;
+    let tx = tenant_tx(&mut client, caller.tenant).await?;
+    customers::detail(&tx, caller.tenant, id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("no such customer"))
+}
+
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,

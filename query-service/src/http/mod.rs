@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .route("/customers", get(customers::search))
         .route("/customers/{id}", get(customers::detail))
+        .route("/me", get(customers::me))
         .route("/customers/{id}/history", get(customers::history))
         .route(
             "/audit/streams/{stream_id}/events",
@@ -136,6 +137,7 @@ async fn authorize(
                 tenant: claims.tenant,
                 account: claims.sub,
                 role: claims.role,
+                customer: claims.customer,
             });
             next.run(req).await
         }
@@ -156,6 +158,8 @@ pub struct Caller {
     pub tenant: TenantId,
     pub account: AccountId,
     pub role: Role,
+    /// A customer's own record (customer tokens only).
+    pub customer: Option<events_schema::ids::CustomerId>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

@@ -59,6 +59,7 @@ pub fn spec() -> Value {
                 q("per_page", "1..100", "integer"),
                 token.clone(),
             ], "A page of customers (phones masked)"),
+            "/me": op("A signed-in customer's own record (masked)", vec![token.clone()], "Her record"),
             "/customers/{id}": op("Customer detail with sensitive fields masked (CUS-7)", vec![id.clone(), token.clone()], "The customer"),
             "/customers/{id}/history": op("Change history: who, when, what, why (CUS-6)", vec![id, token.clone()], "History entries"),
             "/audit/streams/{stream_id}/events": op("Events of one stream, sealed values masked", vec![

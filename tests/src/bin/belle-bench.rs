@@ -334,6 +334,7 @@ async fn bench_main() -> anyhow::Result<()> {
         relay: true,
         projections: false,
         pool_size: args.pool_size,
+        notify_webhook: None,
     })
     .await;
     eprintln!(
