@@ -9,5 +9,6 @@
 pub mod config;
 pub mod consistency;
 pub mod http;
+pub mod limits;
 pub mod read;
 pub mod startup;

@@ -43,6 +43,7 @@ impl Application {
                 .with_previous(config.previous_kek.clone()),
             pool,
             tokens: config.token_secret.clone(),
+            chain_gate: std::sync::Arc::default(),
         };
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await

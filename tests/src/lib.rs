@@ -10,6 +10,7 @@
 //! `BELLE_TEST_NATS_URL` (default `nats://127.0.0.1:4222`).
 
 pub mod data;
+pub mod log_scan;
 
 use anyhow::Context;
 use command_service::config::Config as CommandConfig;
@@ -154,6 +155,8 @@ pub struct Options {
     pub pool_size: usize,
     /// Send notifications to this gateway instead of the app's log file.
     pub notify_webhook: Option<String>,
+    /// Format and scan every service log line for personal data (off for benchmarks).
+    pub scan_logs: bool,
 }
 
 impl Default for Options {
@@ -163,6 +166,7 @@ impl Default for Options {
             projections: true,
             pool_size: 8,
             notify_webhook: None,
+            scan_logs: true,
         }
     }
 }
@@ -254,12 +258,10 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
     // command pool + 3 key pools of 4 + query and projection pools + relay lock + admin
     let budget =
         BudgetShare::acquire(options.pool_size + 12 + 2 * SIDE_POOL + 4 + ADMIN_POOL).await;
-    // Quiet unless asked: BELLE_TEST_LOG=debug (a tracing filter) prints service logs.
-    if let Ok(filter) = std::env::var("BELLE_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_test_writer()
-            .try_init();
+    // Every service log line is scanned for personal data (`cleanup` fails the test on
+    // a hit); BELLE_TEST_LOG=debug (a tracing filter) also prints them.
+    if options.scan_logs {
+        log_scan::install();
     }
     let db_name = fresh_database("belle_t").await?;
     let db_url = url_for(&db_name);
@@ -605,5 +607,13 @@ impl TestApp {
                 .await;
         }
         let _ = drop_database(&self.db_name).await;
+        if self.options.scan_logs {
+            let leaks = log_scan::take_leaks();
+            assert!(
+                leaks.is_empty(),
+                "service log lines held personal data:\n{}",
+                leaks.join("\n")
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@ mod event_store;
 mod export;
 mod feed;
 mod keys;
+mod limits;
 mod login;
 mod permissions;
 mod privacy;

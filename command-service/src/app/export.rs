@@ -14,6 +14,14 @@ use events_schema::ids::CustomerId;
 use events_schema::store;
 use serde_json::{Map, Value};
 
+/// Exports one salon may make per hour: each opens every event of a customer, and a
+/// run of them is how a stolen manager's token would empty the customer base.
+pub const EXPORTS_PER_TENANT: super::throttle::RateLimit = super::throttle::RateLimit {
+    what: "exports for this salon this hour",
+    limit: 60,
+    window: std::time::Duration::from_secs(3600),
+};
+
 #[derive(Debug, serde::Serialize)]
 pub struct Export {
     pub customer_id: CustomerId,
@@ -71,6 +79,8 @@ impl App {
         customer_id: CustomerId,
         reason: &Reason,
     ) -> Result<Export, AppError> {
+        self.rate_limit(&[(EXPORTS_PER_TENANT, ctx.tenant.to_string().as_str())])
+            .await?;
         let loaded = self.load_customer(ctx.tenant, customer_id).await?;
         let CustomerState::Active {
             details, consent, ..

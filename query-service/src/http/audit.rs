@@ -75,11 +75,26 @@ pub async fn feed(
 
 /// `GET /audit/chain`: recomputes the hash chain over the whole feed (all tenants: the
 /// log is one) and names the first position that does not match. Only positions and
-/// the kind of problem are shown, nothing of any event.
+/// the kind of problem are shown, nothing of any event. Expensive: admitted by
+/// [`crate::limits::ChainGate`] (429 + `Retry-After` otherwise).
 pub async fn chain(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> Result<Json<events_schema::store::chain::ChainReport>, ApiError> {
+    use crate::limits::Refused;
+    let _running = state
+        .chain_gate
+        .admit(caller.tenant, std::time::Instant::now())
+        .map_err(|refused| match refused {
+            Refused::Busy { retry_after } => ApiError::RateLimited {
+                message: "a chain verification is already running; retry shortly",
+                retry_after,
+            },
+            Refused::TooMany { retry_after } => ApiError::RateLimited {
+                message: "this salon has verified the chain often this hour; wait for Retry-After seconds",
+                retry_after,
+            },
+        })?;
     let client = state.pool.get().await?;
     Ok(Json(events_schema::store::chain::verify(&client).await?))
 }

@@ -21,6 +21,11 @@ pub enum ApiError {
     Unavailable,
     /// The request ran past its deadline and was abandoned.
     TooSlow,
+    /// 429: an expensive read refused for now.
+    RateLimited {
+        message: &'static str,
+        retry_after: u64,
+    },
     Internal(anyhow::Error),
 }
 
@@ -78,6 +83,15 @@ impl IntoResponse for ApiError {
                 "too_slow",
                 "the request took too long and was abandoned; narrow it or retry shortly",
             )),
+            ApiError::RateLimited {
+                message,
+                retry_after,
+            } => {
+                let mut r = body(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                r
+            }
             ApiError::Unavailable => retry(body(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -25,6 +25,8 @@ pub struct AppState {
     pub pool: Pool,
     pub keys: KeyStore,
     pub tokens: TokenSecret,
+    /// Admits full-chain verifications (one at a time, a few per tenant and hour).
+    pub chain_gate: std::sync::Arc<crate::limits::ChainGate>,
 }
 
 /// Every route of the service; each is let through by [`authorize`] according to its

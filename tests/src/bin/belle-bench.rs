@@ -335,6 +335,7 @@ async fn bench_main() -> anyhow::Result<()> {
         projections: false,
         pool_size: args.pool_size,
         notify_webhook: None,
+        scan_logs: false,
     })
     .await;
     eprintln!(
