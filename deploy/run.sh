@@ -238,6 +238,8 @@ cmd_start() {
     export BELLE_NATS_URL="$NATS_URL"
     export BELLE_COMMAND_ADDR="${BELLE_COMMAND_ADDR:-127.0.0.1:8080}"
     export BELLE_QUERY_ADDR="${BELLE_QUERY_ADDR:-127.0.0.1:8081}"
+    # Development: customers' sign-in codes (and later reminders) land in this file.
+    export BELLE_NOTIFY_LOG_FILE="${BELLE_NOTIFY_LOG_FILE:-$BELLE_DATA/notifications.jsonl}"
     COMMAND_URL="$(addr_url "$BELLE_COMMAND_ADDR")"
     QUERY_URL="$(addr_url "$BELLE_QUERY_ADDR")"
 
@@ -307,6 +309,7 @@ cmd_start() {
 [belle]   database      $(redact_url "$BELLE_DATABASE_URL")
 [belle]   NATS          $(redact_url "$NATS_URL")
 [belle]   logs          $BELLE_DATA/logs/{command-service,projections,query-service}.log
+[belle]   messages      $BELLE_NOTIFY_LOG_FILE (the log channel: customers' sign-in codes)
 EOF
 
     if [ "$detach" = 1 ]; then
