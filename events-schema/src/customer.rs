@@ -131,6 +131,11 @@ impl SourceChannel {
 pub struct Consent {
     /// Version of the privacy policy the customer accepted.
     pub privacy_policy_version: String,
+    /// What she agreed her data may be used for (SEC-5), as the policy states it;
+    /// `customer_record` (her record, bookings and service history) unless the salon's
+    /// form says otherwise. Absent from registrations recorded before it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
     /// Whether she agreed to marketing messages (separate, withdrawable).
     pub marketing: bool,
 }

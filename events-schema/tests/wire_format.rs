@@ -51,6 +51,7 @@ fn customer_registered_v1() {
         },
         consent: Consent {
             privacy_policy_version: "2026-01".into(),
+            purpose: None,
             marketing: true,
         },
     });

@@ -97,6 +97,11 @@ pub const MIGRATIONS: &[events_schema::migrate::Migration] = &[
         name: "custom_plans",
         sql: include_str!("../migrations/0004_custom_plans.sql"),
     },
+    events_schema::migrate::Migration {
+        version: 5,
+        name: "consent_purpose",
+        sql: include_str!("../migrations/0005_consent_purpose.sql"),
+    },
 ];
 
 /// Every migration this process needs, in dependency order.

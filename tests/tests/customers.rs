@@ -256,6 +256,10 @@ async fn marketing_consent_is_separate_withdrawable_and_visible_on_the_record() 
         detail["consent"]["privacy_policy_accepted_at"].is_string(),
         "{detail}"
     );
+    assert_eq!(
+        detail["consent"]["purpose"], "customer_record",
+        "the default purpose is recorded: {detail}"
+    );
 
     let path = format!("/customers/{id}/consent/marketing");
     let put = |body: serde_json::Value| {
@@ -312,5 +316,70 @@ async fn marketing_consent_is_separate_withdrawable_and_visible_on_the_record() 
     assert_eq!(last["event_type"], "MarketingConsentChanged", "{history}");
     assert_eq!(last["changes"][0]["field"], "marketing_consent");
     assert_eq!(last["changes"][0]["value"], "withdrawn");
+    app.cleanup().await;
+}
+
+/// SEC-5: the purpose of her privacy-policy acceptance is recorded with its version and
+/// time, and shown on her record; a read model that predates the purpose column gets it
+/// from migration `projections/0005_consent_purpose`.
+#[tokio::test]
+async fn the_purpose_of_consent_is_recorded_and_shown_even_on_an_older_read_model() {
+    let app = tests::spawn_app().await;
+    let (_, token) = app.tenant("purposes").await;
+    let (status, body) = app
+        .post(
+            &token,
+            "/customers",
+            &serde_json::json!({ "name": "秦岚", "phone": "13766664444",
+                                 "consent": { "privacy_policy_version": "2026-01", "purpose": " " } }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["fields"][0]["field"], "consent.purpose", "{body}");
+
+    // The live version as an earlier release created it: no purpose column.
+    let admin = app.admin().await;
+    admin
+        .batch_execute(
+            "DROP VIEW rm.customers;
+             ALTER TABLE rm_customers_v1.customers DROP COLUMN privacy_policy_purpose;
+             CREATE VIEW rm.customers WITH (security_invoker = true) AS SELECT * FROM rm_customers_v1.customers;
+             GRANT SELECT ON rm.customers TO belle_projections, belle_query;",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let migration = projections::MIGRATIONS
+        .iter()
+        .find(|m| m.name == "consent_purpose")
+        .unwrap_or_else(|| panic!("migration consent_purpose"));
+    admin
+        .batch_execute(migration.sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let saved = app
+        .register(
+            &token,
+            &serde_json::json!({ "name": "秦岚", "phone": "13766664444",
+                                 "consent": { "privacy_policy_version": "2026-01",
+                                              "purpose": "会员档案、预约与服务记录" } }),
+        )
+        .await;
+    let id = saved["customer_id"].as_str().unwrap_or_default();
+    let (status, detail) = app
+        .get(
+            &token,
+            &format!(
+                "/customers/{id}?consistency_token={}",
+                saved["consistency_token"].as_str().unwrap_or_default()
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(
+        detail["consent"]["purpose"], "会员档案、预约与服务记录",
+        "{detail}"
+    );
+    assert_eq!(detail["consent"]["privacy_policy_version"], "2026-01");
     app.cleanup().await;
 }

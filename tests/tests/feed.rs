@@ -33,6 +33,7 @@ fn details(name: &str, phone: &str) -> CustomerDetails {
 fn consent() -> Consent {
     Consent {
         privacy_policy_version: "v1".into(),
+        purpose: Some("customer_record".into()),
         marketing: false,
     }
 }

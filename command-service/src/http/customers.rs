@@ -22,6 +22,8 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 pub struct ConsentDto {
     pub privacy_policy_version: String,
+    /// What she agrees her data may be used for; default `customer_record`.
+    pub purpose: Option<String>,
     #[serde(default)]
     pub marketing: bool,
 }
@@ -165,10 +167,20 @@ impl RegisterDto {
                     ));
                     None
                 } else {
-                    Some(Consent {
-                        privacy_policy_version: v.to_owned(),
-                        marketing: c.marketing,
-                    })
+                    let purpose = c.purpose.as_deref().map_or("customer_record", str::trim);
+                    if purpose.is_empty() || purpose.chars().count() > 200 {
+                        errors.push(FieldError::new(
+                            "consent.purpose",
+                            "must be 1 to 200 characters",
+                        ));
+                        None
+                    } else {
+                        Some(Consent {
+                            privacy_policy_version: v.to_owned(),
+                            purpose: Some(purpose.to_owned()),
+                            marketing: c.marketing,
+                        })
+                    }
                 }
             }
         };

@@ -36,7 +36,9 @@ pub fn spec() -> Value {
         obj.insert(
             "consent".into(),
             json!({ "type": "object", "required": ["privacy_policy_version"], "properties": {
-                "privacy_policy_version": { "type": "string" }, "marketing": { "type": "boolean" } } }),
+                "privacy_policy_version": { "type": "string" },
+                "purpose": { "type": "string", "description": "What she agrees her data may be used for (default customer_record)" },
+                "marketing": { "type": "boolean" } } }),
         );
     }
     let account_fields = json!({
@@ -69,7 +71,9 @@ pub fn spec() -> Value {
                                     "name": { "type": "string" }, "gender": { "type": "string" },
                                     "birthday": { "type": "string", "format": "date" }, "email": { "type": "string" },
                                     "consent": { "type": "object", "required": ["privacy_policy_version"], "properties": {
-                                        "privacy_policy_version": { "type": "string" }, "marketing": { "type": "boolean" } } } } } } } },
+                                        "privacy_policy_version": { "type": "string" },
+                "purpose": { "type": "string", "description": "What she agrees her data may be used for (default customer_record)" },
+                "marketing": { "type": "boolean" } } } } } } } },
                 "responses": { "200": { "description": "A customer session (role customer, her customer_id)" },
                                "400": { "description": "Invalid input, or a sign-up without name or consent (the code stays valid)" },
                                "401": { "description": "The code is wrong, expired or used" },

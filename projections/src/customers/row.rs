@@ -37,6 +37,7 @@ pub struct CustomerRow {
     pub has_conditions: bool,
     pub privacy_policy_version: String,
     pub marketing_consent: bool,
+    pub privacy_policy_purpose: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -90,6 +91,7 @@ impl CustomerRow {
             has_conditions: false,
             privacy_policy_version: consent.privacy_policy_version.clone(),
             marketing_consent: consent.marketing,
+            privacy_policy_purpose: consent.purpose.clone(),
             created_at: at,
             updated_at: at,
         };
@@ -221,7 +223,7 @@ impl CustomerRow {
 /// Joins a row's tags for [`save`] (`E'\x1f'` there).
 const TAG_SEPARATOR: &str = "\u{1f}";
 
-const COLUMNS: &str = "tenant_id, customer_id, version, name, name_pinyin, name_initials, phone_hash, phone_tail_hash, phone_masked, id_number_hash, id_number_masked, email_masked, address_masked, gender, birthday_masked, birth_month, source_channel, tags, has_notes, has_allergies, has_conditions, privacy_policy_version, marketing_consent, created_at, updated_at";
+const COLUMNS: &str = "tenant_id, customer_id, version, name, name_pinyin, name_initials, phone_hash, phone_tail_hash, phone_masked, id_number_hash, id_number_masked, email_masked, address_masked, gender, birthday_masked, birth_month, source_channel, tags, has_notes, has_allergies, has_conditions, privacy_policy_version, marketing_consent, created_at, updated_at, privacy_policy_purpose";
 
 /// Loads the existing rows of the given customers.
 pub async fn load(
@@ -264,6 +266,7 @@ pub async fn load(
             marketing_consent: r.get(22),
             created_at: r.get(23),
             updated_at: r.get(24),
+            privacy_policy_purpose: r.get(25),
         };
         out.insert(
             (
@@ -300,16 +303,17 @@ pub async fn save<'a>(
                     u.phone_tail_hash, u.phone_masked, u.id_number_hash, u.id_number_masked, u.email_masked,
                     u.address_masked, u.gender, u.birthday_masked, u.birth_month, u.source_channel,
                     string_to_array(u.tags, E'\\x1f'), u.has_notes, u.has_allergies, u.has_conditions,
-                    u.privacy_policy_version, u.marketing_consent, u.created_at, u.updated_at
+                    u.privacy_policy_version, u.marketing_consent, u.created_at, u.updated_at,
+                    u.privacy_policy_purpose
              FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
                          $15::text[], $16::int2[], $17::text[], $18::text[], $19::bool[], $20::bool[], $21::bool[],
-                         $22::text[], $23::bool[], $24::timestamptz[], $25::timestamptz[])
+                         $22::text[], $23::bool[], $24::timestamptz[], $25::timestamptz[], $26::text[])
                   AS u(tenant_id, customer_id, version, name, name_pinyin, name_initials, phone_hash,
                        phone_tail_hash, phone_masked, id_number_hash, id_number_masked, email_masked,
                        address_masked, gender, birthday_masked, birth_month, source_channel, tags, has_notes,
                        has_allergies, has_conditions, privacy_policy_version, marketing_consent,
-                       created_at, updated_at)
+                       created_at, updated_at, privacy_policy_purpose)
              ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
                 version = EXCLUDED.version, name = EXCLUDED.name, name_pinyin = EXCLUDED.name_pinyin,
                 name_initials = EXCLUDED.name_initials, phone_hash = EXCLUDED.phone_hash,
@@ -321,6 +325,7 @@ pub async fn save<'a>(
                 tags = EXCLUDED.tags, has_notes = EXCLUDED.has_notes, has_allergies = EXCLUDED.has_allergies,
                 has_conditions = EXCLUDED.has_conditions, privacy_policy_version = EXCLUDED.privacy_policy_version,
                 marketing_consent = EXCLUDED.marketing_consent,
+                privacy_policy_purpose = EXCLUDED.privacy_policy_purpose,
                 updated_at = EXCLUDED.updated_at"
         ))
         .await?;
@@ -352,6 +357,7 @@ pub async fn save<'a>(
             &col!(marketing_consent),
             &col!(created_at),
             &col!(updated_at),
+            &col!(privacy_policy_purpose),
         ],
     )
     .await?;

@@ -26,6 +26,7 @@ CREATE TABLE customers (
     has_conditions         boolean NOT NULL,
     privacy_policy_version text NOT NULL,
     marketing_consent      boolean NOT NULL,
+    privacy_policy_purpose text,
     created_at             timestamptz NOT NULL,
     updated_at             timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, customer_id)

@@ -181,8 +181,11 @@ pub async fn search(
 
 #[derive(Debug, Serialize)]
 pub struct ConsentView {
-    /// The privacy policy she accepted at registration (its version names its purposes).
+    /// The privacy policy she accepted at registration.
     pub privacy_policy_version: String,
+    /// The purpose she accepted it for (absent on registrations recorded before
+    /// purposes were asked).
+    pub purpose: Option<String>,
     /// When she accepted it (her registration).
     pub privacy_policy_accepted_at: chrono::DateTime<chrono::Utc>,
     /// Consent to marketing messages: separate, and withdrawable at any time.
@@ -221,7 +224,8 @@ pub async fn detail(
         .prepare_cached(
             "SELECT customer_id, version, name, phone_masked, gender, birthday_masked, email_masked,
                     id_number_masked, address_masked, source_channel, tags, has_notes, has_allergies,
-                    has_conditions, privacy_policy_version, marketing_consent, created_at, updated_at
+                    has_conditions, privacy_policy_version, marketing_consent, created_at, updated_at,
+                    privacy_policy_purpose
              FROM rm.customers WHERE tenant_id = $1 AND customer_id = $2",
         )
         .await?;
@@ -245,6 +249,7 @@ pub async fn detail(
         conditions_recorded: r.get(13),
         consent: ConsentView {
             privacy_policy_version: r.get(14),
+            purpose: r.get(18),
             privacy_policy_accepted_at: r.get(16),
             marketing: r.get(15),
         },

@@ -112,6 +112,7 @@ pub fn register_command(
             .and_then(Value::as_str)
             .unwrap_or("2026-01")
             .to_owned(),
+        purpose: Some("customer_record".into()),
         marketing: body
             .pointer("/consent/marketing")
             .and_then(Value::as_bool)

@@ -24,6 +24,7 @@ fn details() -> Box<CustomerDetails> {
 fn consent() -> Consent {
     Consent {
         privacy_policy_version: "2026-01".into(),
+        purpose: Some("customer_record".into()),
         marketing: false,
     }
 }
