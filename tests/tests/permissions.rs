@@ -76,6 +76,8 @@ async fn documented_routes(app: &TestApp) -> Vec<DocRoute> {
 const PASSWORD: &str = "correct horse battery";
 /// The phone of tenant A's customer, which no response may show in clear but a reveal.
 const PHONE: &str = "13966660000";
+/// Her resident ID number: in clear only in an export.
+const ID_NUMBER: &str = "11010519491231002X";
 /// A phone new to the salon, signed up through the sweep's call of the sign-in route.
 const SIGN_UP_PHONE: &str = "13966669998";
 
@@ -170,7 +172,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
     let saved = app
         .register(
             &owner_a,
-            &json!({ "name": "甘露", "phone": PHONE, "notes": "油性皮肤", "consent": { "privacy_policy_version": "v1" } }),
+            &json!({ "name": "甘露", "phone": PHONE, "id_number": ID_NUMBER, "notes": "油性皮肤", "consent": { "privacy_policy_version": "v1" } }),
         )
         .await;
     let id = saved["customer_id"].as_str().unwrap_or_default().to_owned();
@@ -309,7 +311,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         for (label, token) in &unauthenticated {
             let (status, text) = call(&app, route, &url, token.as_deref(), &body()).await;
             assert_eq!(status, 401, "{what} with {label}: {text}");
-            assert!(!text.contains(PHONE));
+            assert!(!text.contains(PHONE) && !text.contains(ID_NUMBER));
             checked += 1;
         }
         for (role, token, has_account) in &callers {
@@ -317,6 +319,13 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             let who = role.as_str();
             // Her phone in clear only ever reaches someone who may unmask or export it,
             // asking to.
+            if text.contains(ID_NUMBER) {
+                assert!(
+                    route.path.ends_with("/export")
+                        && permissions::allows(*role, permissions::Operation::ExportCustomer),
+                    "{what} as {who} shows the ID number in clear: {text}"
+                );
+            }
             if text.contains(PHONE) {
                 let revealing = route.path.ends_with("/reveal")
                     && permissions::reveals(*role).contains(&CustomerField::Phone);
@@ -351,7 +360,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         // Another tenant's owner: her own data or nothing, never tenant A's.
         let (status, text) = call(&app, route, &url, Some(&other_tenant), &body()).await;
         assert!(
-            !text.contains(PHONE),
+            !text.contains(PHONE) && !text.contains(ID_NUMBER),
             "{what} shows another tenant the phone"
         );
         if route.path.contains('{') {
