@@ -91,11 +91,15 @@ SELECT key_version, kek_id, wrapped FROM keys.subject_keys
 WHERE tenant_id = $1 AND subject_id = $2
 ORDER BY key_version";
 
+/// One index lookup per wanted subject (`OFFSET 0` keeps the planner from turning the
+/// lateral into a join): a hash or merge join read every key of the table for each
+/// batch of a rebuild, so its cost grew with the number of customers.
 const PREFETCH_SUBJECT_KEYS: &str = "\
 SELECT k.tenant_id, k.subject_id, k.key_version, k.kek_id, k.wrapped
-FROM keys.subject_keys k
-JOIN unnest($1::uuid[], $2::uuid[]) AS w (tenant_id, subject_id)
-  ON k.tenant_id = w.tenant_id AND k.subject_id = w.subject_id
+FROM unnest($1::uuid[], $2::uuid[]) AS w (tenant_id, subject_id)
+CROSS JOIN LATERAL (
+    SELECT * FROM keys.subject_keys k
+    WHERE k.tenant_id = w.tenant_id AND k.subject_id = w.subject_id OFFSET 0) k
 ORDER BY k.tenant_id, k.subject_id, k.key_version";
 
 const TENANT_KEY: &str = "\
