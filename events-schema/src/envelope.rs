@@ -84,12 +84,14 @@ pub struct Metadata {
 }
 
 /// An event about to be appended.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct NewEvent {
     pub event_id: EventId,
     pub event_type: &'static str,
     pub schema_version: i32,
-    pub payload: serde_json::Value,
+    /// The payload as JSON text, serialised once from the event's struct (no JSON tree
+    /// is built on the way to the store).
+    pub payload: Box<serde_json::value::RawValue>,
 }
 
 /// A stored event's payload, kept as the JSON text read from the store: decoded only by
@@ -297,6 +299,6 @@ pub fn new_event<T: Serialize>(
         event_id: EventId::new(),
         event_type,
         schema_version,
-        payload: serde_json::to_value(payload)?,
+        payload: serde_json::value::to_raw_value(payload)?,
     })
 }

@@ -12,7 +12,8 @@ fn event() -> NewEvent {
         event_id: EventId::new(),
         event_type: "TestHappened",
         schema_version: 1,
-        payload: json!({ "n": 1 }),
+        payload: serde_json::value::to_raw_value(&json!({ "n": 1 }))
+            .unwrap_or_else(|e| panic!("{e}")),
     }
 }
 
@@ -276,8 +277,10 @@ fn registration(
         event_id: uuid::Uuid::now_v7(),
         event_type: "CustomerRegistered",
         schema_version: 1,
-        payload: json!({ "test": true }),
-        metadata: serde_json::to_value(metadata(tenant)).unwrap_or_default(),
+        payload: serde_json::value::to_raw_value(&json!({ "test": true }))
+            .unwrap_or_else(|e| panic!("{e}")),
+        metadata: serde_json::value::to_raw_value(&metadata(tenant))
+            .unwrap_or_else(|e| panic!("{e}")),
         customer_id,
         key_version: 1,
         kek_id: "test".into(),

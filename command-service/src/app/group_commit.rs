@@ -20,6 +20,7 @@ use deadpool_postgres::Pool;
 use events_schema::customer::STREAM_TYPE;
 use events_schema::store::StoreError;
 use std::collections::HashMap;
+use tokio_postgres::types::Json;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -37,8 +38,8 @@ pub struct Registration {
     pub event_id: uuid::Uuid,
     pub event_type: &'static str,
     pub schema_version: i32,
-    pub payload: serde_json::Value,
-    pub metadata: serde_json::Value,
+    pub payload: Box<serde_json::value::RawValue>,
+    pub metadata: Box<serde_json::value::RawValue>,
     pub customer_id: uuid::Uuid,
     pub key_version: i32,
     pub kek_id: String,
@@ -225,8 +226,14 @@ async fn write_many(
                 &col!(event_id),
                 &col!(event_type),
                 &col!(schema_version),
-                &col!(payload),
-                &col!(metadata),
+                &batch
+                    .iter()
+                    .map(|r| Json(&*r.payload))
+                    .collect::<Vec<_>>(),
+                &batch
+                    .iter()
+                    .map(|r| Json(&*r.metadata))
+                    .collect::<Vec<_>>(),
                 &col!(customer_id),
                 &col!(key_version),
                 &col!(kek_id),

@@ -10,10 +10,24 @@ use events_schema::envelope::{Actor, Role};
 use events_schema::ids::{AccountId, TenantId};
 use serde::de::DeserializeOwned;
 
-/// A JSON body: the parsed value (for request hashing) and the typed DTO.
+/// A JSON body: the typed DTO and, for a command sent under an `Idempotency-Key`, the
+/// parsed JSON tree its request hash is computed over (`Value::Null` otherwise: an
+/// unkeyed command needs no hash, so the body is parsed once, straight into the DTO).
 pub struct ApiJson<T> {
     pub value: serde_json::Value,
     pub dto: T,
+}
+
+fn not_json(e: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the body is not valid JSON (line {}, column {})",
+        e.line(),
+        e.column()
+    ))
+}
+
+fn bad_shape(e: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest(events_schema::values::redact_echoed_values(&e.to_string()))
 }
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -34,6 +48,7 @@ where
                 "Content-Type must be application/json".into(),
             ));
         }
+        let keyed = req.headers().contains_key("idempotency-key");
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
@@ -41,17 +56,23 @@ where
                 ApiError::BadRequest("the request body could not be read".into())
             }
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "the body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
+        if keyed {
+            let value: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| not_json(&e))?;
+            let dto = T::deserialize(&value).map_err(|e| bad_shape(&e))?;
+            return Ok(ApiJson { value, dto });
+        }
+        let dto = serde_json::from_slice::<T>(&bytes).map_err(|e| {
+            if e.is_data() {
+                bad_shape(&e)
+            } else {
+                not_json(&e)
+            }
         })?;
-        let dto = T::deserialize(&value).map_err(|e| {
-            ApiError::BadRequest(events_schema::values::redact_echoed_values(&e.to_string()))
-        })?;
-        Ok(ApiJson { value, dto })
+        Ok(ApiJson {
+            value: serde_json::Value::Null,
+            dto,
+        })
     }
 }
 

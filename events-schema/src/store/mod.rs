@@ -215,7 +215,7 @@ pub async fn append_tx(
                 &types,
                 &schema_versions,
                 &payloads,
-                &metadata,
+                &Json(&*metadata),
             ],
         )
         .await?;
@@ -230,9 +230,11 @@ pub async fn append_tx(
     })
 }
 
-/// The metadata of an append as stored (json).
-pub fn metadata_json(metadata: &Metadata) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(metadata)
+/// The metadata of an append as stored (json text).
+pub fn metadata_json(
+    metadata: &Metadata,
+) -> Result<Box<serde_json::value::RawValue>, StoreError> {
+    serde_json::value::to_raw_value(metadata)
         .map_err(|e| StoreError::Corrupt(format!("metadata does not serialise: {e}")))
 }
 
@@ -243,7 +245,7 @@ pub struct EventColumns<'a> {
     pub versions: Vec<i64>,
     pub types: Vec<&'static str>,
     pub schema_versions: Vec<i32>,
-    pub payloads: Vec<&'a serde_json::Value>,
+    pub payloads: Vec<Json<&'a serde_json::value::RawValue>>,
 }
 
 impl<'a> EventColumns<'a> {
@@ -261,7 +263,7 @@ impl<'a> EventColumns<'a> {
                 .push(base + 1 + i64::try_from(i).unwrap_or(i64::MAX));
             c.types.push(e.event_type);
             c.schema_versions.push(e.schema_version);
-            c.payloads.push(&e.payload);
+            c.payloads.push(Json(&*e.payload));
         }
         c
     }
