@@ -72,3 +72,11 @@ uuid_id!(
     /// One command; the `Idempotency-Key` header maps onto it.
     CommandId
 );
+uuid_id!(
+    /// A location (one salon of a tenant).
+    LocationId
+);
+uuid_id!(
+    /// A room or piece of equipment of a location.
+    RoomId
+);

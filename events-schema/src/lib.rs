@@ -22,6 +22,7 @@ pub mod disclosure;
 pub mod envelope;
 pub mod identity;
 pub mod ids;
+pub mod location;
 pub mod notification;
 pub mod permissions;
 pub mod sealing;

@@ -32,10 +32,14 @@ pub enum Operation {
     ExportCustomer,
     /// A customer reads her own record.
     ViewOwnRecord,
+    /// Create a location and change its settings (hours, closures, rooms, capacity).
+    ManageLocations,
+    /// Read locations and their opening calendar.
+    ViewLocations,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 13] = [
+    pub const ALL: [Operation; 15] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -49,6 +53,8 @@ impl Operation {
         Operation::EraseCustomer,
         Operation::ExportCustomer,
         Operation::ViewOwnRecord,
+        Operation::ManageLocations,
+        Operation::ViewLocations,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -67,6 +73,8 @@ impl Operation {
             Operation::EraseCustomer => "erase_customer",
             Operation::ExportCustomer => "export_customer",
             Operation::ViewOwnRecord => "view_own_record",
+            Operation::ManageLocations => "manage_locations",
+            Operation::ViewLocations => "view_locations",
         }
     }
 
@@ -106,6 +114,8 @@ pub fn allows(role: Role, op: Operation) -> bool {
         EraseCustomer => role == Owner,
         ExportCustomer => matches!(role, Owner | Manager),
         ViewOwnRecord => role == Customer,
+        ManageLocations => matches!(role, Owner | Manager),
+        ViewLocations => !matches!(role, System | Customer),
     }
 }
 
@@ -208,6 +218,8 @@ pub const ROUTES: &[Route] = {
             "/accounts/{id}/deactivate",
             Requires(ManageAccounts),
         ),
+        route(Command, "POST", "/locations", Requires(ManageLocations)),
+        route(Command, "PUT", "/locations/{id}", Requires(ManageLocations)),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
         route(
             Command,
@@ -244,6 +256,14 @@ pub const ROUTES: &[Route] = {
         route(Query, "GET", "/customers", Requires(SearchCustomers)),
         route(Query, "GET", "/customers/{id}", Requires(ViewCustomer)),
         route(Query, "GET", "/me", Requires(ViewOwnRecord)),
+        route(Query, "GET", "/locations", Requires(ViewLocations)),
+        route(Query, "GET", "/locations/{id}", Requires(ViewLocations)),
+        route(
+            Query,
+            "GET",
+            "/locations/{id}/opening",
+            Requires(ViewLocations),
+        ),
         route(
             Query,
             "GET",

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod customers;
 pub mod disclosures;
+pub mod locations;
 pub mod rebuild;
 pub mod registry;
 pub mod runner;
@@ -72,6 +73,7 @@ pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> 
     vec![
         Arc::new(customers::CustomersProjection::new(keys)),
         Arc::new(disclosures::DisclosuresProjection),
+        Arc::new(locations::LocationsProjection),
     ]
 }
 

@@ -10,5 +10,6 @@ pub mod config;
 pub mod consistency;
 pub mod http;
 pub mod limits;
+pub mod opening;
 pub mod read;
 pub mod startup;

@@ -570,7 +570,8 @@ impl TestApp {
                     "SELECT (SELECT count(*) FROM es.events), (SELECT count(*) FROM es.feed),
                             (SELECT last_seq FROM es.relay_state),
                             LEAST((SELECT seq FROM rm.customers_checkpoint),
-                                  (SELECT seq FROM rm.disclosures_checkpoint))",
+                                  (SELECT seq FROM rm.disclosures_checkpoint),
+                                  (SELECT seq FROM rm.locations_checkpoint))",
                     &[],
                 )
                 .await

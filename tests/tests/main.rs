@@ -11,6 +11,7 @@ mod export;
 mod feed;
 mod keys;
 mod limits;
+mod locations;
 mod login;
 mod permissions;
 mod privacy;

@@ -102,6 +102,14 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 3], role: Option<Rol
             "tenant": "sweep-a", "phone": SIGN_UP_PHONE, "code": secrets[2], "name": "许愿",
             "consent": { "privacy_policy_version": "v1" }
         }),
+        ("POST", "/locations") => json!({
+            "name": format!("Branch {n}"), "time_zone": "Asia/Shanghai",
+            "weekly_hours": { "mon": [{ "start": "09:00", "end": "18:00" }] }
+        }),
+        ("PUT", "/locations/{id}") => json!({
+            "reason": "permission sweep",
+            "settings": { "name": format!("Branch {n}"), "time_zone": "Asia/Shanghai" }
+        }),
         ("POST", "/customers") => json!({
             "name": "许诺", "phone": format!("1396666{n:04}"),
             "consent": { "privacy_policy_version": "v1" }
@@ -185,6 +193,18 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             &json!({ "name": "过客", "phone": "13966669999", "consent": { "privacy_policy_version": "v1" } }),
         )
         .await["customer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, created) = app
+        .post(
+            &owner_a,
+            "/locations",
+            &json!({ "name": "Sweep branch", "time_zone": "Asia/Shanghai" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let location = created["location_id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -282,6 +302,8 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
     for route in &routes {
         let subject = if route.path.starts_with("/accounts/") {
             &target
+        } else if route.path.starts_with("/locations/") {
+            &location
         } else if route.path.ends_with("/erase") {
             &doomed
         } else {

@@ -154,6 +154,15 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
             .await;
         assert_eq!(status, 200);
     }
+    // And a location.
+    let (status, _) = app
+        .post(
+            &a,
+            "/locations",
+            &json!({ "name": "RLS branch", "time_zone": "Asia/Shanghai" }),
+        )
+        .await;
+    assert_eq!(status, 201);
     app.settle().await;
     let tables = read_model_tables(&app).await;
     let tenant_tables: Vec<&str> = tables

@@ -367,7 +367,7 @@ impl App {
     }
 
     /// Records the command's outcome in the append transaction.
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         tx: &impl GenericClient,
         ctx: &CommandContext,

@@ -30,6 +30,9 @@ pub enum AppError {
     /// 404 / 409 / 403 / 422 depending on the rule.
     #[error(transparent)]
     Account(#[from] super::accounts::AccountError),
+    /// 404 / 422
+    #[error(transparent)]
+    Location(#[from] super::locations::LocationError),
     /// 403 / 404
     #[error(transparent)]
     Reveal(#[from] super::disclosures::RevealError),

@@ -20,9 +20,9 @@ use deadpool_postgres::Pool;
 use events_schema::customer::STREAM_TYPE;
 use events_schema::store::StoreError;
 use std::collections::HashMap;
-use tokio_postgres::types::Json;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_postgres::types::Json;
 
 /// Batches written at the same time.
 const WRITERS: usize = 4;
@@ -226,14 +226,8 @@ async fn write_many(
                 &col!(event_id),
                 &col!(event_type),
                 &col!(schema_version),
-                &batch
-                    .iter()
-                    .map(|r| Json(&*r.payload))
-                    .collect::<Vec<_>>(),
-                &batch
-                    .iter()
-                    .map(|r| Json(&*r.metadata))
-                    .collect::<Vec<_>>(),
+                &batch.iter().map(|r| Json(&*r.payload)).collect::<Vec<_>>(),
+                &batch.iter().map(|r| Json(&*r.metadata)).collect::<Vec<_>>(),
                 &col!(customer_id),
                 &col!(key_version),
                 &col!(kek_id),

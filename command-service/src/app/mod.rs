@@ -11,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod group_commit;
 pub mod identity;
+pub mod locations;
 pub mod notify;
 pub mod sealing;
 pub mod sessions;

@@ -91,6 +91,17 @@ fn app_error(e: AppError) -> Response {
             };
             body(status, code, &msg)
         }
+        AppError::Location(l) => {
+            let (status, code) = match l {
+                crate::app::locations::LocationError::NotFound => {
+                    (StatusCode::NOT_FOUND, "not_found")
+                }
+                crate::app::locations::LocationError::NothingChanged => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "rule_violated")
+                }
+            };
+            body(status, code, &msg)
+        }
         AppError::Reveal(r) => {
             let (status, code) = match r {
                 RevealError::NotForYourRole => (StatusCode::FORBIDDEN, "forbidden"),

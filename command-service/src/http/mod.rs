@@ -5,6 +5,7 @@ pub mod auth;
 pub mod customers;
 pub mod error;
 pub mod extract;
+pub mod locations;
 pub mod openapi;
 
 use crate::app::{command_id_from_key, request_hash, App, CommandContext};
@@ -42,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts", post(accounts::create))
         .route("/accounts/{id}/role", post(accounts::change_role))
         .route("/accounts/{id}/deactivate", post(accounts::deactivate))
+        .route("/locations", post(locations::create))
+        .route("/locations/{id}", put(locations::change))
         .route("/customers", post(customers::register))
         .route("/customers/{id}", patch(customers::change))
         .route("/customers/{id}/reveal", post(customers::reveal))

@@ -50,6 +50,35 @@ pub fn spec() -> Value {
         "type": "object", "required": ["refresh_token"], "additionalProperties": false,
         "properties": { "refresh_token": { "type": "string" } } } } } });
     let account_id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
+    let interval = json!({ "type": "object", "required": ["start", "end"], "properties": {
+        "start": { "type": "string", "description": "HH:MM" }, "end": { "type": "string", "description": "HH:MM" } } });
+    let settings = json!({ "type": "object", "required": ["name", "time_zone"], "additionalProperties": false, "properties": {
+        "name": { "type": "string" },
+        "time_zone": { "type": "string", "description": "IANA zone, e.g. Asia/Shanghai" },
+        "weekly_hours": { "type": "object", "description": "mon..sun → open intervals (gaps are breaks); a weekday left out is closed",
+                          "additionalProperties": { "type": "array", "items": interval } },
+        "closures": { "type": "array", "items": { "type": "object", "properties": {
+            "from": { "type": "string", "format": "date" }, "to": { "type": "string", "format": "date" }, "reason": { "type": "string" } } } },
+        "exceptions": { "type": "array", "items": { "type": "object", "properties": {
+            "date": { "type": "string", "format": "date" }, "hours": { "type": "array", "items": interval }, "reason": { "type": "string" } } } },
+        "rooms": { "type": "array", "items": { "type": "object", "properties": {
+            "room_id": { "type": "string", "format": "uuid" }, "name": { "type": "string" },
+            "kind": { "type": "string" }, "capacity": { "type": "integer" } } } },
+        "max_simultaneous_bookings": { "type": "integer" } } });
+    let location_paths = json!({
+        "/locations": { "post": {
+            "summary": "Create a location with its settings (APT-2, APT-3)",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": settings } } },
+            "responses": { "201": { "description": "Created: {location_id, version, consistency_token}" } } } },
+        "/locations/{id}": { "put": {
+            "summary": "Replace a location's settings, with a reason",
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["reason", "settings"], "additionalProperties": false, "properties": {
+                    "expected_version": { "type": "integer" }, "reason": { "type": "string" }, "settings": settings } } } } },
+            "responses": { "200": { "description": "Changed: {location_id, version, consistency_token}" },
+                           "404": { "description": "No such location" } } } }
+    });
     let customer_auth = json!({
             "/auth/customer/code": { "post": {
                 "summary": "Send a one-time sign-in code to a customer's phone (through the notification channel)",
@@ -207,11 +236,12 @@ pub fn spec() -> Value {
             }}
         }
     });
-    if let (Some(paths), Some(extra)) = (
-        doc.get_mut("paths").and_then(Value::as_object_mut),
-        customer_auth.as_object(),
-    ) {
-        paths.extend(extra.clone());
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for extra in [&customer_auth, &location_paths] {
+            if let Some(extra) = extra.as_object() {
+                paths.extend(extra.clone());
+            }
+        }
     }
     doc.as_object()
         .map(|o| {

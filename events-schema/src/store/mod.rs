@@ -231,9 +231,7 @@ pub async fn append_tx(
 }
 
 /// The metadata of an append as stored (json text).
-pub fn metadata_json(
-    metadata: &Metadata,
-) -> Result<Box<serde_json::value::RawValue>, StoreError> {
+pub fn metadata_json(metadata: &Metadata) -> Result<Box<serde_json::value::RawValue>, StoreError> {
     serde_json::value::to_raw_value(metadata)
         .map_err(|e| StoreError::Corrupt(format!("metadata does not serialise: {e}")))
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod customers;
 pub mod error;
+pub mod locations;
 pub mod openapi;
 
 use axum::extract::{FromRequestParts, MatchedPath, Query, Request, State};
@@ -38,6 +39,9 @@ pub fn router(state: AppState) -> Router {
         .route("/customers", get(customers::search))
         .route("/customers/{id}", get(customers::detail))
         .route("/me", get(customers::me))
+        .route("/locations", get(locations::list))
+        .route("/locations/{id}", get(locations::detail))
+        .route("/locations/{id}/opening", get(locations::opening))
         .route("/customers/{id}/history", get(customers::history))
         .route(
             "/audit/streams/{stream_id}/events",

@@ -60,6 +60,10 @@ pub fn spec() -> Value {
                 token.clone(),
             ], "A page of customers (phones masked)"),
             "/me": op("A signed-in customer's own record (masked)", vec![token.clone()], "Her record"),
+            "/locations": op("The tenant's locations (name, time zone, version)", vec![token.clone()], "Locations"),
+            "/locations/{id}": op("A location's settings: time zone, weekly hours with breaks, closures, exceptions, rooms, capacity", vec![id.clone(), token.clone()], "The location"),
+            "/locations/{id}/opening": op("The open intervals of each date in a range (at most 93 days), local and UTC, exact across daylight-saving changes", vec![
+                id.clone(), q("from", "First date (YYYY-MM-DD)", "string"), q("to", "Last date (YYYY-MM-DD, inclusive)", "string"), token.clone()], "Open intervals"),
             "/customers/{id}": op("Customer detail with sensitive fields masked (CUS-7)", vec![id.clone(), token.clone()], "The customer"),
             "/customers/{id}/history": op("Change history: who, when, what, why (CUS-6)", vec![id, token.clone()], "History entries"),
             "/audit/streams/{stream_id}/events": op("Events of one stream, sealed values masked", vec![

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod customers;
 pub mod disclosures;
+pub mod locations;
 
 use events_schema::ids::TenantId;
 

@@ -786,7 +786,10 @@ async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::R
     let http = app.http.clone();
     // URL and Authorization header are made once, as the raw baseline prepares its
     // statement once.
-    let url = Arc::new(reqwest::Url::parse(&format!("{}/customers", app.command_url))?);
+    let url = Arc::new(reqwest::Url::parse(&format!(
+        "{}/customers",
+        app.command_url
+    ))?);
     let auth = Arc::new(bearer(token)?);
     // The request bodies are generated and serialised before the clock starts, as the
     // raw baseline's payloads are: the phase measures Belle, not test-data synthesis.

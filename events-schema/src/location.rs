@@ -1,0 +1,155 @@
+//! Events of location streams (`location-<uuid>`): a salon's settings for booking
+//! (APT-2, APT-3) — its IANA time zone, opening hours per weekday with breaks, holiday
+//! closures, one-off exceptions, rooms and equipment with a type and capacity, and the
+//! most bookings it takes at once. Business data only: nothing here is sealed.
+//!
+//! Each event carries the whole settings document as it is after the event, so a
+//! reader never has to fold partial changes, and the history shows every version.
+
+use crate::envelope::{decode_payload, new_event, DecodeError, DomainEvent, NewEvent, Payload};
+use crate::ids::{LocationId, RoomId};
+use chrono::{NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+
+pub const STREAM_TYPE: &str = "location";
+
+pub fn stream_id(id: LocationId) -> String {
+    format!("location-{id}")
+}
+
+/// Local wall-clock interval `[start, end)` within one day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interval {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+/// The hours of one weekday: open intervals, sorted, not overlapping (the gaps between
+/// them are breaks). Empty: closed that weekday.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeeklyHours {
+    pub mon: Vec<Interval>,
+    pub tue: Vec<Interval>,
+    pub wed: Vec<Interval>,
+    pub thu: Vec<Interval>,
+    pub fri: Vec<Interval>,
+    pub sat: Vec<Interval>,
+    pub sun: Vec<Interval>,
+}
+
+impl WeeklyHours {
+    /// The hours of a weekday (Monday = 0).
+    pub fn of(&self, weekday: chrono::Weekday) -> &[Interval] {
+        use chrono::Weekday::*;
+        match weekday {
+            Mon => &self.mon,
+            Tue => &self.tue,
+            Wed => &self.wed,
+            Thu => &self.thu,
+            Fri => &self.fri,
+            Sat => &self.sat,
+            Sun => &self.sun,
+        }
+    }
+}
+
+/// Closed on every day from `from` to `to` inclusive (holidays).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closure {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub reason: String,
+}
+
+/// Other hours on one date (empty: closed that day), taking precedence over the week.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exception {
+    pub date: NaiveDate,
+    pub hours: Vec<Interval>,
+    pub reason: String,
+}
+
+/// A room or piece of equipment that bookings may need.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    pub room_id: RoomId,
+    pub name: String,
+    /// What it is (`facial_room`, `laser`, …): services ask for a kind.
+    pub kind: String,
+    /// Bookings it holds at once.
+    pub capacity: u32,
+}
+
+/// Everything a location is, as set by its administrators.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationSettings {
+    pub name: String,
+    /// IANA zone name (`Asia/Shanghai`, `Europe/London`).
+    pub time_zone: String,
+    pub weekly_hours: WeeklyHours,
+    pub closures: Vec<Closure>,
+    pub exceptions: Vec<Exception>,
+    pub rooms: Vec<Room>,
+    /// Most bookings at once across the location; none: no limit but its people.
+    pub max_simultaneous_bookings: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationCreated {
+    pub location_id: LocationId,
+    pub settings: LocationSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationSettingsChanged {
+    pub location_id: LocationId,
+    pub settings: LocationSettings,
+    /// Why (business text, not personal data).
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocationEvent {
+    Created(LocationCreated),
+    SettingsChanged(LocationSettingsChanged),
+}
+
+impl DomainEvent for LocationEvent {
+    const STREAM_TYPE: &'static str = STREAM_TYPE;
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            LocationEvent::Created(_) => "LocationCreated",
+            LocationEvent::SettingsChanged(_) => "LocationSettingsChanged",
+        }
+    }
+
+    fn to_new_event(&self) -> Result<NewEvent, serde_json::Error> {
+        match self {
+            LocationEvent::Created(e) => new_event(self.event_type(), 1, e),
+            LocationEvent::SettingsChanged(e) => new_event(self.event_type(), 1, e),
+        }
+    }
+
+    fn from_stored(
+        event_type: &str,
+        schema_version: i32,
+        payload: &Payload,
+    ) -> Result<Self, DecodeError> {
+        match (event_type, schema_version) {
+            ("LocationCreated", 1) => {
+                decode_payload(event_type, payload).map(LocationEvent::Created)
+            }
+            ("LocationSettingsChanged", 1) => {
+                decode_payload(event_type, payload).map(LocationEvent::SettingsChanged)
+            }
+            ("LocationCreated" | "LocationSettingsChanged", v) => {
+                Err(DecodeError::UnknownVersion {
+                    event_type: event_type.to_owned(),
+                    version: v,
+                })
+            }
+            _ => Err(DecodeError::UnknownType(event_type.to_owned())),
+        }
+    }
+}
