@@ -80,3 +80,7 @@ uuid_id!(
     /// A room or piece of equipment of a location.
     RoomId
 );
+uuid_id!(
+    /// A category of the service catalogue.
+    CategoryId
+);

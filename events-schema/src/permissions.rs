@@ -36,10 +36,14 @@ pub enum Operation {
     ManageLocations,
     /// Read locations and their opening calendar.
     ViewLocations,
+    /// Add, rename and order the catalogue's categories (and, later, its services).
+    ManageCatalogue,
+    /// Read the whole catalogue, unpublished parts included.
+    ViewCatalogue,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 15] = [
+    pub const ALL: [Operation; 17] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -55,6 +59,8 @@ impl Operation {
         Operation::ViewOwnRecord,
         Operation::ManageLocations,
         Operation::ViewLocations,
+        Operation::ManageCatalogue,
+        Operation::ViewCatalogue,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -75,6 +81,8 @@ impl Operation {
             Operation::ViewOwnRecord => "view_own_record",
             Operation::ManageLocations => "manage_locations",
             Operation::ViewLocations => "view_locations",
+            Operation::ManageCatalogue => "manage_catalogue",
+            Operation::ViewCatalogue => "view_catalogue",
         }
     }
 
@@ -116,6 +124,8 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ViewOwnRecord => role == Customer,
         ManageLocations => matches!(role, Owner | Manager),
         ViewLocations => !matches!(role, System | Customer),
+        ManageCatalogue => matches!(role, Owner | Manager),
+        ViewCatalogue => !matches!(role, System | Customer),
     }
 }
 
@@ -218,6 +228,13 @@ pub const ROUTES: &[Route] = {
             "/accounts/{id}/deactivate",
             Requires(ManageAccounts),
         ),
+        route(Command, "POST", "/categories", Requires(ManageCatalogue)),
+        route(
+            Command,
+            "PUT",
+            "/categories/{id}",
+            Requires(ManageCatalogue),
+        ),
         route(Command, "POST", "/locations", Requires(ManageLocations)),
         route(Command, "PUT", "/locations/{id}", Requires(ManageLocations)),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
@@ -256,6 +273,7 @@ pub const ROUTES: &[Route] = {
         route(Query, "GET", "/customers", Requires(SearchCustomers)),
         route(Query, "GET", "/customers/{id}", Requires(ViewCustomer)),
         route(Query, "GET", "/me", Requires(ViewOwnRecord)),
+        route(Query, "GET", "/categories", Requires(ViewCatalogue)),
         route(Query, "GET", "/locations", Requires(ViewLocations)),
         route(Query, "GET", "/locations/{id}", Requires(ViewLocations)),
         route(

@@ -8,6 +8,7 @@
 //! A projection must derive every value it writes from events alone — no clock, no
 //! randomness — and must never write anything but its own schemas.
 
+pub mod catalogue;
 pub mod config;
 pub mod customers;
 pub mod disclosures;
@@ -74,6 +75,7 @@ pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> 
         Arc::new(customers::CustomersProjection::new(keys)),
         Arc::new(disclosures::DisclosuresProjection),
         Arc::new(locations::LocationsProjection),
+        Arc::new(catalogue::CatalogueProjection),
     ]
 }
 

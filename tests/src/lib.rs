@@ -571,7 +571,8 @@ impl TestApp {
                             (SELECT last_seq FROM es.relay_state),
                             LEAST((SELECT seq FROM rm.customers_checkpoint),
                                   (SELECT seq FROM rm.disclosures_checkpoint),
-                                  (SELECT seq FROM rm.locations_checkpoint))",
+                                  (SELECT seq FROM rm.locations_checkpoint),
+                                  (SELECT seq FROM rm.catalogue_checkpoint))",
                     &[],
                 )
                 .await

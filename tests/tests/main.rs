@@ -2,6 +2,7 @@
 //! database and NATS prefix (see `tests::spawn_app`).
 
 mod accounts;
+mod catalogue;
 mod chain;
 mod customers;
 mod disclosures;

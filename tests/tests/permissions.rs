@@ -102,6 +102,8 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 3], role: Option<Rol
             "tenant": "sweep-a", "phone": SIGN_UP_PHONE, "code": secrets[2], "name": "许愿",
             "consent": { "privacy_policy_version": "v1" }
         }),
+        ("POST", "/categories") => json!({ "name": format!("Sweep {n}") }),
+        ("PUT", "/categories/{id}") => json!({ "name": format!("Sweep {n}") }),
         ("POST", "/locations") => json!({
             "name": format!("Branch {n}"), "time_zone": "Asia/Shanghai",
             "weekly_hours": { "mon": [{ "start": "09:00", "end": "18:00" }] }
@@ -208,6 +210,14 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let (status, created) = app
+        .post(&owner_a, "/categories", &json!({ "name": "Sweep" }))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let category = created["category_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let routes = documented_routes(&app).await;
     // The documents and the matrix list the same routes, each with its rule.
     for r in &routes {
@@ -304,6 +314,8 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             &target
         } else if route.path.starts_with("/locations/") {
             &location
+        } else if route.path.starts_with("/categories/") {
+            &category
         } else if route.path.ends_with("/erase") {
             &doomed
         } else {

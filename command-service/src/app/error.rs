@@ -32,6 +32,9 @@ pub enum AppError {
     Account(#[from] super::accounts::AccountError),
     /// 404 / 422
     #[error(transparent)]
+    Category(#[from] super::catalogue::CategoryError),
+    /// 404 / 422
+    #[error(transparent)]
     Location(#[from] super::locations::LocationError),
     /// 403 / 404
     #[error(transparent)]

@@ -156,6 +156,7 @@ impl App {
         )
         .await?;
         self.keys.insert_subject_key_tx(&tx, &new_key).await?;
+        super::catalogue::create_defaults(&tx, tenant_id, &metadata).await?;
         exec(
             &tx,
             "INSERT INTO iam.tenants (tenant_id, slug) VALUES ($1, $2)",

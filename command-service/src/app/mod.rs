@@ -4,6 +4,7 @@
 //! in one transaction. Handles idempotency (G3) and bounded retries on conflicts (G2).
 
 pub mod accounts;
+pub mod catalogue;
 pub mod customers;
 pub mod disclosures;
 pub mod erasure;

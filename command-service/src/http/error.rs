@@ -91,6 +91,17 @@ fn app_error(e: AppError) -> Response {
             };
             body(status, code, &msg)
         }
+        AppError::Category(c) => {
+            let (status, code) = match c {
+                crate::app::catalogue::CategoryError::NotFound => {
+                    (StatusCode::NOT_FOUND, "not_found")
+                }
+                crate::app::catalogue::CategoryError::NothingChanged => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "rule_violated")
+                }
+            };
+            body(status, code, &msg)
+        }
         AppError::Location(l) => {
             let (status, code) = match l {
                 crate::app::locations::LocationError::NotFound => {

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod catalogue;
 pub mod customers;
 pub mod error;
 pub mod extract;
@@ -43,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts", post(accounts::create))
         .route("/accounts/{id}/role", post(accounts::change_role))
         .route("/accounts/{id}/deactivate", post(accounts::deactivate))
+        .route("/categories", post(catalogue::create))
+        .route("/categories/{id}", put(catalogue::change))
         .route("/locations", post(locations::create))
         .route("/locations/{id}", put(locations::change))
         .route("/customers", post(customers::register))

@@ -65,7 +65,21 @@ pub fn spec() -> Value {
             "room_id": { "type": "string", "format": "uuid" }, "name": { "type": "string" },
             "kind": { "type": "string" }, "capacity": { "type": "integer" } } } },
         "max_simultaneous_bookings": { "type": "integer" } } });
+    let category = json!({ "type": "object", "additionalProperties": false, "properties": {
+        "name": { "type": "string", "description": "1 to 32 characters" },
+        "description": { "type": "string", "description": "at most 500 characters" },
+        "position": { "type": "integer", "description": "1 to 1000; ascending order" },
+        "expected_version": { "type": "integer", "description": "changes only" } } });
     let location_paths = json!({
+        "/categories": { "post": {
+            "summary": "Add a category to the catalogue (SVC-1)",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": category.clone() } } },
+            "responses": { "201": { "description": "Created: {category_id, version, consistency_token}" } } } },
+        "/categories/{id}": { "put": {
+            "summary": "Rename, describe or move a category (the fields given replace the current ones)",
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": category } } },
+            "responses": { "200": { "description": "Changed" }, "404": { "description": "No such category" } } } },
         "/locations": { "post": {
             "summary": "Create a location with its settings (APT-2, APT-3)",
             "requestBody": { "required": true, "content": { "application/json": { "schema": settings } } },

@@ -1,6 +1,7 @@
 //! HTTP API of query-service. [`router`] lists every route in one place.
 
 pub mod audit;
+pub mod catalogue;
 pub mod customers;
 pub mod error;
 pub mod locations;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/customers", get(customers::search))
         .route("/customers/{id}", get(customers::detail))
         .route("/me", get(customers::me))
+        .route("/categories", get(catalogue::categories))
         .route("/locations", get(locations::list))
         .route("/locations/{id}", get(locations::detail))
         .route("/locations/{id}/opening", get(locations::opening))

@@ -60,6 +60,7 @@ pub fn spec() -> Value {
                 token.clone(),
             ], "A page of customers (phones masked)"),
             "/me": op("A signed-in customer's own record (masked)", vec![token.clone()], "Her record"),
+            "/categories": op("The catalogue's categories in the salon's order (SVC-1); every tenant starts with the six defaults", vec![token.clone()], "Categories"),
             "/locations": op("The tenant's locations (name, time zone, version)", vec![token.clone()], "Locations"),
             "/locations/{id}": op("A location's settings: time zone, weekly hours with breaks, closures, exceptions, rooms, capacity", vec![id.clone(), token.clone()], "The location"),
             "/locations/{id}/opening": op("The open intervals of each date in a range (at most 93 days), local and UTC, exact across daylight-saving changes", vec![

@@ -1,6 +1,7 @@
 //! SQL over the read models (schema `rm`) and the event store. Only SELECTs.
 
 pub mod audit;
+pub mod catalogue;
 pub mod customers;
 pub mod disclosures;
 pub mod locations;

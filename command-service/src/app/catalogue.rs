@@ -1,0 +1,215 @@
+//! The service catalogue's categories (SVC-1): the six defaults every tenant starts
+//! with, and the salon's own additions, names and order.
+
+use super::{App, AppError, CommandContext, Outcome};
+use deadpool_postgres::GenericClient;
+use events_schema::catalogue::{
+    self as wire, CategoryChanged, CategoryCreated, CategoryEvent, DEFAULT_CATEGORIES,
+};
+use events_schema::envelope::{DomainEvent, Metadata};
+use events_schema::ids::{CategoryId, TenantId};
+use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CategoryError {
+    #[error("no such category")]
+    NotFound,
+    #[error("the category is already exactly so")]
+    NothingChanged,
+}
+
+/// A category's validated fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CategoryFields {
+    pub name: String,
+    pub description: String,
+    pub position: i32,
+}
+
+/// A change: the fields given replace the current ones.
+pub struct ChangeCategory {
+    pub category_id: CategoryId,
+    pub expected_version: Option<i64>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub position: Option<i32>,
+}
+
+fn saved(status: u16, id: CategoryId, version: i64, position: i64) -> Outcome {
+    Outcome {
+        status,
+        body: serde_json::json!({
+            "category_id": id,
+            "version": version,
+            "consistency_token": position.to_string(),
+        }),
+    }
+}
+
+/// Appends the default categories of a new tenant inside its creation transaction.
+pub(super) async fn create_defaults(
+    tx: &impl GenericClient,
+    tenant: TenantId,
+    metadata: &Metadata,
+) -> Result<(), AppError> {
+    for (i, (name, description)) in DEFAULT_CATEGORIES.iter().enumerate() {
+        let id = CategoryId::new();
+        let event = CategoryEvent::Created(CategoryCreated {
+            category_id: id,
+            name: (*name).to_owned(),
+            description: (*description).to_owned(),
+            position: i32::try_from(i + 1).unwrap_or(i32::MAX),
+        })
+        .to_new_event()
+        .map_err(|e| AppError::Internal(e.into()))?;
+        store::append_tx(
+            tx,
+            &StreamAppend {
+                tenant_id: tenant,
+                stream_id: &wire::category_stream_id(id),
+                stream_type: wire::CATEGORY_STREAM_TYPE,
+                expected: ExpectedVersion::NoStream,
+                events: std::slice::from_ref(&event),
+                metadata,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+impl App {
+    pub async fn create_category(
+        &self,
+        ctx: &CommandContext,
+        fields: CategoryFields,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let id = CategoryId::new();
+        let event = CategoryEvent::Created(CategoryCreated {
+            category_id: id,
+            name: fields.name,
+            description: fields.description,
+            position: fields.position,
+        });
+        self.append_category(ctx, id, ExpectedVersion::NoStream, &event, 201)
+            .await
+    }
+
+    pub async fn change_category(
+        &self,
+        ctx: &CommandContext,
+        cmd: ChangeCategory,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let (version, current) = self.load_category(ctx.tenant, cmd.category_id).await?;
+        if cmd.expected_version.is_some_and(|v| v != version) {
+            return Err(AppError::Conflict);
+        }
+        let next = CategoryFields {
+            name: cmd.name.unwrap_or_else(|| current.name.clone()),
+            description: cmd
+                .description
+                .unwrap_or_else(|| current.description.clone()),
+            position: cmd.position.unwrap_or(current.position),
+        };
+        if next == current {
+            return Err(CategoryError::NothingChanged.into());
+        }
+        let event = CategoryEvent::Changed(CategoryChanged {
+            category_id: cmd.category_id,
+            name: next.name,
+            description: next.description,
+            position: next.position,
+        });
+        self.append_category(
+            ctx,
+            cmd.category_id,
+            ExpectedVersion::Exact(version),
+            &event,
+            200,
+        )
+        .await
+    }
+
+    async fn load_category(
+        &self,
+        tenant: TenantId,
+        id: CategoryId,
+    ) -> Result<(i64, CategoryFields), AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let history = store::read_stream(&client, tenant, &wire::category_stream_id(id)).await?;
+        let mut current = None;
+        for e in &history {
+            current = Some(
+                match CategoryEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
+                    .map_err(|err| AppError::Internal(err.into()))?
+                {
+                    CategoryEvent::Created(c) => CategoryFields {
+                        name: c.name,
+                        description: c.description,
+                        position: c.position,
+                    },
+                    CategoryEvent::Changed(c) => CategoryFields {
+                        name: c.name,
+                        description: c.description,
+                        position: c.position,
+                    },
+                },
+            );
+        }
+        match (history.last(), current) {
+            (Some(last), Some(fields)) => Ok((last.stream_version, fields)),
+            _ => Err(CategoryError::NotFound.into()),
+        }
+    }
+
+    async fn append_category(
+        &self,
+        ctx: &CommandContext,
+        id: CategoryId,
+        expected: ExpectedVersion,
+        event: &CategoryEvent,
+        status: u16,
+    ) -> Result<Outcome, AppError> {
+        let new_event = event
+            .to_new_event()
+            .map_err(|e| AppError::Internal(e.into()))?;
+        let stream_id = wire::category_stream_id(id);
+        let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let tx = client.transaction().await?;
+        let appended = store::append_tx(
+            &tx,
+            &StreamAppend {
+                tenant_id: ctx.tenant,
+                stream_id: &stream_id,
+                stream_type: wire::CATEGORY_STREAM_TYPE,
+                expected,
+                events: std::slice::from_ref(&new_event),
+                metadata: &ctx.metadata(chrono::Utc::now()),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict { .. } => AppError::Conflict,
+            e => e.into(),
+        })?;
+        let outcome = saved(status, id, appended.new_version, appended.last_position);
+        match self.finish(&tx, ctx, &outcome).await {
+            Ok(()) => {}
+            Err(AppError::Idempotent) => {
+                drop(tx);
+                drop(client);
+                return self.replay_after_race(ctx).await;
+            }
+            Err(e) => return Err(e),
+        }
+        tx.commit().await?;
+        self.relay_wakeup.notify_one();
+        Ok(outcome)
+    }
+}
