@@ -83,3 +83,137 @@ impl DomainEvent for CategoryEvent {
         }
     }
 }
+
+pub const SERVICE_STREAM_TYPE: &str = "service";
+
+pub fn service_stream_id(id: crate::ids::ServiceId) -> String {
+    format!("service-{id}")
+}
+
+/// A service's time, in minutes, by segment (APT-1): the customer is busy for all of
+/// them, the technician for all but `processing` (a mask setting, colour developing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segments {
+    pub buffer_before: u16,
+    pub work: u16,
+    pub processing: u16,
+    pub finishing: u16,
+    pub buffer_after: u16,
+}
+
+impl Segments {
+    pub fn total(&self) -> u32 {
+        u32::from(self.buffer_before)
+            + u32::from(self.work)
+            + u32::from(self.processing)
+            + u32::from(self.finishing)
+            + u32::from(self.buffer_after)
+    }
+}
+
+/// Price and time for technicians of one level (senior, expert…), if they differ.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelTerms {
+    pub level: String,
+    /// In the tenant's currency, as a decimal string (`"388.00"`).
+    pub price: rust_decimal::Decimal,
+    /// Segments for this level, when they differ from the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Segments>,
+}
+
+/// Everything a service is (SVC-2), but its price changes over time (SVC-4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceDetails {
+    pub category_id: CategoryId,
+    pub name: String,
+    pub description: String,
+    pub segments: Segments,
+    /// The price as created; later prices come with their own events (SVC-4).
+    pub price: rust_decimal::Decimal,
+    pub levels: Vec<LevelTerms>,
+    pub suitable_groups: Vec<String>,
+    pub contraindicated_groups: Vec<String>,
+    pub process_steps: Vec<String>,
+    pub required_skills: Vec<String>,
+    /// A room or equipment kind of the location it needs (`facial_room`, `laser`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_room_kind: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceCreated {
+    pub service_id: crate::ids::ServiceId,
+    pub details: ServiceDetails,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceChanged {
+    pub service_id: crate::ids::ServiceId,
+    pub details: ServiceDetails,
+    pub reason: String,
+}
+
+/// Shown (or no longer shown) in the public catalogue and bookable online.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePublication {
+    pub service_id: crate::ids::ServiceId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceEvent {
+    Created(ServiceCreated),
+    Changed(ServiceChanged),
+    Published(ServicePublication),
+    Unpublished(ServicePublication),
+}
+
+impl DomainEvent for ServiceEvent {
+    const STREAM_TYPE: &'static str = SERVICE_STREAM_TYPE;
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            ServiceEvent::Created(_) => "ServiceCreated",
+            ServiceEvent::Changed(_) => "ServiceChanged",
+            ServiceEvent::Published(_) => "ServicePublished",
+            ServiceEvent::Unpublished(_) => "ServiceUnpublished",
+        }
+    }
+
+    fn to_new_event(&self) -> Result<NewEvent, serde_json::Error> {
+        let t = self.event_type();
+        match self {
+            ServiceEvent::Created(e) => new_event(t, 1, e),
+            ServiceEvent::Changed(e) => new_event(t, 1, e),
+            ServiceEvent::Published(e) | ServiceEvent::Unpublished(e) => new_event(t, 1, e),
+        }
+    }
+
+    fn from_stored(
+        event_type: &str,
+        schema_version: i32,
+        payload: &Payload,
+    ) -> Result<Self, DecodeError> {
+        let known = [
+            "ServiceCreated",
+            "ServiceChanged",
+            "ServicePublished",
+            "ServiceUnpublished",
+        ];
+        if !known.contains(&event_type) {
+            return Err(DecodeError::UnknownType(event_type.to_owned()));
+        }
+        if schema_version != 1 {
+            return Err(DecodeError::UnknownVersion {
+                event_type: event_type.to_owned(),
+                version: schema_version,
+            });
+        }
+        Ok(match event_type {
+            "ServiceCreated" => ServiceEvent::Created(decode_payload(event_type, payload)?),
+            "ServiceChanged" => ServiceEvent::Changed(decode_payload(event_type, payload)?),
+            "ServicePublished" => ServiceEvent::Published(decode_payload(event_type, payload)?),
+            _ => ServiceEvent::Unpublished(decode_payload(event_type, payload)?),
+        })
+    }
+}

@@ -84,3 +84,7 @@ uuid_id!(
     /// A category of the service catalogue.
     CategoryId
 );
+uuid_id!(
+    /// A service of the catalogue.
+    ServiceId
+);

@@ -36,7 +36,8 @@ pub enum Operation {
     ManageLocations,
     /// Read locations and their opening calendar.
     ViewLocations,
-    /// Add, rename and order the catalogue's categories (and, later, its services).
+    /// Add, rename and order the catalogue's categories; create, change, publish and
+    /// unpublish its services.
     ManageCatalogue,
     /// Read the whole catalogue, unpublished parts included.
     ViewCatalogue,
@@ -235,6 +236,20 @@ pub const ROUTES: &[Route] = {
             "/categories/{id}",
             Requires(ManageCatalogue),
         ),
+        route(Command, "POST", "/services", Requires(ManageCatalogue)),
+        route(Command, "PUT", "/services/{id}", Requires(ManageCatalogue)),
+        route(
+            Command,
+            "POST",
+            "/services/{id}/publish",
+            Requires(ManageCatalogue),
+        ),
+        route(
+            Command,
+            "POST",
+            "/services/{id}/unpublish",
+            Requires(ManageCatalogue),
+        ),
         route(Command, "POST", "/locations", Requires(ManageLocations)),
         route(Command, "PUT", "/locations/{id}", Requires(ManageLocations)),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
@@ -274,6 +289,8 @@ pub const ROUTES: &[Route] = {
         route(Query, "GET", "/customers/{id}", Requires(ViewCustomer)),
         route(Query, "GET", "/me", Requires(ViewOwnRecord)),
         route(Query, "GET", "/categories", Requires(ViewCatalogue)),
+        route(Query, "GET", "/services", Requires(ViewCatalogue)),
+        route(Query, "GET", "/public/{slug}/catalogue", Public),
         route(Query, "GET", "/locations", Requires(ViewLocations)),
         route(Query, "GET", "/locations/{id}", Requires(ViewLocations)),
         route(

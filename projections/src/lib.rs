@@ -106,6 +106,11 @@ pub const MIGRATIONS: &[events_schema::migrate::Migration] = &[
         name: "consent_purpose",
         sql: include_str!("../migrations/0005_consent_purpose.sql"),
     },
+    events_schema::migrate::Migration {
+        version: 6,
+        name: "catalogue_services",
+        sql: include_str!("../migrations/0006_catalogue_services.sql"),
+    },
 ];
 
 /// Every migration this process needs, in dependency order.

@@ -104,3 +104,250 @@ async fn new_tenants_get_the_six_default_categories_which_they_can_rename_and_or
     assert_eq!(status, 200, "the owner's own category");
     app.cleanup().await;
 }
+
+fn facial(category: &str) -> Value {
+    json!({
+        "category_id": category,
+        "name": "补水焕颜护理",
+        "description": "深层清洁、补水导入与面膜",
+        "segments": { "buffer_before": 5, "work": 40, "processing": 15, "finishing": 10, "buffer_after": 10 },
+        "price": "268.00",
+        "levels": [{ "level": "资深", "price": "328.00" },
+                   { "level": "专家", "price": 388, "segments": { "work": 50, "processing": 15 } }],
+        "suitable_groups": ["干性肌肤"],
+        "contraindicated_groups": ["孕期", "面部皮肤破损"],
+        "process_steps": ["卸妆清洁", "蒸汽软化", "补水导入", "面膜", "护肤收尾"],
+        "required_skills": ["facial"],
+        "required_room_kind": "facial_room"
+    })
+}
+
+async fn events_of(app: &tests::TestApp, stream_type: &str) -> i64 {
+    app.admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM es.events WHERE stream_type = $1",
+            &[&stream_type],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn services_are_validated_changed_published_and_listed_publicly() {
+    let app = spawn_app().await;
+    let (_, owner) = app.tenant("svc-salon").await;
+    app.settle().await;
+    let (_, categories) = app.get(&owner, "/categories").await;
+    let beauty = categories[0]["category_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // Invalid input names each field and writes nothing.
+    let mut bad = facial(&beauty);
+    bad["price"] = json!("268.005");
+    bad["segments"] = json!({ "buffer_before": -5, "work": 0 });
+    bad["levels"][0]["price"] = json!("0");
+    bad["required_room_kind"] = json!("Facial Room");
+    let (status, body) = app.post(&owner, "/services", &bad).await;
+    assert_eq!(status, 400, "{body}");
+    let mut fields: Vec<&str> = body["fields"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "levels[0].price",
+            "price",
+            "required_room_kind",
+            "segments.buffer_before"
+        ],
+        "{body}"
+    );
+    let mut zero = facial(&beauty);
+    zero["segments"] = json!({ "work": 0 });
+    let (status, body) = app.post(&owner, "/services", &zero).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["fields"][0]["field"], "segments.work", "{body}");
+    let (status, body) = app
+        .post(
+            &owner,
+            "/services",
+            &facial("01a22878-0000-7000-8000-000000000000"),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["fields"][0]["field"], "category_id");
+    assert_eq!(events_of(&app, "service").await, 0, "nothing written");
+
+    // Created unpublished: staff see it, the public does not.
+    let (status, created) = app.post(&owner, "/services", &facial(&beauty)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["service_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, mut hidden) = app
+        .post(&owner, "/services", &{
+            let mut other = facial(&beauty);
+            other["name"] = json!("内部培训项目");
+            other
+        })
+        .await;
+    assert_eq!(status, 201, "{hidden}");
+    let hidden_id = hidden["service_id"].take();
+    let (status, published) = app
+        .post(&owner, &format!("/services/{id}/publish"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{published}");
+    let (status, again) = app
+        .post(&owner, &format!("/services/{id}/publish"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "publishing twice records nothing new: {again}");
+    assert_eq!(again["version"], published["version"]);
+    let token = published["consistency_token"].as_str().unwrap_or_default();
+
+    let (status, all) = app
+        .get(&owner, &format!("/services?consistency_token={token}"))
+        .await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
+    let public = app
+        .http
+        .get(format!("{}/public/svc-salon/catalogue", app.query_url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(public.status(), 200);
+    assert_eq!(
+        public
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("public, max-age=60")
+    );
+    let public: Value = public.json().await.unwrap_or(Value::Null);
+    assert_eq!(public["salon"], "Salon svc-salon");
+    assert_eq!(public["categories"].as_array().map(Vec::len), Some(6));
+    let services = public["services"].as_array().cloned().unwrap_or_default();
+    assert_eq!(services.len(), 1, "only the published one: {public}");
+    assert_eq!(services[0]["name"], "补水焕颜护理");
+    assert_eq!(services[0]["price"], "268.00");
+    assert_eq!(services[0]["duration_minutes"], 80);
+    assert_eq!(services[0]["levels"][1]["price"], "388");
+    assert_eq!(services[0]["contraindicated_groups"][0], "孕期");
+    assert!(!public
+        .to_string()
+        .contains(hidden_id.as_str().unwrap_or("-")));
+    let (status, _) = app.get("", "/public/no-such-salon/catalogue").await;
+    assert_eq!(status, 404);
+
+    // A change needs a reason; the same details again change nothing.
+    let mut cheaper = facial(&beauty);
+    cheaper["description"] = json!("深层清洁、补水导入、面膜与肩颈放松");
+    let (status, body) = app
+        .put_json(
+            &owner,
+            &format!("/services/{id}"),
+            &json!({ "details": cheaper }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["fields"][0]["field"], "reason");
+    let (status, body) = app
+        .put_json(
+            &owner,
+            &format!("/services/{id}"),
+            &json!({ "reason": "加入肩颈放松", "details": cheaper }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .put_json(
+            &owner,
+            &format!("/services/{id}"),
+            &json!({ "reason": "again", "details": cheaper }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app
+        .post(&owner, &format!("/services/{id}/unpublish"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["consistency_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (_, all) = app
+        .get(&owner, &format!("/services?consistency_token={token}"))
+        .await;
+    let mine = all
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["service_id"] == id.as_str()).cloned())
+        .unwrap_or(Value::Null);
+    assert_eq!(mine["published"], false, "{all}");
+    assert_eq!(mine["description"], "深层清洁、补水导入、面膜与肩颈放松");
+    let (_, public) = app.get("", "/public/svc-salon/catalogue").await;
+    assert_eq!(public["services"], json!([]), "{public}");
+    app.cleanup().await;
+}
+
+/// A catalogue read model created before services existed (categories only) gets its
+/// services and salon directory from migration `projections/0006_catalogue_services`.
+#[tokio::test]
+async fn an_older_catalogue_read_model_gains_services_from_its_migration() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    admin
+        .batch_execute(
+            "DROP VIEW rm.services; DROP VIEW rm.salon_directory;
+             DROP TABLE rm_catalogue_v1.services; DROP TABLE rm_catalogue_v1.salon_directory;",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let migration = projections::MIGRATIONS
+        .iter()
+        .find(|m| m.name == "catalogue_services")
+        .unwrap_or_else(|| panic!("migration catalogue_services"));
+    admin
+        .batch_execute(migration.sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, owner) = app.tenant("svc-migrated").await;
+    app.settle().await;
+    let (_, categories) = app.get(&owner, "/categories").await;
+    let (status, created) = app
+        .post(
+            &owner,
+            "/services",
+            &json!({ "category_id": categories[0]["category_id"], "name": "修眉",
+                     "segments": { "work": 20 }, "price": "58.00" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["consistency_token"].as_str().unwrap_or_default();
+    let (status, all) = app
+        .get(&owner, &format!("/services?consistency_token={token}"))
+        .await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all[0]["name"], "修眉");
+    let (status, public) = app.get("", "/public/svc-migrated/catalogue").await;
+    assert_eq!(status, 200, "the directory fills again: {public}");
+    // The migrated tables are fenced like every read model.
+    let fenced: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'rm_catalogue_v1' AND c.relname IN ('services', 'salon_directory')
+               AND c.relrowsecurity AND c.relforcerowsecurity",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fenced, 2);
+    app.cleanup().await;
+}

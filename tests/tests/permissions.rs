@@ -82,9 +82,14 @@ const ID_NUMBER: &str = "11010519491231002X";
 const SIGN_UP_PHONE: &str = "13966669998";
 
 /// A request that the route accepts when the caller may make it.
-/// `secrets`: two refresh tokens (refresh, logout) and a customer sign-in code for
-/// `SIGN_UP_PHONE`.
-fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 3], role: Option<Role>) -> Value {
+/// `secrets`: two refresh tokens (refresh, logout), a customer sign-in code for
+/// `SIGN_UP_PHONE` and a category id.
+fn sweep_service(category: &str, n: u64) -> Value {
+    json!({ "category_id": category, "name": format!("Sweep service {n}"),
+            "segments": { "work": 30 }, "price": "99.00" })
+}
+
+fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 4], role: Option<Role>) -> Value {
     match (route.method.as_str(), route.path.as_str()) {
         ("POST", "/customers/{id}/erase") => json!({ "reference": format!("DSR-{n}") }),
         ("POST", "/customers/{id}/export") => json!({ "reason": "permission sweep" }),
@@ -103,6 +108,10 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 3], role: Option<Rol
             "consent": { "privacy_policy_version": "v1" }
         }),
         ("POST", "/categories") => json!({ "name": format!("Sweep {n}") }),
+        ("POST", "/services") => sweep_service(&secrets[3], n),
+        ("PUT", "/services/{id}") => {
+            json!({ "reason": "permission sweep", "details": sweep_service(&secrets[3], n) })
+        }
         ("PUT", "/categories/{id}") => json!({ "name": format!("Sweep {n}") }),
         ("POST", "/locations") => json!({
             "name": format!("Branch {n}"), "time_zone": "Asia/Shanghai",
@@ -218,6 +227,14 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let (status, created) = app
+        .post(&owner_a, "/services", &sweep_service(&category, 0))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let service = created["service_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let routes = documented_routes(&app).await;
     // The documents and the matrix list the same routes, each with its rule.
     for r in &routes {
@@ -272,7 +289,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         callers.push((role, mint(&app.tokens, &tenant_a, role, 600), false));
     }
     staff(&app, &owner_a, "greeter", Role::FrontDesk).await;
-    let mut secrets = [String::new(), String::new(), String::new()];
+    let mut secrets = [String::new(), String::new(), String::new(), String::new()];
     for slot in secrets.iter_mut().take(2) {
         let (status, session) = app
             .post(
@@ -288,6 +305,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             .to_owned();
     }
     secrets[2] = app.sign_in_code("sweep-a", SIGN_UP_PHONE).await;
+    secrets[3] = category.clone();
     let (target, _) = staff(&app, &owner_a, "target", Role::Technician).await;
 
     let other_secret = TokenSecret::generate();
@@ -316,6 +334,8 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             &location
         } else if route.path.starts_with("/categories/") {
             &category
+        } else if route.path.starts_with("/services/") {
+            &service
         } else if route.path.ends_with("/erase") {
             &doomed
         } else {
@@ -328,6 +348,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
                 .path
                 .replace("{id}", subject)
                 .replace("{stream_id}", &format!("customer-{id}"))
+                .replace("{slug}", "sweep-a")
         );
         let body_for = |role| sample_body(route, n.fetch_add(1, Ordering::Relaxed), &secrets, role);
         let body = || body_for(None);
@@ -402,6 +423,10 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         } else if !permissions::allows(Role::Owner, op) {
             // A customer's own route: refused to any owner.
             assert_eq!(status, 403, "{what} from another tenant: {text}");
+        } else if route.method == "POST" && route.path == "/services" {
+            // Tenant A's category is no category of hers.
+            assert_eq!(status, 400, "{what} from another tenant: {text}");
+            assert!(text.contains("category_id"), "{text}");
         } else {
             assert!(
                 (200..300).contains(&status),

@@ -163,6 +163,18 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
         )
         .await;
     assert_eq!(status, 201);
+    // And a service.
+    app.settle().await;
+    let (_, categories) = app.get(&a, "/categories").await;
+    let (status, _) = app
+        .post(
+            &a,
+            "/services",
+            &json!({ "category_id": categories[0]["category_id"], "name": "RLS",
+                     "segments": { "work": 30 }, "price": "1.00" }),
+        )
+        .await;
+    assert_eq!(status, 201);
     app.settle().await;
     let tables = read_model_tables(&app).await;
     let tenant_tables: Vec<&str> = tables

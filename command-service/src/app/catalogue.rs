@@ -4,10 +4,11 @@
 use super::{App, AppError, CommandContext, Outcome};
 use deadpool_postgres::GenericClient;
 use events_schema::catalogue::{
-    self as wire, CategoryChanged, CategoryCreated, CategoryEvent, DEFAULT_CATEGORIES,
+    self as wire, CategoryChanged, CategoryCreated, CategoryEvent, ServiceChanged, ServiceCreated,
+    ServiceDetails, ServiceEvent, ServicePublication, DEFAULT_CATEGORIES,
 };
 use events_schema::envelope::{DomainEvent, Metadata};
-use events_schema::ids::{CategoryId, TenantId};
+use events_schema::ids::{CategoryId, ServiceId, TenantId};
 use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,18 @@ pub enum CategoryError {
     NotFound,
     #[error("the category is already exactly so")]
     NothingChanged,
+    #[error("no such service")]
+    ServiceNotFound,
+    #[error("the service is already exactly so")]
+    ServiceUnchanged,
+}
+
+/// A service's stream folded: version, details, whether it is published.
+struct LoadedService {
+    version: i64,
+    last_position: i64,
+    details: ServiceDetails,
+    published: bool,
 }
 
 /// A category's validated fields.
@@ -179,15 +192,201 @@ impl App {
         let new_event = event
             .to_new_event()
             .map_err(|e| AppError::Internal(e.into()))?;
-        let stream_id = wire::category_stream_id(id);
+        self.append_catalogue(
+            ctx,
+            (&wire::category_stream_id(id), wire::CATEGORY_STREAM_TYPE),
+            expected,
+            new_event,
+            |version, position| saved(status, id, version, position),
+        )
+        .await
+    }
+
+    /// Creates a service in an existing category of the salon (unpublished).
+    pub async fn create_service(
+        &self,
+        ctx: &CommandContext,
+        details: ServiceDetails,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        self.category_must_exist(ctx.tenant, details.category_id)
+            .await?;
+        let id = ServiceId::new();
+        let event = ServiceEvent::Created(ServiceCreated {
+            service_id: id,
+            details,
+        });
+        self.append_service(ctx, id, ExpectedVersion::NoStream, &event, 201)
+            .await
+    }
+
+    /// Replaces a service's details, with a reason.
+    pub async fn change_service(
+        &self,
+        ctx: &CommandContext,
+        id: ServiceId,
+        expected_version: Option<i64>,
+        details: ServiceDetails,
+        reason: String,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let loaded = self.load_service(ctx.tenant, id).await?;
+        if expected_version.is_some_and(|v| v != loaded.version) {
+            return Err(AppError::Conflict);
+        }
+        if loaded.details == details {
+            return Err(CategoryError::ServiceUnchanged.into());
+        }
+        if loaded.details.category_id != details.category_id {
+            self.category_must_exist(ctx.tenant, details.category_id)
+                .await?;
+        }
+        let event = ServiceEvent::Changed(ServiceChanged {
+            service_id: id,
+            details,
+            reason,
+        });
+        self.append_service(ctx, id, ExpectedVersion::Exact(loaded.version), &event, 200)
+            .await
+    }
+
+    /// Shows (`true`) or hides a service in the public catalogue.
+    pub async fn publish_service(
+        &self,
+        ctx: &CommandContext,
+        id: ServiceId,
+        publish: bool,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let loaded = self.load_service(ctx.tenant, id).await?;
+        let event = match (publish, loaded.published) {
+            // Already so: nothing to record; the answer is the same as the first time's.
+            (true, true) | (false, false) => {
+                return Ok(Outcome {
+                    status: 200,
+                    body: serde_json::json!({
+                        "service_id": id,
+                        "version": loaded.version,
+                        "consistency_token": loaded.last_position.to_string(),
+                    }),
+                })
+            }
+            (true, false) => ServiceEvent::Published(ServicePublication { service_id: id }),
+            (false, true) => ServiceEvent::Unpublished(ServicePublication { service_id: id }),
+        };
+        self.append_service(ctx, id, ExpectedVersion::Exact(loaded.version), &event, 200)
+            .await
+    }
+
+    async fn category_must_exist(&self, tenant: TenantId, id: CategoryId) -> Result<(), AppError> {
+        match self.load_category(tenant, id).await {
+            Ok(_) => Ok(()),
+            Err(AppError::Category(CategoryError::NotFound)) => {
+                Err(AppError::Validation(vec![super::error::FieldError::new(
+                    "category_id",
+                    "no such category in this salon",
+                )]))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn load_service(
+        &self,
+        tenant: TenantId,
+        id: ServiceId,
+    ) -> Result<LoadedService, AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let history = store::read_stream(&client, tenant, &wire::service_stream_id(id)).await?;
+        let mut state: Option<LoadedService> = None;
+        for e in &history {
+            let event = ServiceEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
+                .map_err(|err| AppError::Internal(err.into()))?;
+            state = match (state, event) {
+                (None, ServiceEvent::Created(c)) => Some(LoadedService {
+                    version: e.stream_version,
+                    last_position: e.global_position,
+                    details: c.details,
+                    published: false,
+                }),
+                (Some(s), ServiceEvent::Changed(c)) => Some(LoadedService {
+                    version: e.stream_version,
+                    last_position: e.global_position,
+                    details: c.details,
+                    ..s
+                }),
+                (Some(s), ServiceEvent::Published(_)) => Some(LoadedService {
+                    version: e.stream_version,
+                    last_position: e.global_position,
+                    published: true,
+                    ..s
+                }),
+                (Some(s), ServiceEvent::Unpublished(_)) => Some(LoadedService {
+                    version: e.stream_version,
+                    last_position: e.global_position,
+                    published: false,
+                    ..s
+                }),
+                _ => {
+                    return Err(AppError::Internal(anyhow::anyhow!(
+                        "service stream out of order"
+                    )))
+                }
+            };
+        }
+        state.ok_or_else(|| CategoryError::ServiceNotFound.into())
+    }
+
+    async fn append_service(
+        &self,
+        ctx: &CommandContext,
+        id: ServiceId,
+        expected: ExpectedVersion,
+        event: &ServiceEvent,
+        status: u16,
+    ) -> Result<Outcome, AppError> {
+        let new_event = event
+            .to_new_event()
+            .map_err(|e| AppError::Internal(e.into()))?;
+        self.append_catalogue(
+            ctx,
+            (&wire::service_stream_id(id), wire::SERVICE_STREAM_TYPE),
+            expected,
+            new_event,
+            |version, position| Outcome {
+                status,
+                body: serde_json::json!({
+                    "service_id": id,
+                    "version": version,
+                    "consistency_token": position.to_string(),
+                }),
+            },
+        )
+        .await
+    }
+
+    async fn append_catalogue(
+        &self,
+        ctx: &CommandContext,
+        (stream_id, stream_type): (&str, &'static str),
+        expected: ExpectedVersion,
+        new_event: events_schema::envelope::NewEvent,
+        outcome: impl FnOnce(i64, i64) -> Outcome,
+    ) -> Result<Outcome, AppError> {
         let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
         let tx = client.transaction().await?;
         let appended = store::append_tx(
             &tx,
             &StreamAppend {
                 tenant_id: ctx.tenant,
-                stream_id: &stream_id,
-                stream_type: wire::CATEGORY_STREAM_TYPE,
+                stream_id,
+                stream_type,
                 expected,
                 events: std::slice::from_ref(&new_event),
                 metadata: &ctx.metadata(chrono::Utc::now()),
@@ -198,7 +397,7 @@ impl App {
             StoreError::Conflict { .. } => AppError::Conflict,
             e => e.into(),
         })?;
-        let outcome = saved(status, id, appended.new_version, appended.last_position);
+        let outcome = outcome(appended.new_version, appended.last_position);
         match self.finish(&tx, ctx, &outcome).await {
             Ok(()) => {}
             Err(AppError::Idempotent) => {

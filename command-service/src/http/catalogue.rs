@@ -144,3 +144,384 @@ pub async fn change(
         .await?;
     Ok(outcome_response(outcome))
 }
+
+// ---- services (SVC-2) ----
+
+use events_schema::catalogue::{LevelTerms, Segments, ServiceDetails};
+use events_schema::ids::ServiceId;
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentsDto {
+    #[serde(default)]
+    pub buffer_before: i64,
+    #[serde(default)]
+    pub work: i64,
+    #[serde(default)]
+    pub processing: i64,
+    #[serde(default)]
+    pub finishing: i64,
+    #[serde(default)]
+    pub buffer_after: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelDto {
+    pub level: String,
+    pub price: serde_json::Value,
+    pub segments: Option<SegmentsDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDto {
+    pub category_id: Option<String>,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    pub segments: Option<SegmentsDto>,
+    pub price: Option<serde_json::Value>,
+    #[serde(default)]
+    pub levels: Vec<LevelDto>,
+    #[serde(default)]
+    pub suitable_groups: Vec<String>,
+    #[serde(default)]
+    pub contraindicated_groups: Vec<String>,
+    #[serde(default)]
+    pub process_steps: Vec<String>,
+    #[serde(default)]
+    pub required_skills: Vec<String>,
+    pub required_room_kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceChangeDto {
+    pub expected_version: Option<i64>,
+    pub reason: Option<String>,
+    pub details: ServiceDto,
+}
+
+/// A price in the tenant's currency (CNY: at most 2 decimals), above zero.
+fn price(field: &str, raw: &serde_json::Value, errors: &mut Vec<FieldError>) -> Option<Decimal> {
+    let text = match raw {
+        serde_json::Value::String(s) => s.trim().to_owned(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let parsed = Decimal::from_str(&text).ok();
+    match parsed {
+        None => errors.push(FieldError::new(
+            field,
+            "must be a decimal amount such as \"268.00\"",
+        )),
+        Some(p) if p.scale() > 2 && p.normalize().scale() > 2 => errors.push(FieldError::new(
+            field,
+            "has more decimals than the currency (CNY: 2)",
+        )),
+        Some(p) if p <= Decimal::ZERO || p > Decimal::from(1_000_000) => {
+            errors.push(FieldError::new(
+                field,
+                "must be above 0 and at most 1000000",
+            ));
+        }
+        Some(p) => return Some(p.round_dp(2)),
+    }
+    None
+}
+
+fn segments(field: &str, raw: &SegmentsDto, errors: &mut Vec<FieldError>) -> Option<Segments> {
+    let mut ok = true;
+    let mut minutes = |name: &str, v: i64| -> u16 {
+        match u16::try_from(v).ok().filter(|m| *m <= 600) {
+            Some(m) => m,
+            None => {
+                errors.push(FieldError::new(
+                    format!("{field}.{name}"),
+                    "must be 0 to 600 minutes",
+                ));
+                ok = false;
+                0
+            }
+        }
+    };
+    let s = Segments {
+        buffer_before: minutes("buffer_before", raw.buffer_before),
+        work: minutes("work", raw.work),
+        processing: minutes("processing", raw.processing),
+        finishing: minutes("finishing", raw.finishing),
+        buffer_after: minutes("buffer_after", raw.buffer_after),
+    };
+    if ok && s.work == 0 {
+        errors.push(FieldError::new(
+            format!("{field}.work"),
+            "must be above 0 (a service takes some work)",
+        ));
+        ok = false;
+    }
+    if ok && s.total() > 720 {
+        errors.push(FieldError::new(field, "must add up to at most 720 minutes"));
+        ok = false;
+    }
+    ok.then_some(s)
+}
+
+fn list(field: &str, raw: &[String], max_len: usize, errors: &mut Vec<FieldError>) -> Vec<String> {
+    if raw.len() > 30 {
+        errors.push(FieldError::new(field, "at most 30 entries"));
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, item) in raw.iter().enumerate() {
+        let t = item.trim();
+        if t.is_empty() || t.chars().count() > max_len || t.chars().any(char::is_control) {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                format!("must be 1 to {max_len} characters"),
+            ));
+        } else {
+            out.push(t.to_owned());
+        }
+    }
+    out
+}
+
+impl ServiceDto {
+    pub fn parse(self) -> Result<ServiceDetails, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let category_id = match self.category_id.as_deref() {
+            None => {
+                errors.push(FieldError::new("category_id", "is required"));
+                None
+            }
+            Some(c) => c.parse::<CategoryId>().ok().or_else(|| {
+                errors.push(FieldError::new(
+                    "category_id",
+                    "must be a category id (UUID)",
+                ));
+                None
+            }),
+        };
+        let name = match self.name.as_deref().map(str::trim) {
+            Some(n)
+                if !n.is_empty() && n.chars().count() <= 64 && !n.chars().any(char::is_control) =>
+            {
+                Some(n.to_owned())
+            }
+            Some(_) => {
+                errors.push(FieldError::new("name", "must be 1 to 64 characters"));
+                None
+            }
+            None => {
+                errors.push(FieldError::new("name", "is required"));
+                None
+            }
+        };
+        let description = self.description.trim().to_owned();
+        if description.chars().count() > 2000 {
+            errors.push(FieldError::new(
+                "description",
+                "must be at most 2000 characters",
+            ));
+        }
+        let segs = match &self.segments {
+            None => {
+                errors.push(FieldError::new(
+                    "segments",
+                    "is required (at least work minutes)",
+                ));
+                None
+            }
+            Some(s) => segments("segments", s, &mut errors),
+        };
+        let base_price = match &self.price {
+            None => {
+                errors.push(FieldError::new("price", "is required"));
+                None
+            }
+            Some(p) => price("price", p, &mut errors),
+        };
+        let mut levels: Vec<LevelTerms> = Vec::new();
+        for (i, l) in self.levels.iter().enumerate() {
+            let at = format!("levels[{i}]");
+            let level = l.level.trim();
+            if level.is_empty() || level.chars().count() > 32 {
+                errors.push(FieldError::new(
+                    format!("{at}.level"),
+                    "must be 1 to 32 characters",
+                ));
+                continue;
+            }
+            if levels.iter().any(|x| x.level == level) {
+                errors.push(FieldError::new(format!("{at}.level"), "appears twice"));
+                continue;
+            }
+            let p = price(&format!("{at}.price"), &l.price, &mut errors);
+            let s = l
+                .segments
+                .as_ref()
+                .map(|s| segments(&format!("{at}.segments"), s, &mut errors));
+            if let (Some(price), false) = (p, matches!(s, Some(None))) {
+                levels.push(LevelTerms {
+                    level: level.to_owned(),
+                    price,
+                    segments: s.flatten(),
+                });
+            }
+        }
+        let suitable_groups = list("suitable_groups", &self.suitable_groups, 100, &mut errors);
+        let contraindicated_groups = list(
+            "contraindicated_groups",
+            &self.contraindicated_groups,
+            100,
+            &mut errors,
+        );
+        let process_steps = list("process_steps", &self.process_steps, 500, &mut errors);
+        let required_skills = list("required_skills", &self.required_skills, 64, &mut errors);
+        let required_room_kind = match self.required_room_kind.as_deref().map(str::trim) {
+            None => None,
+            Some(k)
+                if !k.is_empty()
+                    && k.len() <= 32
+                    && k.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                Some(k.to_owned())
+            }
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "required_room_kind",
+                    "must be 1 to 32 of a-z, 0-9 and _ (a room kind of the location)",
+                ));
+                None
+            }
+        };
+        match (category_id, name, segs, base_price) {
+            (Some(category_id), Some(name), Some(segments), Some(price)) if errors.is_empty() => {
+                Ok(ServiceDetails {
+                    category_id,
+                    name,
+                    description,
+                    segments,
+                    price,
+                    levels,
+                    suitable_groups,
+                    contraindicated_groups,
+                    process_steps,
+                    required_skills,
+                    required_room_kind,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+fn service_id(id: &str) -> Result<ServiceId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::BadRequest("service id must be a UUID".into()))
+}
+
+pub async fn create_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: ApiJson<ServiceDto>,
+) -> Result<Response, ApiError> {
+    let ctx = command_context(&caller, &headers, "create_service", "", &body.value)?;
+    let details = body.dto.parse().map_err(ApiError::Validation)?;
+    Ok(outcome_response(
+        state.app.create_service(&ctx, details).await?,
+    ))
+}
+
+pub async fn change_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<ServiceChangeDto>,
+) -> Result<Response, ApiError> {
+    let service = service_id(&id)?;
+    let ctx = command_context(&caller, &headers, "change_service", &id, &body.value)?;
+    let dto = body.dto;
+    let mut errors = Vec::new();
+    let reason = match dto.reason.as_deref().map(str::trim) {
+        Some(r) if !r.is_empty() && r.chars().count() <= 500 => Some(r.to_owned()),
+        Some(_) => {
+            errors.push(FieldError::new("reason", "must be 1 to 500 characters"));
+            None
+        }
+        None => {
+            errors.push(FieldError::new("reason", "a reason is required"));
+            None
+        }
+    };
+    let details = dto.details.parse().map_err(|more| {
+        more.into_iter()
+            .map(|mut e| {
+                e.field = format!("details.{}", e.field);
+                e
+            })
+            .collect::<Vec<_>>()
+    });
+    let (Some(reason), Ok(details), true) = (reason, &details, errors.is_empty()) else {
+        if let Err(more) = details {
+            errors.extend(more);
+        }
+        return Err(ApiError::Validation(errors));
+    };
+    Ok(outcome_response(
+        state
+            .app
+            .change_service(&ctx, service, dto.expected_version, details.clone(), reason)
+            .await?,
+    ))
+}
+
+async fn publication(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    headers: HeaderMap,
+    body: ApiJson<EmptyDto>,
+    publish: bool,
+) -> Result<Response, ApiError> {
+    let service = service_id(&id)?;
+    let op = if publish {
+        "publish_service"
+    } else {
+        "unpublish_service"
+    };
+    let ctx = command_context(&caller, &headers, op, &id, &body.value)?;
+    Ok(outcome_response(
+        state.app.publish_service(&ctx, service, publish).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyDto {}
+
+pub async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<EmptyDto>,
+) -> Result<Response, ApiError> {
+    publication(state, caller, id, headers, body, true).await
+}
+
+pub async fn unpublish(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<EmptyDto>,
+) -> Result<Response, ApiError> {
+    publication(state, caller, id, headers, body, false).await
+}

@@ -93,10 +93,12 @@ fn app_error(e: AppError) -> Response {
         }
         AppError::Category(c) => {
             let (status, code) = match c {
-                crate::app::catalogue::CategoryError::NotFound => {
+                crate::app::catalogue::CategoryError::NotFound
+                | crate::app::catalogue::CategoryError::ServiceNotFound => {
                     (StatusCode::NOT_FOUND, "not_found")
                 }
-                crate::app::catalogue::CategoryError::NothingChanged => {
+                crate::app::catalogue::CategoryError::NothingChanged
+                | crate::app::catalogue::CategoryError::ServiceUnchanged => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "rule_violated")
                 }
             };

@@ -93,6 +93,44 @@ pub fn spec() -> Value {
             "responses": { "200": { "description": "Changed: {location_id, version, consistency_token}" },
                            "404": { "description": "No such location" } } } }
     });
+    let segments = json!({ "type": "object", "description": "minutes; work above 0; at most 720 in all", "properties": {
+        "buffer_before": { "type": "integer" }, "work": { "type": "integer" }, "processing": { "type": "integer" },
+        "finishing": { "type": "integer" }, "buffer_after": { "type": "integer" } } });
+    let service = json!({ "type": "object", "required": ["category_id", "name", "segments", "price"], "additionalProperties": false, "properties": {
+        "category_id": { "type": "string", "format": "uuid" }, "name": { "type": "string" }, "description": { "type": "string" },
+        "segments": segments.clone(),
+        "price": { "type": "string", "description": "decimal in the tenant's currency, at most 2 decimals (\"268.00\")" },
+        "levels": { "type": "array", "items": { "type": "object", "properties": {
+            "level": { "type": "string" }, "price": { "type": "string" }, "segments": segments } } },
+        "suitable_groups": { "type": "array", "items": { "type": "string" } },
+        "contraindicated_groups": { "type": "array", "items": { "type": "string" } },
+        "process_steps": { "type": "array", "items": { "type": "string" } },
+        "required_skills": { "type": "array", "items": { "type": "string" } },
+        "required_room_kind": { "type": "string" } } });
+    let service_id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }]);
+    let service_paths = json!({
+        "/services": { "post": {
+            "summary": "Create a service (SVC-2), unpublished",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": service.clone() } } },
+            "responses": { "201": { "description": "Created: {service_id, version, consistency_token}" } } } },
+        "/services/{id}": { "put": {
+            "summary": "Replace a service's details, with a reason",
+            "parameters": service_id.clone(),
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["reason", "details"], "additionalProperties": false, "properties": {
+                    "expected_version": { "type": "integer" }, "reason": { "type": "string" }, "details": service } } } } },
+            "responses": { "200": { "description": "Changed" }, "404": { "description": "No such service" } } } },
+        "/services/{id}/publish": { "post": {
+            "summary": "Show the service in the public catalogue (already shown: nothing recorded)",
+            "parameters": service_id.clone(),
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false } } } },
+            "responses": { "200": { "description": "Published" } } } },
+        "/services/{id}/unpublish": { "post": {
+            "summary": "Hide the service from the public catalogue",
+            "parameters": service_id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false } } } },
+            "responses": { "200": { "description": "Unpublished" } } } }
+    });
     let customer_auth = json!({
             "/auth/customer/code": { "post": {
                 "summary": "Send a one-time sign-in code to a customer's phone (through the notification channel)",
@@ -251,7 +289,7 @@ pub fn spec() -> Value {
         }
     });
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        for extra in [&customer_auth, &location_paths] {
+        for extra in [&customer_auth, &location_paths, &service_paths] {
             if let Some(extra) = extra.as_object() {
                 paths.extend(extra.clone());
             }

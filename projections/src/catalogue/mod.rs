@@ -1,11 +1,14 @@
-//! The catalogue read model (SVC-1): one row per category with its name, description
-//! and place in the salon's order. Category events carry the whole category, so a batch
-//! is a set-wise upsert of each category's last state, guarded by its stream version.
+//! The catalogue read model (SVC-1, SVC-2): one row per category with its name,
+//! description and place in the salon's order; one row per service with its details and
+//! whether it is published; and the public directory of salons (slug → salon) from the
+//! tenants' creation. Category and service events carry whole documents, so a batch
+//! folds each stream to its last state and writes it set-wise.
 
 use crate::{Prepared, Projection};
 use deadpool_postgres::Transaction;
-use events_schema::catalogue::{self, CategoryEvent};
+use events_schema::catalogue::{self, CategoryEvent, ServiceEvent};
 use events_schema::envelope::{DomainEvent, FeedEvent};
+use events_schema::identity::{TenantEvent, TENANT_STREAM_TYPE};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 
@@ -19,8 +22,22 @@ struct Row {
     at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A service's last state in the batch: its details if an event set them, its
+/// publication if an event changed it.
 #[derive(Default)]
-struct Rows(HashMap<(uuid::Uuid, uuid::Uuid), Row>);
+struct ServiceRow {
+    version: i64,
+    details: Option<(uuid::Uuid, String, serde_json::Value)>,
+    published: Option<bool>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Default)]
+struct Rows {
+    categories: HashMap<(uuid::Uuid, uuid::Uuid), Row>,
+    services: HashMap<(uuid::Uuid, uuid::Uuid), ServiceRow>,
+    salons: Vec<(String, uuid::Uuid, String)>,
+}
 
 impl Projection for CatalogueProjection {
     fn name(&self) -> &'static str {
@@ -36,7 +53,7 @@ impl Projection for CatalogueProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["categories"]
+        &["categories", "services", "salon_directory"]
     }
 
     fn prepare<'a>(
@@ -49,6 +66,39 @@ impl Projection for CatalogueProjection {
             let mut rows = Rows::default();
             for fe in events {
                 let e = &fe.event;
+                if e.stream_type == TENANT_STREAM_TYPE {
+                    let TenantEvent::Created(t) =
+                        TenantEvent::from_stored(&e.event_type, e.schema_version, &e.payload)?;
+                    rows.salons.push((t.slug, t.tenant_id.as_uuid(), t.name));
+                    continue;
+                }
+                if e.stream_type == catalogue::SERVICE_STREAM_TYPE {
+                    let event =
+                        ServiceEvent::from_stored(&e.event_type, e.schema_version, &e.payload)?;
+                    let (id, details, published) = match event {
+                        ServiceEvent::Created(c) => (c.service_id, Some(c.details), None),
+                        ServiceEvent::Changed(c) => (c.service_id, Some(c.details), None),
+                        ServiceEvent::Published(p) => (p.service_id, None, Some(true)),
+                        ServiceEvent::Unpublished(p) => (p.service_id, None, Some(false)),
+                    };
+                    let row = rows
+                        .services
+                        .entry((e.tenant_id.as_uuid(), id.as_uuid()))
+                        .or_default();
+                    row.version = row.version.max(e.stream_version);
+                    row.at = Some(e.metadata.occurred_at);
+                    if let Some(d) = details {
+                        row.details = Some((
+                            d.category_id.as_uuid(),
+                            d.name.clone(),
+                            serde_json::to_value(&d)?,
+                        ));
+                    }
+                    if published.is_some() {
+                        row.published = published;
+                    }
+                    continue;
+                }
                 if e.stream_type != catalogue::CATEGORY_STREAM_TYPE {
                     continue;
                 }
@@ -68,8 +118,12 @@ impl Projection for CatalogueProjection {
                     at: e.metadata.occurred_at,
                 };
                 let key = (e.tenant_id.as_uuid(), id.as_uuid());
-                if rows.0.get(&key).is_none_or(|r| r.version < row.version) {
-                    rows.0.insert(key, row);
+                if rows
+                    .categories
+                    .get(&key)
+                    .is_none_or(|r| r.version < row.version)
+                {
+                    rows.categories.insert(key, row);
                 }
             }
             Ok(Box::new(rows) as Prepared)
@@ -85,12 +139,14 @@ impl Projection for CatalogueProjection {
             let rows = prepared
                 .downcast_ref::<Rows>()
                 .ok_or_else(|| anyhow::anyhow!("catalogue: foreign prepared batch"))?;
-            if rows.0.is_empty() {
+            write_services(tx, rows).await?;
+            write_salons(tx, rows).await?;
+            if rows.categories.is_empty() {
                 return Ok(());
             }
             let (mut tenant, mut id, mut version, mut name, mut description, mut position, mut at) =
                 (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-            for ((t, c), r) in &rows.0 {
+            for ((t, c), r) in &rows.categories {
                 tenant.push(*t);
                 id.push(*c);
                 version.push(r.version);
@@ -121,4 +177,85 @@ impl Projection for CatalogueProjection {
             Ok(())
         })
     }
+}
+
+/// Services with new details are upserted (a new one starts unpublished); publications
+/// then set the flag. The runner applies each event exactly once, in order, and a batch
+/// is folded to each service's last state, so the two statements commute.
+async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()> {
+    let (mut tenant, mut id, mut version, mut category, mut name, mut details, mut at) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut p_tenant, mut p_id, mut p_version, mut p_published, mut p_at) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for ((t, s), r) in &rows.services {
+        let when = r.at.unwrap_or_default();
+        if let Some((c, n, d)) = &r.details {
+            tenant.push(*t);
+            id.push(*s);
+            version.push(r.version);
+            category.push(*c);
+            name.push(n.as_str());
+            details.push(d);
+            at.push(when);
+        }
+        if let Some(p) = r.published {
+            p_tenant.push(*t);
+            p_id.push(*s);
+            p_version.push(r.version);
+            p_published.push(p);
+            p_at.push(when);
+        }
+    }
+    if !tenant.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO services AS s (tenant_id, service_id, version, category_id, name,
+                                            published, details, created_at, updated_at)
+                 SELECT u.t, u.s, u.v, u.c, u.n, false, u.d, u.a, u.a
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
+                             $6::jsonb[], $7::timestamptz[]) AS u(t, s, v, c, n, d, a)
+                 ON CONFLICT (tenant_id, service_id) DO UPDATE SET
+                     version = GREATEST(s.version, EXCLUDED.version),
+                     category_id = EXCLUDED.category_id, name = EXCLUDED.name,
+                     details = EXCLUDED.details, updated_at = EXCLUDED.updated_at",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[&tenant, &id, &version, &category, &name, &details, &at],
+        )
+        .await?;
+    }
+    if !p_tenant.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE services s SET published = u.p, version = GREATEST(s.version, u.v),
+                                       updated_at = u.a
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::bool[], $5::timestamptz[])
+                      AS u(t, s, v, p, a)
+                 WHERE s.tenant_id = u.t AND s.service_id = u.s",
+            )
+            .await?;
+        tx.execute(&stmt, &[&p_tenant, &p_id, &p_version, &p_published, &p_at])
+            .await?;
+    }
+    Ok(())
+}
+
+async fn write_salons(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()> {
+    if rows.salons.is_empty() {
+        return Ok(());
+    }
+    let slugs: Vec<&str> = rows.salons.iter().map(|s| s.0.as_str()).collect();
+    let ids: Vec<uuid::Uuid> = rows.salons.iter().map(|s| s.1).collect();
+    let names: Vec<&str> = rows.salons.iter().map(|s| s.2.as_str()).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO salon_directory (slug, salon_id, name)
+             SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::text[])
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    tx.execute(&stmt, &[&slugs, &ids, &names]).await?;
+    Ok(())
 }

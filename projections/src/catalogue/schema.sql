@@ -13,6 +13,29 @@ CREATE TABLE categories (
     PRIMARY KEY (tenant_id, category_id)
 );
 
+CREATE TABLE services (
+    tenant_id   uuid NOT NULL,
+    service_id  uuid NOT NULL,
+    version     bigint NOT NULL,
+    category_id uuid NOT NULL,
+    name        text NOT NULL,
+    published   boolean NOT NULL,
+    details     jsonb NOT NULL,
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, service_id)
+);
+
+-- The public directory of salons (slug → salon), for the unauthenticated catalogue. It
+-- holds no tenant_id column on purpose: a slug is public (it is what customers type to
+-- sign in), and the public catalogue must find the salon before it can set the tenant
+-- that every other read-model row is fenced by.
+CREATE TABLE salon_directory (
+    slug     text PRIMARY KEY,
+    salon_id uuid NOT NULL UNIQUE,
+    name     text NOT NULL
+);
+
 CREATE TABLE checkpoint (
     id  int PRIMARY KEY CHECK (id = 1),
     seq bigint NOT NULL

@@ -30,3 +30,62 @@ pub async fn categories(
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     Ok(Json(catalogue::categories(&tx, caller.tenant).await?))
 }
+
+/// `GET /services`: every service of the salon, published or not (staff).
+pub async fn services(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<ReadParams>,
+) -> Result<Json<Vec<crate::read::catalogue::Service>>, ApiError> {
+    wait_for(
+        &state.pool,
+        p.consistency_token.as_deref(),
+        Some("rm.catalogue_checkpoint"),
+    )
+    .await?;
+    let mut client = state.pool.get().await?;
+    let tx = tenant_tx(&mut client, caller.tenant).await?;
+    Ok(Json(
+        catalogue::services(&tx, caller.tenant, false)
+            .await
+            .map_err(ApiError::Internal)?,
+    ))
+}
+
+#[derive(serde::Serialize)]
+pub struct PublicCatalogue {
+    pub salon: String,
+    pub categories: Vec<Category>,
+    /// Published services only.
+    pub services: Vec<crate::read::catalogue::Service>,
+}
+
+/// `GET /public/{slug}/catalogue`: a salon's categories and published services, for
+/// anyone (no token). Cacheable for a minute.
+pub async fn public_catalogue(
+    State(state): State<AppState>,
+    axum::extract::Path(slug): axum::extract::Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if slug.len() > 64 {
+        return Err(ApiError::NotFound("no such salon"));
+    }
+    let mut client = state.pool.get().await?;
+    let Some((tenant, salon)) = catalogue::salon_by_slug(&client, &slug).await? else {
+        return Err(ApiError::NotFound("no such salon"));
+    };
+    let tx = tenant_tx(&mut client, tenant).await?;
+    let body = PublicCatalogue {
+        salon,
+        categories: catalogue::categories(&tx, tenant).await?,
+        services: catalogue::services(&tx, tenant, true)
+            .await
+            .map_err(ApiError::Internal)?,
+    };
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("public, max-age=60"),
+    );
+    Ok(response)
+}

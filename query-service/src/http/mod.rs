@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}", get(customers::detail))
         .route("/me", get(customers::me))
         .route("/categories", get(catalogue::categories))
+        .route("/services", get(catalogue::services))
+        .route("/public/{slug}/catalogue", get(catalogue::public_catalogue))
         .route("/locations", get(locations::list))
         .route("/locations/{id}", get(locations::detail))
         .route("/locations/{id}/opening", get(locations::opening))

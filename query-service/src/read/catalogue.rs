@@ -36,3 +36,58 @@ pub async fn categories(
         })
         .collect())
 }
+
+#[derive(Debug, Serialize)]
+pub struct Service {
+    pub service_id: events_schema::ids::ServiceId,
+    pub version: i64,
+    pub published: bool,
+    #[serde(flatten)]
+    pub details: events_schema::catalogue::ServiceDetails,
+    /// Total minutes (every segment).
+    pub duration_minutes: u32,
+}
+
+/// The salon's services, or only its published ones.
+pub async fn services(
+    client: &impl GenericClient,
+    tenant: TenantId,
+    published_only: bool,
+) -> Result<Vec<Service>, anyhow::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT service_id, version, published, details FROM rm.services
+             WHERE tenant_id = $1 AND (published OR NOT $2)
+             ORDER BY name, service_id LIMIT 2000",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for r in client
+        .query(&stmt, &[&tenant.as_uuid(), &published_only])
+        .await?
+    {
+        let details: events_schema::catalogue::ServiceDetails = serde_json::from_value(r.get(3))?;
+        out.push(Service {
+            service_id: events_schema::ids::ServiceId::from_uuid(r.get(0)),
+            version: r.get(1),
+            published: r.get(2),
+            duration_minutes: details.segments.total(),
+            details,
+        });
+    }
+    Ok(out)
+}
+
+/// A salon of the public directory: (its tenant, its name).
+pub async fn salon_by_slug(
+    client: &impl GenericClient,
+    slug: &str,
+) -> Result<Option<(TenantId, String)>, tokio_postgres::Error> {
+    let stmt = client
+        .prepare_cached("SELECT salon_id, name FROM rm.salon_directory WHERE slug = $1")
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&slug])
+        .await?
+        .map(|r| (TenantId::from_uuid(r.get(0)), r.get(1))))
+}
