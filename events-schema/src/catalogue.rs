@@ -160,12 +160,50 @@ pub struct ServicePublication {
     pub service_id: crate::ids::ServiceId,
 }
 
+/// How a new price was set (SVC-4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricingMethod {
+    Cost,
+    Market,
+    Demand,
+    Composite,
+}
+
+impl PricingMethod {
+    pub fn parse(s: &str) -> Option<PricingMethod> {
+        Some(match s {
+            "cost" => PricingMethod::Cost,
+            "market" => PricingMethod::Market,
+            "demand" => PricingMethod::Demand,
+            "composite" => PricingMethod::Composite,
+            _ => return None,
+        })
+    }
+}
+
+/// A new price from an instant on (SVC-4, SVC-5). Bookings made before keep theirs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePriceChanged {
+    pub service_id: crate::ids::ServiceId,
+    pub price: rust_decimal::Decimal,
+    /// The price it replaces at that instant.
+    pub previous: rust_decimal::Decimal,
+    pub effective_at: chrono::DateTime<chrono::Utc>,
+    pub method: PricingMethod,
+    pub reason: String,
+    /// Given when the change goes beyond the salon's bound (SVC-5: gradual).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_reason: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServiceEvent {
     Created(ServiceCreated),
     Changed(ServiceChanged),
     Published(ServicePublication),
     Unpublished(ServicePublication),
+    PriceChanged(ServicePriceChanged),
 }
 
 impl DomainEvent for ServiceEvent {
@@ -177,6 +215,7 @@ impl DomainEvent for ServiceEvent {
             ServiceEvent::Changed(_) => "ServiceChanged",
             ServiceEvent::Published(_) => "ServicePublished",
             ServiceEvent::Unpublished(_) => "ServiceUnpublished",
+            ServiceEvent::PriceChanged(_) => "ServicePriceChanged",
         }
     }
 
@@ -186,6 +225,7 @@ impl DomainEvent for ServiceEvent {
             ServiceEvent::Created(e) => new_event(t, 1, e),
             ServiceEvent::Changed(e) => new_event(t, 1, e),
             ServiceEvent::Published(e) | ServiceEvent::Unpublished(e) => new_event(t, 1, e),
+            ServiceEvent::PriceChanged(e) => new_event(t, 1, e),
         }
     }
 
@@ -199,6 +239,7 @@ impl DomainEvent for ServiceEvent {
             "ServiceChanged",
             "ServicePublished",
             "ServiceUnpublished",
+            "ServicePriceChanged",
         ];
         if !known.contains(&event_type) {
             return Err(DecodeError::UnknownType(event_type.to_owned()));
@@ -213,7 +254,34 @@ impl DomainEvent for ServiceEvent {
             "ServiceCreated" => ServiceEvent::Created(decode_payload(event_type, payload)?),
             "ServiceChanged" => ServiceEvent::Changed(decode_payload(event_type, payload)?),
             "ServicePublished" => ServiceEvent::Published(decode_payload(event_type, payload)?),
+            "ServicePriceChanged" => {
+                ServiceEvent::PriceChanged(decode_payload(event_type, payload)?)
+            }
             _ => ServiceEvent::Unpublished(decode_payload(event_type, payload)?),
         })
     }
+}
+
+/// One entry of a service's price schedule: `price` from `effective_at` on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledPrice {
+    pub price: rust_decimal::Decimal,
+    pub effective_at: chrono::DateTime<chrono::Utc>,
+    /// None for the price the service was created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<PricingMethod>,
+}
+
+/// The price in force at `at`: the latest entry effective at or before it (entries of
+/// equal instants: the one recorded last). None before the service existed.
+pub fn price_at(
+    schedule: &[ScheduledPrice],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<&ScheduledPrice> {
+    schedule
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.effective_at <= at)
+        .max_by_key(|(i, p)| (p.effective_at, *i))
+        .map(|(_, p)| p)
 }

@@ -111,6 +111,11 @@ pub const MIGRATIONS: &[events_schema::migrate::Migration] = &[
         name: "catalogue_services",
         sql: include_str!("../migrations/0006_catalogue_services.sql"),
     },
+    events_schema::migrate::Migration {
+        version: 7,
+        name: "price_schedule",
+        sql: include_str!("../migrations/0007_price_schedule.sql"),
+    },
 ];
 
 /// Every migration this process needs, in dependency order.

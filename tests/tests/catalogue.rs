@@ -317,6 +317,14 @@ async fn an_older_catalogue_read_model_gains_services_from_its_migration() {
         .batch_execute(migration.sql)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let schedule = projections::MIGRATIONS
+        .iter()
+        .find(|m| m.name == "price_schedule")
+        .unwrap_or_else(|| panic!("migration price_schedule"));
+    admin
+        .batch_execute(schedule.sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let (_, owner) = app.tenant("svc-migrated").await;
     app.settle().await;
     let (_, categories) = app.get(&owner, "/categories").await;
@@ -349,5 +357,152 @@ async fn an_older_catalogue_read_model_gains_services_from_its_migration() {
         .map(|r| r.get(0))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(fenced, 2);
+    app.cleanup().await;
+}
+
+/// SVC-4/5: prices change from an instant on, with a method and a reason; a change
+/// beyond ±20 % needs an override with its reason; the price at any instant is exact on
+/// both sides of an effective instant; the public list shows what is coming.
+#[tokio::test]
+async fn prices_change_from_an_instant_within_the_bound_or_with_an_override() {
+    let app = spawn_app().await;
+    let (_, owner) = app.tenant("price-salon").await;
+    app.settle().await;
+    let (_, categories) = app.get(&owner, "/categories").await;
+    let mut service = facial(categories[0]["category_id"].as_str().unwrap_or_default());
+    service["price"] = json!("100.00");
+    let (status, created) = app.post(&owner, "/services", &service).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["service_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    app.post(&owner, &format!("/services/{id}/publish"), &json!({}))
+        .await;
+    let prices = format!("/services/{id}/prices");
+
+    // Bad input is named; prices never change through the details.
+    let (status, body) = app
+        .post(
+            &owner,
+            &prices,
+            &json!({ "price": "1.001", "method": "guess", "effective_at": "soon" }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let mut fields: Vec<&str> = body["fields"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["effective_at", "method", "price", "reason"],
+        "{body}"
+    );
+    let (status, body) = app
+        .post(
+            &owner,
+            &prices,
+            &json!({ "price": "110.00", "method": "market", "reason": "r",
+                                        "effective_at": "2020-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(status, 400, "history is never rewritten: {body}");
+    let mut dearer = service.clone();
+    dearer["price"] = json!("120.00");
+    let (status, body) = app
+        .put_json(
+            &owner,
+            &format!("/services/{id}"),
+            &json!({ "reason": "r", "details": dearer }),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["fields"][0]["field"], "details.price");
+
+    // +35 %: refused without an override, accepted with one.
+    let effective = chrono::Utc::now() + chrono::Duration::days(2);
+    let effective = effective.with_timezone(&chrono::Utc);
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let raise = json!({ "price": "135.00", "method": "cost", "reason": "材料成本上涨",
+                        "effective_at": at(effective) });
+    let (status, body) = app.post(&owner, &prices, &raise).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("35") && m.contains("20")),
+        "{body}"
+    );
+    let mut raise = raise;
+    raise["override_reason"] = json!("新配方，店长批准");
+    let (status, body) = app.post(&owner, &prices, &raise).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["consistency_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // Exact on both sides of the effective instant.
+    let price_at = |t: chrono::DateTime<chrono::Utc>| {
+        let (app, owner, id, token) = (&app, owner.clone(), id.clone(), token.clone());
+        async move {
+            let (status, body) = app
+                .get(
+                    &owner,
+                    &format!(
+                        "/services/{id}/price?consistency_token={token}&at={}",
+                        at(t).replace('+', "%2B")
+                    ),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body["price"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    assert_eq!(price_at(chrono::Utc::now()).await, "100.00");
+    assert_eq!(
+        price_at(effective - chrono::Duration::microseconds(1)).await,
+        "100.00"
+    );
+    assert_eq!(price_at(effective).await, "135.00");
+    assert_eq!(
+        price_at(effective + chrono::Duration::days(30)).await,
+        "135.00"
+    );
+    let (status, _) = app
+        .get(
+            &owner,
+            &format!("/services/{id}/price?at=2020-01-01T00:00:00Z"),
+        )
+        .await;
+    assert_eq!(status, 404, "before the service existed");
+
+    // A small change now needs no override; the public list shows today's price and
+    // the change to come, with its date.
+    let (status, body) = app
+        .post(
+            &owner,
+            &prices,
+            &json!({ "price": "110.00", "method": "market", "reason": "周边同类调价" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["consistency_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (_, all) = app
+        .get(&owner, &format!("/services?consistency_token={token}"))
+        .await;
+    assert_eq!(all[0]["price"], "110.00", "{all}");
+    let (_, public) = app.get("", "/public/price-salon/catalogue").await;
+    let listed = &public["services"][0];
+    assert_eq!(listed["price"], "110.00", "{public}");
+    assert_eq!(listed["upcoming_prices"][0]["price"], "135.00");
+    assert_eq!(listed["upcoming_prices"][0]["method"], "cost");
+    assert!(listed["upcoming_prices"][0]["effective_at"].is_string());
     app.cleanup().await;
 }

@@ -108,6 +108,9 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 4], role: Option<Rol
             "consent": { "privacy_policy_version": "v1" }
         }),
         ("POST", "/categories") => json!({ "name": format!("Sweep {n}") }),
+        ("POST", "/services/{id}/prices") => json!({
+            "price": format!("{}.50", 90 + n % 9), "method": "market", "reason": "permission sweep"
+        }),
         ("POST", "/services") => sweep_service(&secrets[3], n),
         ("PUT", "/services/{id}") => {
             json!({ "reason": "permission sweep", "details": sweep_service(&secrets[3], n) })

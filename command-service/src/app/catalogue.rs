@@ -1,5 +1,6 @@
-//! The service catalogue's categories (SVC-1): the six defaults every tenant starts
-//! with, and the salon's own additions, names and order.
+//! The service catalogue: categories (SVC-1) — the six defaults every tenant starts
+//! with, and the salon's own additions, names and order — and services (SVC-2) with
+//! their publication and their prices over time (SVC-4, SVC-5).
 
 use super::{App, AppError, CommandContext, Outcome};
 use deadpool_postgres::GenericClient;
@@ -7,6 +8,21 @@ use events_schema::catalogue::{
     self as wire, CategoryChanged, CategoryCreated, CategoryEvent, ServiceChanged, ServiceCreated,
     ServiceDetails, ServiceEvent, ServicePublication, DEFAULT_CATEGORIES,
 };
+use events_schema::catalogue::{price_at, PricingMethod, ScheduledPrice, ServicePriceChanged};
+use rust_decimal::Decimal;
+
+/// SVC-5's default bound on one price change, in percent either way.
+pub const PRICE_BOUND_PERCENT: u32 = 20;
+
+/// A new price (SVC-4).
+pub struct NewPrice {
+    pub price: Decimal,
+    /// None: now.
+    pub effective_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub method: PricingMethod,
+    pub reason: String,
+    pub override_reason: Option<String>,
+}
 use events_schema::envelope::{DomainEvent, Metadata};
 use events_schema::ids::{CategoryId, ServiceId, TenantId};
 use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
@@ -21,12 +37,19 @@ pub enum CategoryError {
     ServiceNotFound,
     #[error("the service is already exactly so")]
     ServiceUnchanged,
+    /// SVC-5 (gradual): the change is larger than the salon's bound.
+    #[error("the price changes by {change_percent}%, beyond the salon's bound of ±{bound_percent}%: give override_reason to go ahead")]
+    BeyondBound {
+        change_percent: rust_decimal::Decimal,
+        bound_percent: u32,
+    },
 }
 
 /// A service's stream folded: version, details, whether it is published.
 struct LoadedService {
     version: i64,
     last_position: i64,
+    schedule: Vec<ScheduledPrice>,
     details: ServiceDetails,
     published: bool,
 }
@@ -241,6 +264,12 @@ impl App {
         if loaded.details == details {
             return Err(CategoryError::ServiceUnchanged.into());
         }
+        if loaded.details.price != details.price {
+            return Err(AppError::Validation(vec![super::error::FieldError::new(
+                "details.price",
+                "prices change with POST /services/{id}/prices (effective instant, method, reason)",
+            )]));
+        }
         if loaded.details.category_id != details.category_id {
             self.category_must_exist(ctx.tenant, details.category_id)
                 .await?;
@@ -284,6 +313,58 @@ impl App {
             .await
     }
 
+    /// Schedules a new price (SVC-4/5): from now or a future instant, with a method
+    /// and a reason; a change beyond ±[`PRICE_BOUND_PERCENT`] of the price it replaces
+    /// needs an override reason.
+    pub async fn change_price(
+        &self,
+        ctx: &CommandContext,
+        id: ServiceId,
+        new: NewPrice,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let now = chrono::Utc::now();
+        let effective_at = new.effective_at.unwrap_or(now);
+        if effective_at < now - chrono::Duration::minutes(1) {
+            return Err(AppError::Validation(vec![super::error::FieldError::new(
+                "effective_at",
+                "must be now or in the future (price history is never rewritten)",
+            )]));
+        }
+        let loaded = self.load_service(ctx.tenant, id).await?;
+        let previous = price_at(&loaded.schedule, effective_at)
+            .map(|p| p.price)
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("a service without a price schedule"))
+            })?;
+        if previous == new.price {
+            return Err(CategoryError::ServiceUnchanged.into());
+        }
+        let change_percent = ((new.price - previous) / previous * Decimal::from(100)).round_dp(1);
+        if change_percent.abs() > Decimal::from(PRICE_BOUND_PERCENT)
+            && new.override_reason.is_none()
+        {
+            return Err(CategoryError::BeyondBound {
+                change_percent,
+                bound_percent: PRICE_BOUND_PERCENT,
+            }
+            .into());
+        }
+        let event = ServiceEvent::PriceChanged(ServicePriceChanged {
+            service_id: id,
+            price: new.price,
+            previous,
+            effective_at,
+            method: new.method,
+            reason: new.reason,
+            override_reason: new.override_reason,
+        });
+        self.append_service(ctx, id, ExpectedVersion::Exact(loaded.version), &event, 200)
+            .await
+    }
+
     async fn category_must_exist(&self, tenant: TenantId, id: CategoryId) -> Result<(), AppError> {
         match self.load_category(tenant, id).await {
             Ok(_) => Ok(()),
@@ -312,6 +393,11 @@ impl App {
                 (None, ServiceEvent::Created(c)) => Some(LoadedService {
                     version: e.stream_version,
                     last_position: e.global_position,
+                    schedule: vec![ScheduledPrice {
+                        price: c.details.price,
+                        effective_at: e.metadata.occurred_at,
+                        method: None,
+                    }],
                     details: c.details,
                     published: false,
                 }),
@@ -333,6 +419,18 @@ impl App {
                     published: false,
                     ..s
                 }),
+                (Some(mut s), ServiceEvent::PriceChanged(p)) => {
+                    s.schedule.push(ScheduledPrice {
+                        price: p.price,
+                        effective_at: p.effective_at,
+                        method: Some(p.method),
+                    });
+                    Some(LoadedService {
+                        version: e.stream_version,
+                        last_position: e.global_position,
+                        ..s
+                    })
+                }
                 _ => {
                     return Err(AppError::Internal(anyhow::anyhow!(
                         "service stream out of order"

@@ -525,3 +525,121 @@ pub async fn unpublish(
 ) -> Result<Response, ApiError> {
     publication(state, caller, id, headers, body, false).await
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceDto {
+    pub price: Option<serde_json::Value>,
+    /// RFC 3339 instant; none: now.
+    pub effective_at: Option<String>,
+    pub method: Option<String>,
+    pub reason: Option<String>,
+    pub override_reason: Option<String>,
+}
+
+/// `POST /services/{id}/prices`: a new price from now or a future instant (SVC-4/5).
+pub async fn change_price(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<PriceDto>,
+) -> Result<Response, ApiError> {
+    use crate::app::catalogue::NewPrice;
+    use events_schema::catalogue::PricingMethod;
+    let service = service_id(&id)?;
+    let ctx = command_context(&caller, &headers, "change_price", &id, &body.value)?;
+    let dto = body.dto;
+    let mut errors = Vec::new();
+    let new_price = match &dto.price {
+        Some(p) => price("price", p, &mut errors),
+        None => {
+            errors.push(FieldError::new("price", "is required"));
+            None
+        }
+    };
+    let effective_at = match dto.effective_at.as_deref() {
+        None => Some(None),
+        Some(t) => match chrono::DateTime::parse_from_rfc3339(t.trim()) {
+            Ok(t) => Some(Some(t.with_timezone(&chrono::Utc))),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "effective_at",
+                    "must be an RFC 3339 instant (2027-03-01T00:00:00+08:00)",
+                ));
+                None
+            }
+        },
+    };
+    let method = match dto
+        .method
+        .as_deref()
+        .map(str::trim)
+        .map(PricingMethod::parse)
+    {
+        Some(Some(m)) => Some(m),
+        _ => {
+            errors.push(FieldError::new(
+                "method",
+                "must be one of cost, market, demand, composite",
+            ));
+            None
+        }
+    };
+    let text =
+        |field: &str, raw: Option<&str>, required: bool, errors: &mut Vec<FieldError>| match raw
+            .map(str::trim)
+        {
+            Some(r) if !r.is_empty() && r.chars().count() <= 500 => Some(Some(r.to_owned())),
+            None if !required => Some(None),
+            None => {
+                errors.push(FieldError::new(field, "is required"));
+                None
+            }
+            Some(_) => {
+                errors.push(FieldError::new(field, "must be 1 to 500 characters"));
+                None
+            }
+        };
+    let reason = text("reason", dto.reason.as_deref(), true, &mut errors);
+    let override_reason = text(
+        "override_reason",
+        dto.override_reason.as_deref(),
+        false,
+        &mut errors,
+    );
+    let (
+        Some(price),
+        Some(effective_at),
+        Some(method),
+        Some(Some(reason)),
+        Some(override_reason),
+        true,
+    ) = (
+        new_price,
+        effective_at,
+        method,
+        reason,
+        override_reason,
+        errors.is_empty(),
+    )
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    Ok(outcome_response(
+        state
+            .app
+            .change_price(
+                &ctx,
+                service,
+                NewPrice {
+                    price,
+                    effective_at,
+                    method,
+                    reason,
+                    override_reason,
+                },
+            )
+            .await?,
+    ))
+}

@@ -98,7 +98,8 @@ fn app_error(e: AppError) -> Response {
                     (StatusCode::NOT_FOUND, "not_found")
                 }
                 crate::app::catalogue::CategoryError::NothingChanged
-                | crate::app::catalogue::CategoryError::ServiceUnchanged => {
+                | crate::app::catalogue::CategoryError::ServiceUnchanged
+                | crate::app::catalogue::CategoryError::BeyondBound { .. } => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "rule_violated")
                 }
             };

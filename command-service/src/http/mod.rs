@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/services/{id}", put(catalogue::change_service))
         .route("/services/{id}/publish", post(catalogue::publish))
         .route("/services/{id}/unpublish", post(catalogue::unpublish))
+        .route("/services/{id}/prices", post(catalogue::change_price))
         .route("/locations", post(locations::create))
         .route("/locations/{id}", put(locations::change))
         .route("/customers", post(customers::register))

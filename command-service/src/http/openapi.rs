@@ -125,6 +125,15 @@ pub fn spec() -> Value {
             "parameters": service_id.clone(),
             "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false } } } },
             "responses": { "200": { "description": "Published" } } } },
+        "/services/{id}/prices": { "post": {
+            "summary": "A new price from now or a future instant (SVC-4/5); beyond ±20 % of the price it replaces needs override_reason (else 422)",
+            "parameters": service_id.clone(),
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["price", "method", "reason"], "additionalProperties": false, "properties": {
+                    "price": { "type": "string" }, "effective_at": { "type": "string", "format": "date-time" },
+                    "method": { "type": "string", "enum": ["cost", "market", "demand", "composite"] },
+                    "reason": { "type": "string" }, "override_reason": { "type": "string" } } } } } },
+            "responses": { "200": { "description": "Scheduled" }, "422": { "description": "Beyond the bound without override_reason, or the same price" } } } },
         "/services/{id}/unpublish": { "post": {
             "summary": "Hide the service from the public catalogue",
             "parameters": service_id,

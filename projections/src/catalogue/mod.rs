@@ -6,7 +6,7 @@
 
 use crate::{Prepared, Projection};
 use deadpool_postgres::Transaction;
-use events_schema::catalogue::{self, CategoryEvent, ServiceEvent};
+use events_schema::catalogue::{self, CategoryEvent, ScheduledPrice, ServiceEvent};
 use events_schema::envelope::{DomainEvent, FeedEvent};
 use events_schema::identity::{TenantEvent, TENANT_STREAM_TYPE};
 use futures::future::BoxFuture;
@@ -30,6 +30,10 @@ struct ServiceRow {
     details: Option<(uuid::Uuid, String, serde_json::Value)>,
     published: Option<bool>,
     at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The schedule's first entry, when the batch holds the creation.
+    initial: Option<serde_json::Value>,
+    /// Price changes of the batch, in order.
+    prices: Vec<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -75,11 +79,27 @@ impl Projection for CatalogueProjection {
                 if e.stream_type == catalogue::SERVICE_STREAM_TYPE {
                     let event =
                         ServiceEvent::from_stored(&e.event_type, e.schema_version, &e.payload)?;
+                    let (mut initial, mut price) = (None, None);
                     let (id, details, published) = match event {
-                        ServiceEvent::Created(c) => (c.service_id, Some(c.details), None),
+                        ServiceEvent::Created(c) => {
+                            initial = Some(serde_json::to_value([ScheduledPrice {
+                                price: c.details.price,
+                                effective_at: e.metadata.occurred_at,
+                                method: None,
+                            }])?);
+                            (c.service_id, Some(c.details), None)
+                        }
                         ServiceEvent::Changed(c) => (c.service_id, Some(c.details), None),
                         ServiceEvent::Published(p) => (p.service_id, None, Some(true)),
                         ServiceEvent::Unpublished(p) => (p.service_id, None, Some(false)),
+                        ServiceEvent::PriceChanged(p) => {
+                            price = Some(serde_json::to_value(ScheduledPrice {
+                                price: p.price,
+                                effective_at: p.effective_at,
+                                method: Some(p.method),
+                            })?);
+                            (p.service_id, None, None)
+                        }
                     };
                     let row = rows
                         .services
@@ -97,6 +117,10 @@ impl Projection for CatalogueProjection {
                     if published.is_some() {
                         row.published = published;
                     }
+                    if initial.is_some() {
+                        row.initial = initial;
+                    }
+                    row.prices.extend(price);
                     continue;
                 }
                 if e.stream_type != catalogue::CATEGORY_STREAM_TYPE {
@@ -187,6 +211,9 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut p_tenant, mut p_id, mut p_version, mut p_published, mut p_at) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut s_tenant, mut s_id, mut s_version, mut s_prices, mut s_at) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut initial = vec![];
     for ((t, s), r) in &rows.services {
         let when = r.at.unwrap_or_default();
         if let Some((c, n, d)) = &r.details {
@@ -197,6 +224,18 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
             name.push(n.as_str());
             details.push(d);
             at.push(when);
+            initial.push(
+                r.initial
+                    .clone()
+                    .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
+            );
+        }
+        if !r.prices.is_empty() {
+            s_tenant.push(*t);
+            s_id.push(*s);
+            s_version.push(r.version);
+            s_prices.push(serde_json::Value::Array(r.prices.clone()));
+            s_at.push(when);
         }
         if let Some(p) = r.published {
             p_tenant.push(*t);
@@ -210,10 +249,12 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
         let stmt = tx
             .prepare_cached(
                 "INSERT INTO services AS s (tenant_id, service_id, version, category_id, name,
-                                            published, details, created_at, updated_at)
-                 SELECT u.t, u.s, u.v, u.c, u.n, false, u.d, u.a, u.a
+                                            published, details, created_at, updated_at,
+                                            price_schedule)
+                 SELECT u.t, u.s, u.v, u.c, u.n, false, u.d, u.a, u.a, u.p
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
-                             $6::jsonb[], $7::timestamptz[]) AS u(t, s, v, c, n, d, a)
+                             $6::jsonb[], $7::timestamptz[], $8::jsonb[])
+                      AS u(t, s, v, c, n, d, a, p)
                  ON CONFLICT (tenant_id, service_id) DO UPDATE SET
                      version = GREATEST(s.version, EXCLUDED.version),
                      category_id = EXCLUDED.category_id, name = EXCLUDED.name,
@@ -222,9 +263,24 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
             .await?;
         tx.execute(
             &stmt,
-            &[&tenant, &id, &version, &category, &name, &details, &at],
+            &[
+                &tenant, &id, &version, &category, &name, &details, &at, &initial,
+            ],
         )
         .await?;
+    }
+    if !s_tenant.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE services s SET price_schedule = s.price_schedule || u.p,
+                                       version = GREATEST(s.version, u.v), updated_at = u.a
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::jsonb[], $5::timestamptz[])
+                      AS u(t, s, v, p, a)
+                 WHERE s.tenant_id = u.t AND s.service_id = u.s",
+            )
+            .await?;
+        tx.execute(&stmt, &[&s_tenant, &s_id, &s_version, &s_prices, &s_at])
+            .await?;
     }
     if !p_tenant.is_empty() {
         let stmt = tx

@@ -23,6 +23,8 @@ CREATE TABLE services (
     details     jsonb NOT NULL,
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL,
+    -- Every price with the instant it takes effect (SVC-4), in the order recorded.
+    price_schedule jsonb NOT NULL DEFAULT '[]',
     PRIMARY KEY (tenant_id, service_id)
 );
 

@@ -89,3 +89,58 @@ pub async fn public_catalogue(
     );
     Ok(response)
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceParams {
+    at: Option<String>,
+    consistency_token: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+pub struct PriceAt {
+    pub service_id: events_schema::ids::ServiceId,
+    pub at: chrono::DateTime<chrono::Utc>,
+    #[serde(flatten)]
+    pub price: events_schema::catalogue::ScheduledPrice,
+}
+
+/// `GET /services/{id}/price?at=`: the price in force at an instant (default now).
+pub async fn price(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiQuery(p): ApiQuery<PriceParams>,
+) -> Result<Json<PriceAt>, ApiError> {
+    let service: events_schema::ids::ServiceId = id
+        .parse()
+        .map_err(|_| ApiError::BadRequest("service id must be a UUID".into()))?;
+    let at = match p.at.as_deref() {
+        None => chrono::Utc::now(),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t.trim())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| ApiError::param("at", "must be an RFC 3339 instant"))?,
+    };
+    wait_for(
+        &state.pool,
+        p.consistency_token.as_deref(),
+        Some("rm.catalogue_checkpoint"),
+    )
+    .await?;
+    let mut client = state.pool.get().await?;
+    let tx = tenant_tx(&mut client, caller.tenant).await?;
+    let schedule = catalogue::price_schedule(&tx, caller.tenant, service)
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or(ApiError::NotFound("no such service"))?;
+    let price = events_schema::catalogue::price_at(&schedule, at)
+        .cloned()
+        .ok_or(ApiError::NotFound(
+            "the service did not exist yet at that instant",
+        ))?;
+    Ok(Json(PriceAt {
+        service_id: service,
+        at,
+        price,
+    }))
+}

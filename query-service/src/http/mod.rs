@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/me", get(customers::me))
         .route("/categories", get(catalogue::categories))
         .route("/services", get(catalogue::services))
+        .route("/services/{id}/price", get(catalogue::price))
         .route("/public/{slug}/catalogue", get(catalogue::public_catalogue))
         .route("/locations", get(locations::list))
         .route("/locations/{id}", get(locations::detail))

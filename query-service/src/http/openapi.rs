@@ -60,6 +60,8 @@ pub fn spec() -> Value {
                 token.clone(),
             ], "A page of customers (phones masked)"),
             "/me": op("A signed-in customer's own record (masked)", vec![token.clone()], "Her record"),
+            "/services/{id}/price": op("The price in force at an instant (default now): exact on both sides of an effective instant", vec![
+                id.clone(), q("at", "RFC 3339 instant", "string"), token.clone()], "The price, its effective instant and method"),
             "/services": op("Every service of the salon, published or not, with its details and total duration (SVC-2)", vec![token.clone()], "Services"),
             "/public/{slug}/catalogue": { "get": { "summary": "A salon's categories and published services, for anyone (no token; cached for a minute)", "security": [],
                 "parameters": [{ "name": "slug", "in": "path", "required": true, "schema": { "type": "string" } }],

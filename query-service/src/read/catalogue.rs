@@ -1,6 +1,7 @@
 //! The catalogue's categories (SVC-1), in the salon's order.
 
 use deadpool_postgres::GenericClient;
+use events_schema::catalogue::{price_at, ScheduledPrice};
 use events_schema::ids::{CategoryId, TenantId};
 use serde::Serialize;
 
@@ -42,10 +43,33 @@ pub struct Service {
     pub service_id: events_schema::ids::ServiceId,
     pub version: i64,
     pub published: bool,
+    /// Its details; `price` is the price in force now.
     #[serde(flatten)]
     pub details: events_schema::catalogue::ServiceDetails,
     /// Total minutes (every segment).
     pub duration_minutes: u32,
+    /// Prices taking effect later (SVC-5: the price list shows them with their dates).
+    pub upcoming_prices: Vec<ScheduledPrice>,
+}
+
+/// A service's prices with the instant each takes effect, as recorded.
+pub async fn price_schedule(
+    client: &impl GenericClient,
+    tenant: TenantId,
+    id: events_schema::ids::ServiceId,
+) -> Result<Option<Vec<ScheduledPrice>>, anyhow::Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT price_schedule FROM rm.services WHERE tenant_id = $1 AND service_id = $2",
+        )
+        .await?;
+    match client
+        .query_opt(&stmt, &[&tenant.as_uuid(), &id.as_uuid()])
+        .await?
+    {
+        None => Ok(None),
+        Some(r) => Ok(Some(serde_json::from_value(r.get(0))?)),
+    }
 }
 
 /// The salon's services, or only its published ones.
@@ -56,7 +80,7 @@ pub async fn services(
 ) -> Result<Vec<Service>, anyhow::Error> {
     let stmt = client
         .prepare_cached(
-            "SELECT service_id, version, published, details FROM rm.services
+            "SELECT service_id, version, published, details, price_schedule FROM rm.services
              WHERE tenant_id = $1 AND (published OR NOT $2)
              ORDER BY name, service_id LIMIT 2000",
         )
@@ -66,13 +90,25 @@ pub async fn services(
         .query(&stmt, &[&tenant.as_uuid(), &published_only])
         .await?
     {
-        let details: events_schema::catalogue::ServiceDetails = serde_json::from_value(r.get(3))?;
+        let mut details: events_schema::catalogue::ServiceDetails =
+            serde_json::from_value(r.get(3))?;
+        let schedule: Vec<ScheduledPrice> = serde_json::from_value(r.get(4))?;
+        let now = chrono::Utc::now();
+        if let Some(current) = price_at(&schedule, now) {
+            details.price = current.price;
+        }
+        let mut upcoming: Vec<ScheduledPrice> = schedule
+            .into_iter()
+            .filter(|p| p.effective_at > now)
+            .collect();
+        upcoming.sort_by_key(|p| p.effective_at);
         out.push(Service {
             service_id: events_schema::ids::ServiceId::from_uuid(r.get(0)),
             version: r.get(1),
             published: r.get(2),
             duration_minutes: details.segments.total(),
             details,
+            upcoming_prices: upcoming,
         });
     }
     Ok(out)
