@@ -139,6 +139,10 @@ pub struct ServiceDetails {
     /// A room or equipment kind of the location it needs (`facial_room`, `laser`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_room_kind: Option<String>,
+    /// Most bookings of this service at one location at once (APT-3); none: no limit
+    /// but the location's, its people and its rooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_simultaneous_bookings: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -118,7 +118,8 @@ fn facial(category: &str) -> Value {
         "contraindicated_groups": ["孕期", "面部皮肤破损"],
         "process_steps": ["卸妆清洁", "蒸汽软化", "补水导入", "面膜", "护肤收尾"],
         "required_skills": ["facial"],
-        "required_room_kind": "facial_room"
+        "required_room_kind": "facial_room",
+        "max_simultaneous_bookings": 2
     })
 }
 
@@ -151,6 +152,7 @@ async fn services_are_validated_changed_published_and_listed_publicly() {
     bad["segments"] = json!({ "buffer_before": -5, "work": 0 });
     bad["levels"][0]["price"] = json!("0");
     bad["required_room_kind"] = json!("Facial Room");
+    bad["max_simultaneous_bookings"] = json!(0);
     let (status, body) = app.post(&owner, "/services", &bad).await;
     assert_eq!(status, 400, "{body}");
     let mut fields: Vec<&str> = body["fields"]
@@ -162,6 +164,7 @@ async fn services_are_validated_changed_published_and_listed_publicly() {
         fields,
         [
             "levels[0].price",
+            "max_simultaneous_bookings",
             "price",
             "required_room_kind",
             "segments.buffer_before"
@@ -240,6 +243,7 @@ async fn services_are_validated_changed_published_and_listed_publicly() {
     assert_eq!(services[0]["duration_minutes"], 80);
     assert_eq!(services[0]["levels"][1]["price"], "388");
     assert_eq!(services[0]["contraindicated_groups"][0], "孕期");
+    assert_eq!(services[0]["max_simultaneous_bookings"], 2);
     assert!(!public
         .to_string()
         .contains(hidden_id.as_str().unwrap_or("-")));

@@ -195,6 +195,7 @@ pub struct ServiceDto {
     #[serde(default)]
     pub required_skills: Vec<String>,
     pub required_room_kind: Option<String>,
+    pub max_simultaneous_bookings: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -399,6 +400,19 @@ impl ServiceDto {
                 None
             }
         };
+        let max_simultaneous_bookings = match self.max_simultaneous_bookings {
+            None => None,
+            Some(n) => match u32::try_from(n).ok().filter(|n| (1..=100).contains(n)) {
+                Some(n) => Some(n),
+                None => {
+                    errors.push(FieldError::new(
+                        "max_simultaneous_bookings",
+                        "must be 1 to 100 (leave it out for no limit of its own)",
+                    ));
+                    None
+                }
+            },
+        };
         match (category_id, name, segs, base_price) {
             (Some(category_id), Some(name), Some(segments), Some(price)) if errors.is_empty() => {
                 Ok(ServiceDetails {
@@ -413,6 +427,7 @@ impl ServiceDto {
                     process_steps,
                     required_skills,
                     required_room_kind,
+                    max_simultaneous_bookings,
                 })
             }
             _ => Err(errors),

@@ -106,7 +106,8 @@ pub fn spec() -> Value {
         "contraindicated_groups": { "type": "array", "items": { "type": "string" } },
         "process_steps": { "type": "array", "items": { "type": "string" } },
         "required_skills": { "type": "array", "items": { "type": "string" } },
-        "required_room_kind": { "type": "string" } } });
+        "required_room_kind": { "type": "string" },
+        "max_simultaneous_bookings": { "type": "integer", "description": "1 to 100: most bookings of this service at a location at once (APT-3)" } } });
     let service_id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }]);
     let service_paths = json!({
         "/services": { "post": {
