@@ -25,7 +25,7 @@ pub struct NewPrice {
 }
 use events_schema::envelope::{DomainEvent, Metadata};
 use events_schema::ids::{CategoryId, ServiceId, TenantId};
-use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
+use events_schema::store::{self, ExpectedVersion, StreamAppend};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CategoryError {
@@ -69,17 +69,6 @@ pub struct ChangeCategory {
     pub name: Option<String>,
     pub description: Option<String>,
     pub position: Option<i32>,
-}
-
-fn saved(status: u16, id: CategoryId, version: i64, position: i64) -> Outcome {
-    Outcome {
-        status,
-        body: serde_json::json!({
-            "category_id": id,
-            "version": version,
-            "consistency_token": position.to_string(),
-        }),
-    }
 }
 
 /// Appends the default categories of a new tenant inside its creation transaction.
@@ -212,15 +201,12 @@ impl App {
         event: &CategoryEvent,
         status: u16,
     ) -> Result<Outcome, AppError> {
-        let new_event = event
-            .to_new_event()
-            .map_err(|e| AppError::Internal(e.into()))?;
-        self.append_catalogue(
+        self.append_one(
             ctx,
-            (&wire::category_stream_id(id), wire::CATEGORY_STREAM_TYPE),
-            expected,
-            new_event,
-            |version, position| saved(status, id, version, position),
+            (&wire::category_stream_id(id), expected),
+            event,
+            status,
+            ("category_id", id.as_uuid()),
         )
         .await
     }
@@ -449,64 +435,13 @@ impl App {
         event: &ServiceEvent,
         status: u16,
     ) -> Result<Outcome, AppError> {
-        let new_event = event
-            .to_new_event()
-            .map_err(|e| AppError::Internal(e.into()))?;
-        self.append_catalogue(
+        self.append_one(
             ctx,
-            (&wire::service_stream_id(id), wire::SERVICE_STREAM_TYPE),
-            expected,
-            new_event,
-            |version, position| Outcome {
-                status,
-                body: serde_json::json!({
-                    "service_id": id,
-                    "version": version,
-                    "consistency_token": position.to_string(),
-                }),
-            },
+            (&wire::service_stream_id(id), expected),
+            event,
+            status,
+            ("service_id", id.as_uuid()),
         )
         .await
-    }
-
-    async fn append_catalogue(
-        &self,
-        ctx: &CommandContext,
-        (stream_id, stream_type): (&str, &'static str),
-        expected: ExpectedVersion,
-        new_event: events_schema::envelope::NewEvent,
-        outcome: impl FnOnce(i64, i64) -> Outcome,
-    ) -> Result<Outcome, AppError> {
-        let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let tx = client.transaction().await?;
-        let appended = store::append_tx(
-            &tx,
-            &StreamAppend {
-                tenant_id: ctx.tenant,
-                stream_id,
-                stream_type,
-                expected,
-                events: std::slice::from_ref(&new_event),
-                metadata: &ctx.metadata(chrono::Utc::now()),
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => AppError::Conflict,
-            e => e.into(),
-        })?;
-        let outcome = outcome(appended.new_version, appended.last_position);
-        match self.finish(&tx, ctx, &outcome).await {
-            Ok(()) => {}
-            Err(AppError::Idempotent) => {
-                drop(tx);
-                drop(client);
-                return self.replay_after_race(ctx).await;
-            }
-            Err(e) => return Err(e),
-        }
-        tx.commit().await?;
-        self.relay_wakeup.notify_one();
-        Ok(outcome)
     }
 }

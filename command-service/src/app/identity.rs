@@ -195,18 +195,7 @@ impl App {
     ) -> Result<Session, AppError> {
         let attempt = self.attempt_keys(tenant_slug, login, client);
         self.admit_login(&attempt).await?;
-        let tenant = {
-            let client = self.pool.get().await.map_err(AppError::from_pool)?;
-            client
-                .query_opt(
-                    &client
-                        .prepare_cached("SELECT tenant_id FROM iam.tenants WHERE slug = $1")
-                        .await?,
-                    &[&tenant_slug],
-                )
-                .await?
-                .map(|r| TenantId::from_uuid(r.get(0)))
-        };
+        let tenant = self.tenant_by_slug(tenant_slug).await?;
         let login = LoginName::parse(login).ok();
         let mut found = None;
         if let (Some(tenant), Some(login)) = (tenant, login) {

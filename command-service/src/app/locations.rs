@@ -8,7 +8,7 @@ use events_schema::ids::LocationId;
 use events_schema::location::{
     self as wire, LocationCreated, LocationEvent, LocationSettings, LocationSettingsChanged,
 };
-use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
+use events_schema::store::{self, ExpectedVersion};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocationError {
@@ -23,17 +23,6 @@ pub struct ChangeLocation {
     pub expected_version: Option<i64>,
     pub settings: LocationSettings,
     pub reason: String,
-}
-
-fn saved(status: u16, id: LocationId, version: i64, position: i64) -> Outcome {
-    Outcome {
-        status,
-        body: serde_json::json!({
-            "location_id": id,
-            "version": version,
-            "consistency_token": position.to_string(),
-        }),
-    }
 }
 
 impl App {
@@ -117,41 +106,14 @@ impl App {
         event: &LocationEvent,
         status: u16,
     ) -> Result<Outcome, AppError> {
-        let new_event = event
-            .to_new_event()
-            .map_err(|e| AppError::Internal(e.into()))?;
-        let stream_id = wire::stream_id(id);
-        let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let tx = client.transaction().await?;
-        let appended = store::append_tx(
-            &tx,
-            &StreamAppend {
-                tenant_id: ctx.tenant,
-                stream_id: &stream_id,
-                stream_type: wire::STREAM_TYPE,
-                expected,
-                events: std::slice::from_ref(&new_event),
-                metadata: &ctx.metadata(chrono::Utc::now()),
-            },
+        self.append_one(
+            ctx,
+            (&wire::stream_id(id), expected),
+            event,
+            status,
+            ("location_id", id.as_uuid()),
         )
         .await
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => AppError::Conflict,
-            e => e.into(),
-        })?;
-        let outcome = saved(status, id, appended.new_version, appended.last_position);
-        match self.finish(&tx, ctx, &outcome).await {
-            Ok(()) => {}
-            Err(AppError::Idempotent) => {
-                drop(tx);
-                drop(client);
-                return self.replay_after_race(ctx).await;
-            }
-            Err(e) => return Err(e),
-        }
-        tx.commit().await?;
-        self.relay_wakeup.notify_one();
-        Ok(outcome)
     }
 }
 

@@ -22,7 +22,7 @@ pub mod throttle;
 pub use error::AppError;
 
 use deadpool_postgres::Pool;
-use events_schema::envelope::{Actor, Metadata};
+use events_schema::envelope::{Actor, DomainEvent, Metadata};
 use events_schema::ids::{CommandId, TenantId};
 use events_schema::keystore::KeyStore;
 use events_schema::token::TokenSecret;
@@ -118,6 +118,63 @@ pub fn command_id_from_key(key: &str) -> CommandId {
 }
 
 impl App {
+    /// Appends one event to a stream whose events each carry a whole document
+    /// (locations, categories, services): with the command's record, in one
+    /// transaction, then wakes the relay. Answers `{<id_key>: id, version,
+    /// consistency_token}`; a twin that recorded the command first is answered with
+    /// its outcome.
+    pub(super) async fn append_one<E: DomainEvent>(
+        &self,
+        ctx: &CommandContext,
+        (stream_id, expected): (&str, events_schema::store::ExpectedVersion),
+        event: &E,
+        status: u16,
+        (id_key, id): (&str, uuid::Uuid),
+    ) -> Result<Outcome, AppError> {
+        use events_schema::store::{self, StoreError, StreamAppend};
+        let new_event = event
+            .to_new_event()
+            .map_err(|e| AppError::Internal(e.into()))?;
+        let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let tx = client.transaction().await?;
+        let appended = store::append_tx(
+            &tx,
+            &StreamAppend {
+                tenant_id: ctx.tenant,
+                stream_id,
+                stream_type: E::STREAM_TYPE,
+                expected,
+                events: std::slice::from_ref(&new_event),
+                metadata: &ctx.metadata(chrono::Utc::now()),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict { .. } => AppError::Conflict,
+            e => e.into(),
+        })?;
+        let outcome = Outcome {
+            status,
+            body: serde_json::json!({
+                id_key: id,
+                "version": appended.new_version,
+                "consistency_token": appended.last_position.to_string(),
+            }),
+        };
+        match self.finish(&tx, ctx, &outcome).await {
+            Ok(()) => {}
+            Err(AppError::Idempotent) => {
+                drop(tx);
+                drop(client);
+                return self.replay_after_race(ctx).await;
+            }
+            Err(e) => return Err(e),
+        }
+        tx.commit().await?;
+        self.relay_wakeup.notify_one();
+        Ok(outcome)
+    }
+
     /// Returns the recorded outcome of an already executed command, refusing a reused
     /// key with a different request.
     pub async fn replay(&self, ctx: &CommandContext) -> Result<Option<Outcome>, AppError> {

@@ -55,7 +55,7 @@ pub const GUESSES_PER_ADDRESS: RateLimit = RateLimit {
 };
 
 impl App {
-    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantId>, AppError> {
+    pub(super) async fn tenant_by_slug(&self, slug: &str) -> Result<Option<TenantId>, AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
         let stmt = client
             .prepare_cached("SELECT tenant_id FROM iam.tenants WHERE slug = $1")

@@ -2,14 +2,12 @@
 
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller};
-use super::{command_context, AppState};
+use super::{command_context, outcome_response, AppState};
 use crate::app::catalogue::{CategoryFields, ChangeCategory};
 use crate::app::error::FieldError;
-use crate::app::Outcome;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use events_schema::ids::CategoryId;
 use serde::Deserialize;
 
@@ -59,11 +57,6 @@ fn position(raw: i64, errors: &mut Vec<FieldError>) -> Option<i32> {
             None
         }
     }
-}
-
-fn outcome_response(outcome: Outcome) -> Response {
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
-    (status, Json(outcome.body)).into_response()
 }
 
 pub async fn create(

@@ -2,14 +2,14 @@
 
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller};
-use super::{command_context, AppState};
+use super::{command_context, outcome_response, AppState};
 use crate::app::customers::{ChangeCustomer, RegisterCustomer};
 use crate::app::error::FieldError;
 use crate::domain::customer::{
     Address, CustomerDetails, FieldValue, FreeText, Gender, Reason, Tag,
 };
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use events_schema::customer::{Consent, CustomerField, SourceChannel};
@@ -301,11 +301,6 @@ fn never_cached(body: impl IntoResponse) -> Response {
         axum::http::HeaderValue::from_static("no-store"),
     );
     response
-}
-
-fn outcome_response(outcome: crate::app::Outcome) -> Response {
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
-    (status, Json(outcome.body)).into_response()
 }
 
 #[derive(Deserialize)]

@@ -3,14 +3,12 @@
 
 use super::error::ApiError;
 use super::extract::{ApiJson, Caller};
-use super::{command_context, AppState};
+use super::{command_context, outcome_response, AppState};
 use crate::app::error::FieldError;
 use crate::app::locations::ChangeLocation;
-use crate::app::Outcome;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use chrono::{NaiveDate, NaiveTime};
 use events_schema::ids::{LocationId, RoomId};
 use events_schema::location::{Closure, Exception, Interval, LocationSettings, Room, WeeklyHours};
@@ -304,11 +302,6 @@ impl SettingsDto {
             _ => Err(errors),
         }
     }
-}
-
-fn outcome_response(outcome: Outcome) -> Response {
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
-    (status, Json(outcome.body)).into_response()
 }
 
 pub async fn create(

@@ -100,6 +100,13 @@ async fn authorize(
     }
 }
 
+/// A command's outcome as its HTTP response (status and JSON body).
+pub(crate) fn outcome_response(outcome: crate::app::Outcome) -> Response {
+    let status =
+        axum::http::StatusCode::from_u16(outcome.status).unwrap_or(axum::http::StatusCode::OK);
+    (status, Json(outcome.body)).into_response()
+}
+
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
