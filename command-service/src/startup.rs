@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "notifications_and_sign_in",
         sql: include_str!("../migrations/0004_notifications_and_sign_in.sql"),
     },
+    Migration {
+        version: 5,
+        name: "staff_rota_reminders",
+        sql: include_str!("../migrations/0005_staff_rota_reminders.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.
@@ -53,6 +58,7 @@ pub struct Application {
     server: JoinHandle<()>,
     relay: Option<JoinHandle<()>>,
     notifier: Option<JoinHandle<()>>,
+    planner: Option<JoinHandle<()>>,
 }
 
 /// Builds the application state (pools, keys) without serving.
@@ -119,6 +125,12 @@ impl Application {
                 shutdown_rx.clone(),
             ))
         });
+        let planner = config.notify_worker.then(|| {
+            tokio::spawn(crate::app::reminders::run_planner(
+                app.clone(),
+                shutdown_rx.clone(),
+            ))
+        });
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -145,6 +157,7 @@ impl Application {
             server,
             relay,
             notifier,
+            planner,
         })
     }
 
@@ -165,6 +178,9 @@ impl Application {
         }
         if let Some(notifier) = self.notifier {
             let _ = notifier.await;
+        }
+        if let Some(planner) = self.planner {
+            let _ = planner.await;
         }
     }
 

@@ -88,3 +88,19 @@ uuid_id!(
     /// A service of the catalogue.
     ServiceId
 );
+uuid_id!(
+    /// A member of staff (STF-1); a record of its own, apart from any login account.
+    StaffId
+);
+uuid_id!(
+    /// A named shift template (STF-2): the hours of a working day, reused by patterns.
+    ShiftTemplateId
+);
+uuid_id!(
+    /// A repeating weekly pattern of one person's rota.
+    PatternId
+);
+uuid_id!(
+    /// A stretch of time off of one person.
+    TimeOffId
+);

@@ -94,6 +94,27 @@ pub struct LocationSettings {
     pub max_simultaneous_bookings: Option<u32>,
 }
 
+impl LocationSettings {
+    /// The open intervals of a date: none on a closure, an exception's hours where
+    /// there is one, else the weekday's.
+    pub fn hours_on(&self, date: NaiveDate) -> &[Interval] {
+        if self.closures.iter().any(|c| c.from <= date && date <= c.to) {
+            return &[];
+        }
+        self.exceptions.iter().find(|x| x.date == date).map_or_else(
+            || self.weekly_hours.of(chrono::Datelike::weekday(&date)),
+            |x| x.hours.as_slice(),
+        )
+    }
+
+    /// Whether `[start, end)` on `date` lies within one open interval of that date.
+    pub fn is_open_throughout(&self, date: NaiveDate, start: NaiveTime, end: NaiveTime) -> bool {
+        self.hours_on(date)
+            .iter()
+            .any(|iv| iv.start <= start && end <= iv.end)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocationCreated {
     pub location_id: LocationId,

@@ -41,10 +41,26 @@ pub enum Operation {
     ManageCatalogue,
     /// Read the whole catalogue, unpublished parts included.
     ViewCatalogue,
+    /// Create, change and deactivate staff records (administrators only, STF-1).
+    ManageStaff,
+    /// Search staff and read their records (personal data masked).
+    ViewStaff,
+    /// Read a staff record's change history (who, when, what, why).
+    ViewStaffHistory,
+    /// Edit anyone's rota and the shift templates (STF-2).
+    ManageRota,
+    /// Read the rota of a location or of anyone.
+    ViewRota,
+    /// Read one's own rota (through the staff record linked to one's account).
+    ViewOwnRota,
+    /// Change the salon's settings (price-change bound, reminder lead times).
+    ManageSettings,
+    /// Read the salon's settings.
+    ViewSettings,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 25] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -62,6 +78,14 @@ impl Operation {
         Operation::ViewLocations,
         Operation::ManageCatalogue,
         Operation::ViewCatalogue,
+        Operation::ManageStaff,
+        Operation::ViewStaff,
+        Operation::ViewStaffHistory,
+        Operation::ManageRota,
+        Operation::ViewRota,
+        Operation::ViewOwnRota,
+        Operation::ManageSettings,
+        Operation::ViewSettings,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -84,6 +108,14 @@ impl Operation {
             Operation::ViewLocations => "view_locations",
             Operation::ManageCatalogue => "manage_catalogue",
             Operation::ViewCatalogue => "view_catalogue",
+            Operation::ManageStaff => "manage_staff",
+            Operation::ViewStaff => "view_staff",
+            Operation::ViewStaffHistory => "view_staff_history",
+            Operation::ManageRota => "manage_rota",
+            Operation::ViewRota => "view_rota",
+            Operation::ViewOwnRota => "view_own_rota",
+            Operation::ManageSettings => "manage_settings",
+            Operation::ViewSettings => "view_settings",
         }
     }
 
@@ -127,6 +159,15 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ViewLocations => !matches!(role, System | Customer),
         ManageCatalogue => matches!(role, Owner | Manager),
         ViewCatalogue => !matches!(role, System | Customer),
+        ManageStaff => matches!(role, Owner | Manager),
+        // The front desk books people and so needs to know who does what.
+        ViewStaff => matches!(role, Owner | Manager | FrontDesk),
+        ViewStaffHistory => matches!(role, Owner | Manager | Auditor),
+        ManageRota => matches!(role, Owner | Manager),
+        ViewRota => matches!(role, Owner | Manager | FrontDesk),
+        ViewOwnRota => !matches!(role, System | Customer),
+        ManageSettings => role == Owner,
+        ViewSettings => matches!(role, Owner | Manager),
     }
 }
 
@@ -256,6 +297,23 @@ pub const ROUTES: &[Route] = {
             "/services/{id}/prices",
             Requires(ManageCatalogue),
         ),
+        route(Command, "POST", "/staff", Requires(ManageStaff)),
+        route(Command, "PUT", "/staff/{id}", Requires(ManageStaff)),
+        route(
+            Command,
+            "POST",
+            "/staff/{id}/deactivate",
+            Requires(ManageStaff),
+        ),
+        route(Command, "POST", "/staff/{id}/rota", Requires(ManageRota)),
+        route(Command, "POST", "/shift-templates", Requires(ManageRota)),
+        route(
+            Command,
+            "PUT",
+            "/shift-templates/{id}",
+            Requires(ManageRota),
+        ),
+        route(Command, "PUT", "/settings", Requires(ManageSettings)),
         route(Command, "POST", "/locations", Requires(ManageLocations)),
         route(Command, "PUT", "/locations/{id}", Requires(ManageLocations)),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
@@ -303,6 +361,18 @@ pub const ROUTES: &[Route] = {
             Requires(ViewCatalogue),
         ),
         route(Query, "GET", "/public/{slug}/catalogue", Public),
+        route(Query, "GET", "/staff", Requires(ViewStaff)),
+        route(Query, "GET", "/staff/{id}", Requires(ViewStaff)),
+        route(
+            Query,
+            "GET",
+            "/staff/{id}/history",
+            Requires(ViewStaffHistory),
+        ),
+        route(Query, "GET", "/shift-templates", Requires(ViewRota)),
+        route(Query, "GET", "/rota", Requires(ViewRota)),
+        route(Query, "GET", "/me/rota", Requires(ViewOwnRota)),
+        route(Query, "GET", "/settings", Requires(ViewSettings)),
         route(Query, "GET", "/locations", Requires(ViewLocations)),
         route(Query, "GET", "/locations/{id}", Requires(ViewLocations)),
         route(

@@ -15,7 +15,9 @@ pub mod disclosures;
 pub mod locations;
 pub mod rebuild;
 pub mod registry;
+pub mod rota;
 pub mod runner;
+pub mod staff;
 
 use deadpool_postgres::Transaction;
 use events_schema::envelope::FeedEvent;
@@ -72,10 +74,12 @@ pub type Prepared = Box<dyn std::any::Any + Send + Sync>;
 /// Every projection of the product.
 pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> {
     vec![
-        Arc::new(customers::CustomersProjection::new(keys)),
+        Arc::new(customers::CustomersProjection::new(keys.clone())),
         Arc::new(disclosures::DisclosuresProjection),
         Arc::new(locations::LocationsProjection),
         Arc::new(catalogue::CatalogueProjection),
+        Arc::new(staff::StaffProjection::new(keys.clone())),
+        Arc::new(rota::RotaProjection),
     ]
 }
 

@@ -12,4 +12,5 @@ pub mod http;
 pub mod limits;
 pub mod opening;
 pub mod read;
+pub mod rota;
 pub mod startup;

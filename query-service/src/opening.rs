@@ -7,8 +7,9 @@
 //! its earlier instant and closes at its later one, so the salon is open for the whole
 //! wall-clock span it stated.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use events_schema::localtime;
 use events_schema::location::LocationSettings;
 use serde::Serialize;
 
@@ -24,33 +25,6 @@ pub struct OpenInterval {
     pub minutes: i64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Start,
-    End,
-}
-
-fn instant(tz: Tz, local: NaiveDateTime, side: Side) -> Option<DateTime<Utc>> {
-    use chrono::LocalResult;
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
-        LocalResult::Ambiguous(early, late) => {
-            Some(if side == Side::Start { early } else { late }.with_timezone(&Utc))
-        }
-        LocalResult::None => {
-            // In a gap: the first wall-clock minute after it (gaps are at most a few hours).
-            (1..=24 * 60).find_map(|m| {
-                match tz.from_local_datetime(&(local + Duration::minutes(m))) {
-                    LocalResult::None => None,
-                    LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
-                        Some(t.with_timezone(&Utc))
-                    }
-                }
-            })
-        }
-    }
-}
-
 /// The open intervals of every date from `from` to `to` inclusive.
 pub fn calendar(
     settings: &LocationSettings,
@@ -61,35 +35,16 @@ pub fn calendar(
     let mut out = Vec::new();
     let mut date = from;
     while date <= to {
-        let closed = settings
-            .closures
-            .iter()
-            .any(|c| c.from <= date && date <= c.to);
-        if !closed {
-            let hours = settings
-                .exceptions
-                .iter()
-                .find(|x| x.date == date)
-                .map_or_else(
-                    || settings.weekly_hours.of(chrono::Datelike::weekday(&date)),
-                    |x| x.hours.as_slice(),
-                );
-            for iv in hours {
-                let (ls, le) = (date.and_time(iv.start), date.and_time(iv.end));
-                if let (Some(start), Some(end)) =
-                    (instant(tz, ls, Side::Start), instant(tz, le, Side::End))
-                {
-                    if end > start {
-                        out.push(OpenInterval {
-                            date,
-                            local_start: iv.start.format("%H:%M").to_string(),
-                            local_end: iv.end.format("%H:%M").to_string(),
-                            start,
-                            end,
-                            minutes: (end - start).num_minutes(),
-                        });
-                    }
-                }
+        for iv in settings.hours_on(date) {
+            if let Some((start, end)) = localtime::interval(tz, date, iv.start, iv.end) {
+                out.push(OpenInterval {
+                    date,
+                    local_start: iv.start.format("%H:%M").to_string(),
+                    local_end: iv.end.format("%H:%M").to_string(),
+                    start,
+                    end,
+                    minutes: (end - start).num_minutes(),
+                });
             }
         }
         let Some(next) = date.succ_opt() else { break };

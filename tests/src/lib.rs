@@ -157,6 +157,9 @@ pub struct Options {
     pub notify_webhook: Option<String>,
     /// Format and scan every service log line for personal data (off for benchmarks).
     pub scan_logs: bool,
+    /// Run command-service's notification worker and reminder planner (tests that kill
+    /// and restart them run their own).
+    pub notify_worker: bool,
 }
 
 impl Default for Options {
@@ -167,6 +170,7 @@ impl Default for Options {
             pool_size: 8,
             notify_webhook: None,
             scan_logs: true,
+            notify_worker: true,
         }
     }
 }
@@ -289,7 +293,7 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
                 file: notify_log.clone(),
             },
         },
-        notify_worker: true,
+        notify_worker: options.notify_worker,
     })
     .await?;
     // The stream exists even when this app's relay is off (tests run their own).
@@ -586,7 +590,9 @@ impl TestApp {
                             LEAST((SELECT seq FROM rm.customers_checkpoint),
                                   (SELECT seq FROM rm.disclosures_checkpoint),
                                   (SELECT seq FROM rm.locations_checkpoint),
-                                  (SELECT seq FROM rm.catalogue_checkpoint))",
+                                  (SELECT seq FROM rm.catalogue_checkpoint),
+                                  (SELECT seq FROM rm.staff_checkpoint),
+                                  (SELECT seq FROM rm.rota_checkpoint))",
                     &[],
                 )
                 .await

@@ -11,9 +11,6 @@ use events_schema::catalogue::{
 use events_schema::catalogue::{price_at, PricingMethod, ScheduledPrice, ServicePriceChanged};
 use rust_decimal::Decimal;
 
-/// SVC-5's default bound on one price change, in percent either way.
-pub const PRICE_BOUND_PERCENT: u32 = 20;
-
 /// A new price (SVC-4).
 pub struct NewPrice {
     pub price: Decimal,
@@ -300,8 +297,9 @@ impl App {
     }
 
     /// Schedules a new price (SVC-4/5): from now or a future instant, with a method
-    /// and a reason; a change beyond ±[`PRICE_BOUND_PERCENT`] of the price it replaces
-    /// needs an override reason.
+    /// and a reason; a change beyond the salon's bound (SVC-5, default ±20 %, see
+    /// [`events_schema::settings::SalonSettings`]) of the price it replaces needs an
+    /// override reason.
     pub async fn change_price(
         &self,
         ctx: &CommandContext,
@@ -329,12 +327,15 @@ impl App {
             return Err(CategoryError::ServiceUnchanged.into());
         }
         let change_percent = ((new.price - previous) / previous * Decimal::from(100)).round_dp(1);
-        if change_percent.abs() > Decimal::from(PRICE_BOUND_PERCENT)
-            && new.override_reason.is_none()
-        {
+        let bound_percent = self
+            .salon_settings(ctx.tenant)
+            .await?
+            .1
+            .price_change_bound_percent;
+        if change_percent.abs() > Decimal::from(bound_percent) && new.override_reason.is_none() {
             return Err(CategoryError::BeyondBound {
                 change_percent,
-                bound_percent: PRICE_BOUND_PERCENT,
+                bound_percent,
             }
             .into());
         }

@@ -39,6 +39,17 @@ pub enum AppError {
     /// 403 / 404
     #[error(transparent)]
     Reveal(#[from] super::disclosures::RevealError),
+    /// 404: the named thing (`staff member`, `shift template`…) does not exist here.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// 422: a business rule refuses the command; the message says which, and never
+    /// holds personal data.
+    #[error("{0}")]
+    Rule(String),
+    /// 409: the command would clash with what is there (an overlapping shift…); the
+    /// message names the clash, never personal data.
+    #[error("{0}")]
+    Clash(String),
     /// 409: another writer changed the stream first (after bounded retries).
     #[error("the record was changed concurrently; reload and retry")]
     Conflict,
@@ -94,6 +105,12 @@ impl From<StoreError> for AppError {
             StoreError::Conflict { .. } => AppError::Conflict,
             StoreError::Constraint { constraint } if constraint == "customer_phones_pkey" => {
                 AppError::DuplicatePhone
+            }
+            StoreError::Constraint { constraint } if constraint == "staff_accounts_pkey" => {
+                AppError::Clash("this account already belongs to another staff member".into())
+            }
+            StoreError::Constraint { constraint } if constraint == "outbox_dedupe" => {
+                AppError::Clash("this message is already queued".into())
             }
             StoreError::Constraint { constraint } if constraint == "tenants_slug_key" => {
                 AppError::DuplicateTenant

@@ -14,9 +14,13 @@ pub mod group_commit;
 pub mod identity;
 pub mod locations;
 pub mod notify;
+pub mod reminders;
+pub mod rota;
 pub mod sealing;
 pub mod sessions;
+pub mod settings;
 pub mod sign_in;
+pub mod staff;
 pub mod throttle;
 
 pub use error::AppError;
@@ -49,6 +53,20 @@ pub struct App {
     pub login_limits: throttle::LoginLimits,
     /// The notification channel and its worker's wake-up.
     pub notifier: Arc<notify::Notifier>,
+}
+
+/// Writes committed together with an appended event ([`App::append_one_with`]).
+#[derive(Default)]
+pub struct SideWrites<'a> {
+    /// A new subject's data key, stored with the subject's first event.
+    pub key: Option<&'a events_schema::keystore::NewSubjectKey>,
+    /// Statements with their parameters, run in order before the append.
+    pub statements: Vec<(
+        &'static str,
+        Vec<&'a (dyn tokio_postgres::types::ToSql + Sync)>,
+    )>,
+    /// More members of the answer's body (recorded with it for replays).
+    pub body: Vec<(&'static str, serde_json::Value)>,
 }
 
 /// Who sends a command and under which id.
@@ -126,10 +144,25 @@ impl App {
     pub(super) async fn append_one<E: DomainEvent>(
         &self,
         ctx: &CommandContext,
+        stream: (&str, events_schema::store::ExpectedVersion),
+        event: &E,
+        status: u16,
+        id: (&str, uuid::Uuid),
+    ) -> Result<Outcome, AppError> {
+        self.append_one_with(ctx, stream, event, status, id, &SideWrites::default())
+            .await
+    }
+
+    /// [`App::append_one`], with writes that must commit with the event: a new
+    /// subject's data key, rows of write-side guard or state tables.
+    pub(super) async fn append_one_with<E: DomainEvent>(
+        &self,
+        ctx: &CommandContext,
         (stream_id, expected): (&str, events_schema::store::ExpectedVersion),
         event: &E,
         status: u16,
         (id_key, id): (&str, uuid::Uuid),
+        side: &SideWrites<'_>,
     ) -> Result<Outcome, AppError> {
         use events_schema::store::{self, StoreError, StreamAppend};
         let new_event = event
@@ -137,6 +170,13 @@ impl App {
             .map_err(|e| AppError::Internal(e.into()))?;
         let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
         let tx = client.transaction().await?;
+        if let Some(key) = side.key {
+            self.keys.insert_subject_key_tx(&tx, key).await?;
+        }
+        for (sql, params) in &side.statements {
+            let stmt = tx.prepare_cached(sql).await?;
+            tx.execute(&stmt, params).await?;
+        }
         let appended = store::append_tx(
             &tx,
             &StreamAppend {
@@ -153,14 +193,17 @@ impl App {
             StoreError::Conflict { .. } => AppError::Conflict,
             e => e.into(),
         })?;
-        let outcome = Outcome {
-            status,
-            body: serde_json::json!({
-                id_key: id,
-                "version": appended.new_version,
-                "consistency_token": appended.last_position.to_string(),
-            }),
-        };
+        let mut body = serde_json::json!({
+            id_key: id,
+            "version": appended.new_version,
+            "consistency_token": appended.last_position.to_string(),
+        });
+        if let Some(members) = body.as_object_mut() {
+            for (k, v) in &side.body {
+                members.insert((*k).to_owned(), v.clone());
+            }
+        }
+        let outcome = Outcome { status, body };
         match self.finish(&tx, ctx, &outcome).await {
             Ok(()) => {}
             Err(AppError::Idempotent) => {

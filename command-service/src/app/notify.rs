@@ -71,6 +71,9 @@ pub struct Notifier {
     channel: Channel,
     http: reqwest::Client,
     wakeup: Notify,
+    /// Wakes the reminder planner ([`super::reminders`]) when a rota, a staff record or
+    /// the settings change.
+    pub plan_wakeup: Notify,
     /// Serialises appends to the log file.
     log_lock: Mutex<()>,
 }
@@ -93,6 +96,7 @@ impl Notifier {
             channel,
             http,
             wakeup: Notify::new(),
+            plan_wakeup: Notify::new(),
             log_lock: Mutex::new(()),
         }))
     }
@@ -112,6 +116,11 @@ pub struct Message<'a> {
     /// Where to (a phone number in E.164 for SMS).
     pub recipient: &'a str,
     pub text: &'a str,
+    /// Not sent before this instant (a reminder); none: at once.
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// What a planned message is for (`shift:<staff>:<start>:<lead>`): a second message
+    /// with the same key in the same tenant is refused by the outbox.
+    pub dedupe_key: Option<&'a str>,
 }
 
 /// What the channel made of one try.
@@ -170,8 +179,9 @@ impl App {
         self.keys.insert_subject_key_tx(tx, &key).await?;
         let stmt = tx
             .prepare_cached(
-                "INSERT INTO notify.outbox (notification_id, tenant_id, kind, subject_id, recipient, body)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO notify.outbox (notification_id, tenant_id, kind, subject_id, recipient, body,
+                                            next_attempt_at, dedupe_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()), $8)",
             )
             .await?;
         tx.execute(
@@ -183,6 +193,8 @@ impl App {
                 &message.subject,
                 &recipient,
                 &body,
+                &message.not_before,
+                &message.dedupe_key,
             ],
         )
         .await?;

@@ -138,6 +138,8 @@ impl App {
                 subject: customer,
                 recipient: phone.as_e164(),
                 text: &text,
+                not_before: None,
+                dedupe_key: None,
             },
         )
         .await?;

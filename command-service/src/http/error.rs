@@ -124,6 +124,9 @@ fn app_error(e: AppError) -> Response {
             body(status, code, &msg)
         }
         AppError::Conflict => body(StatusCode::CONFLICT, "conflict", &msg),
+        AppError::NotFound(_) => body(StatusCode::NOT_FOUND, "not_found", &msg),
+        AppError::Rule(_) => body(StatusCode::UNPROCESSABLE_ENTITY, "rule_violated", &msg),
+        AppError::Clash(_) => body(StatusCode::CONFLICT, "clash", &msg),
         AppError::DuplicatePhone => (
             StatusCode::CONFLICT,
             Json(json!({

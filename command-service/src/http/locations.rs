@@ -77,16 +77,16 @@ pub struct ChangeDto {
     pub settings: SettingsDto,
 }
 
-fn time(raw: &str) -> Result<NaiveTime, &'static str> {
+pub(super) fn time(raw: &str) -> Result<NaiveTime, &'static str> {
     NaiveTime::parse_from_str(raw.trim(), "%H:%M")
         .map_err(|_| "must be a time of day as HH:MM (00:00 to 23:59)")
 }
 
-fn date(raw: &str) -> Result<NaiveDate, &'static str> {
+pub(super) fn date(raw: &str) -> Result<NaiveDate, &'static str> {
     NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| "must be a date as YYYY-MM-DD")
 }
 
-fn text(raw: &str, max: usize) -> Result<String, String> {
+pub(super) fn text(raw: &str, max: usize) -> Result<String, String> {
     let t = raw.trim();
     if t.is_empty() || t.chars().count() > max || t.chars().any(char::is_control) {
         return Err(format!(
@@ -98,7 +98,11 @@ fn text(raw: &str, max: usize) -> Result<String, String> {
 
 /// Intervals of one day: each start before its end, sorted, none overlapping another
 /// (touching is fine: 12:00–13:00 then 13:00–18:00).
-fn intervals(field: &str, raw: &[IntervalDto], errors: &mut Vec<FieldError>) -> Vec<Interval> {
+pub(super) fn intervals(
+    field: &str,
+    raw: &[IntervalDto],
+    errors: &mut Vec<FieldError>,
+) -> Vec<Interval> {
     let mut out = Vec::new();
     for (i, iv) in raw.iter().enumerate() {
         let at = format!("{field}[{i}]");

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod locations;
 pub mod openapi;
+pub mod staff;
 
 use crate::app::{command_id_from_key, request_hash, App, CommandContext};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -51,6 +52,13 @@ pub fn router(state: AppState) -> Router {
         .route("/services/{id}/publish", post(catalogue::publish))
         .route("/services/{id}/unpublish", post(catalogue::unpublish))
         .route("/services/{id}/prices", post(catalogue::change_price))
+        .route("/staff", post(staff::hire))
+        .route("/staff/{id}", put(staff::change))
+        .route("/staff/{id}/deactivate", post(staff::deactivate))
+        .route("/staff/{id}/rota", post(staff::edit_rota))
+        .route("/shift-templates", post(staff::create_template))
+        .route("/shift-templates/{id}", put(staff::change_template))
+        .route("/settings", put(staff::change_settings))
         .route("/locations", post(locations::create))
         .route("/locations/{id}", put(locations::change))
         .route("/customers", post(customers::register))

@@ -299,7 +299,12 @@ pub fn spec() -> Value {
         }
     });
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        for extra in [&customer_auth, &location_paths, &service_paths] {
+        for extra in [
+            &customer_auth,
+            &location_paths,
+            &service_paths,
+            &staff_paths(),
+        ] {
             if let Some(extra) = extra.as_object() {
                 paths.extend(extra.clone());
             }
@@ -312,6 +317,91 @@ pub fn spec() -> Value {
             Value::Object(o)
         })
         .unwrap_or_default()
+}
+
+/// Staff records, the rota, shift templates and the salon's settings (STF-1..3, SVC-5).
+fn staff_paths() -> Value {
+    let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string" } }]);
+    let date = json!({ "type": "string", "format": "date" });
+    let interval = json!({ "type": "object", "required": ["start", "end"], "properties": {
+        "start": { "type": "string", "example": "09:00" }, "end": { "type": "string", "example": "18:00" } } });
+    let record = json!({ "type": "object", "required": ["name", "position", "level", "hire_date"], "additionalProperties": false, "properties": {
+        "name": { "type": "string", "description": "sealed in events" },
+        "gender": { "type": "string", "enum": ["female", "male", "other", "undisclosed"], "description": "sealed" },
+        "birth_date": { "type": "string", "format": "date", "description": "sealed" },
+        "native_place": { "type": "string", "description": "sealed" },
+        "phone": { "type": "string", "description": "mainland mobile or E.164; sealed; where shift reminders go" },
+        "email": { "type": "string", "description": "sealed" },
+        "position": { "type": "string" }, "level": { "type": "string" }, "hire_date": date,
+        "skills": { "type": "array", "items": { "type": "string", "format": "uuid" }, "description": "services the person may perform" },
+        "locations": { "type": "array", "items": { "type": "string", "format": "uuid" } },
+        "account_id": { "type": "string", "format": "uuid", "description": "the person's login account (one record per account)" } } });
+    let saved = json!({ "description": "Saved: {staff_id, version, consistency_token}" });
+    let rota_edit = json!({ "type": "object", "required": ["action"], "description": "One edit of a person's rota; the other members depend on action", "properties": {
+        "action": { "type": "string", "enum": ["set_pattern", "remove_pattern", "override_day", "clear_override", "record_time_off", "cancel_time_off"] },
+        "pattern_id": { "type": "string", "format": "uuid", "description": "set_pattern: replaces that pattern; remove_pattern" },
+        "location_id": { "type": "string", "format": "uuid" },
+        "valid_from": date, "valid_until": date,
+        "days": { "type": "object", "description": "set_pattern: weekday (mon…sun) → intervals", "additionalProperties": { "type": "array", "items": interval } },
+        "template_id": { "type": "string", "format": "uuid", "description": "set_pattern: a shift template on weekdays instead of days" },
+        "weekdays": { "type": "array", "items": { "type": "string" } },
+        "date": date,
+        "shifts": { "type": "array", "description": "override_day: the day's shifts (none: a day off)", "items": {
+            "type": "object", "required": ["location_id", "start", "end"], "properties": {
+                "location_id": { "type": "string", "format": "uuid" }, "start": { "type": "string" }, "end": { "type": "string" } } } },
+        "from": date, "to": date,
+        "kind": { "type": "string", "enum": ["leave", "sick", "training", "other"] },
+        "time_off_id": { "type": "string", "format": "uuid" },
+        "reason": { "type": "string" } } });
+    let template = json!({ "type": "object", "required": ["name", "intervals"], "additionalProperties": false, "properties": {
+        "name": { "type": "string" }, "intervals": { "type": "array", "items": interval },
+        "reason": { "type": "string", "description": "required when changing" } } });
+    json!({
+        "/staff": { "post": {
+            "summary": "Create a staff record (STF-1; administrators)",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": record } } },
+            "responses": { "201": saved } } },
+        "/staff/{id}": { "put": {
+            "summary": "Change a staff record (whole record, with a reason; administrators)",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["reason", "record"], "additionalProperties": false, "properties": {
+                    "expected_version": { "type": "integer" }, "reason": { "type": "string" }, "record": record } } } } },
+            "responses": { "200": saved, "404": { "description": "No such staff member" },
+                           "422": { "description": "Nothing changed, or the person is deactivated" } } } },
+        "/staff/{id}/deactivate": { "post": {
+            "summary": "Deactivate a staff member (history kept), with a reason",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } } } } },
+            "responses": { "200": saved, "404": { "description": "No such staff member" } } } },
+        "/staff/{id}/rota": { "post": {
+            "summary": "Edit a person's rota: weekly patterns, day overrides, time off (STF-2)",
+            "description": "Shifts of one person never overlap, also under concurrent edits (409 clash). Shifts outside opening hours are accepted and listed in warnings.",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": rota_edit } } },
+            "responses": { "200": { "description": "{staff_id, version, consistency_token, warnings}" },
+                           "409": { "description": "The edit would overlap another shift of the person, or time off" },
+                           "422": { "description": "The person does not work at that location, or is deactivated" } } } },
+        "/shift-templates": { "post": {
+            "summary": "Create a shift template",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": template } } },
+            "responses": { "201": { "description": "{template_id, version, consistency_token}" } } } },
+        "/shift-templates/{id}": { "put": {
+            "summary": "Change a shift template (patterns made from it keep their copy)",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": template } } },
+            "responses": { "200": { "description": "Saved" }, "404": { "description": "No such template" } } } },
+        "/settings": { "put": {
+            "summary": "Change the salon's settings (owners)",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["reason", "price_change_bound_percent"], "additionalProperties": false, "properties": {
+                    "expected_version": { "type": "integer" }, "reason": { "type": "string" },
+                    "price_change_bound_percent": { "type": "integer", "minimum": 1, "maximum": 100, "description": "SVC-5; default 20" },
+                    "shift_reminder_leads_minutes": { "type": "array", "items": { "type": "integer" }, "description": "STF-3; default [720]" } } } } } },
+            "responses": { "200": { "description": "Saved" } } } }
+    })
 }
 
 fn add_errors(doc: &mut serde_json::Map<String, Value>) {

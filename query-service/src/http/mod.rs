@@ -6,6 +6,7 @@ pub mod customers;
 pub mod error;
 pub mod locations;
 pub mod openapi;
+pub mod staff;
 
 use axum::extract::{FromRequestParts, MatchedPath, Query, Request, State};
 use axum::http::request::Parts;
@@ -44,6 +45,13 @@ pub fn router(state: AppState) -> Router {
         .route("/services", get(catalogue::services))
         .route("/services/{id}/price", get(catalogue::price))
         .route("/public/{slug}/catalogue", get(catalogue::public_catalogue))
+        .route("/staff", get(staff::search))
+        .route("/staff/{id}", get(staff::detail))
+        .route("/staff/{id}/history", get(staff::history))
+        .route("/shift-templates", get(staff::templates))
+        .route("/rota", get(staff::rota))
+        .route("/me/rota", get(staff::own_rota))
+        .route("/settings", get(staff::settings))
         .route("/locations", get(locations::list))
         .route("/locations/{id}", get(locations::detail))
         .route("/locations/{id}/opening", get(locations::opening))

@@ -35,7 +35,7 @@ pub fn spec() -> Value {
         "string",
     );
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": "Belle query-service", "version": env!("CARGO_PKG_VERSION"),
                   "description": "Reads over read models, and the auditors' API over the event store." },
@@ -72,17 +72,58 @@ pub fn spec() -> Value {
             "/locations/{id}/opening": op("The open intervals of each date in a range (at most 93 days), local and UTC, exact across daylight-saving changes", vec![
                 id.clone(), q("from", "First date (YYYY-MM-DD)", "string"), q("to", "Last date (YYYY-MM-DD, inclusive)", "string"), token.clone()], "Open intervals"),
             "/customers/{id}": op("Customer detail with sensitive fields masked (CUS-7)", vec![id.clone(), token.clone()], "The customer"),
-            "/customers/{id}/history": op("Change history: who, when, what, why (CUS-6)", vec![id, token.clone()], "History entries"),
+            "/customers/{id}/history": op("Change history: who, when, what, why (CUS-6)", vec![id.clone(), token.clone()], "History entries"),
             "/audit/streams/{stream_id}/events": op("Events of one stream, sealed values masked", vec![
                 json!({ "name": "stream_id", "in": "path", "required": true, "schema": { "type": "string" } }), token.clone()], "Events"),
             "/audit/feed": op("The tenant's events in feed order, paged", vec![
-                q("after", "Feed position to read after", "integer"), q("limit", "1..500", "integer"), token], "A page of events"),
+                q("after", "Feed position to read after", "integer"), q("limit", "1..500", "integer"), token.clone()], "A page of events"),
             "/audit/disclosures": op("Who unmasked which field of which customer, when and why (paged by feed position)", vec![
                 q("customer_id", "Only this customer's", "string"), q("after", "Feed position to read after", "integer"),
                 q("limit", "1..500", "integer"), q("consistency_token", "A reveal's consistency_token", "string")], "Disclosures"),
             "/audit/chain": op("Verify the hash chain over the whole event log: {verified, unchained, first_breach: {seq, global_position, problem} or null}",
                 vec![], "The verification report")
         }
+    });
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        if let Value::Object(more) = staff_paths(&id, &token) {
+            paths.extend(more);
+        }
+    }
+    doc
+}
+
+/// Staff, rota and settings reads (STF-1..3).
+fn staff_paths(id: &Value, token: &Value) -> Value {
+    let range = || {
+        vec![
+            q("from", "First date (YYYY-MM-DD; default today)", "string"),
+            q(
+                "to",
+                "Last date (inclusive; default a week on; at most 62 days)",
+                "string",
+            ),
+        ]
+    };
+    let mut rota_params = range();
+    rota_params.extend([
+        q("location_id", "Only shifts at this location", "string"),
+        q("staff_id", "Only this person's", "string"),
+        token.clone(),
+    ]);
+    let mut own_params = range();
+    own_params.push(token.clone());
+    json!({
+        "/staff": op("Search staff by name substring, position, hire dates, location (phone and email masked)", vec![
+            q("name", "Name substring", "string"), q("position", "Exact position", "string"),
+            q("hired_from", "Hired on or after (YYYY-MM-DD)", "string"), q("hired_to", "Hired on or before", "string"),
+            q("location_id", "Works at this location", "string"), q("include_inactive", "Also deactivated staff", "boolean"),
+            q("limit", "1..200", "integer"), q("offset", "0..100000", "integer"), token.clone()], "{total, items}"),
+        "/staff/{id}": op("A staff record (phone and email masked)", vec![id.clone(), token.clone()], "The record"),
+        "/staff/{id}/history": op("Every change of a staff record: who, when, which fields, why", vec![id.clone(), token.clone()], "History entries"),
+        "/shift-templates": op("The salon's shift templates", vec![token.clone()], "Templates"),
+        "/rota": op("Shifts and time off per date, by location and person; local times and UTC instants, exact across daylight-saving changes; shifts outside opening hours flagged", rota_params, "{from, to, shifts, time_off}"),
+        "/me/rota": op("The caller's own shifts and time off (through the staff record linked to their account)", own_params, "{from, to, shifts, time_off}"),
+        "/settings": op("The salon's settings: price-change bound, shift-reminder lead times", vec![], "{version, price_change_bound_percent, shift_reminder_leads_minutes}")
     })
 }
 

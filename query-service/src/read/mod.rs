@@ -5,6 +5,7 @@ pub mod catalogue;
 pub mod customers;
 pub mod disclosures;
 pub mod locations;
+pub mod staff;
 
 use events_schema::ids::TenantId;
 

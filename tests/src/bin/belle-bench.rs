@@ -336,6 +336,7 @@ async fn bench_main() -> anyhow::Result<()> {
         pool_size: args.pool_size,
         notify_webhook: None,
         scan_logs: false,
+        notify_worker: true,
     })
     .await;
     eprintln!(

@@ -1,0 +1,308 @@
+//! Shift reminders (STF-3) through the notification mechanism (DESIGN §9).
+//!
+//! A planner round reads every person's rota (`rota.current`, written with each rota
+//! event), expands the shifts that start soon in their location's zone, and queues one
+//! message per shift and lead time, due `lead` before the shift starts. Each message
+//! carries a key naming its shift and lead (`shift:<staff>:<start>:<lead>`) under a
+//! unique index, so rounds that run again — on a timer, on another instance, after a
+//! restart — add nothing; the outbox worker then sends each exactly once. A queued
+//! reminder whose shift went away (moved, removed, time off, person deactivated) is
+//! withdrawn while unsent.
+
+use super::notify::Message;
+use super::{App, AppError};
+use chrono::{DateTime, Duration, Utc};
+use events_schema::ids::{LocationId, StaffId, TenantId};
+use events_schema::location::LocationSettings;
+use events_schema::rota::Rota;
+use std::collections::{HashMap, HashSet};
+use tokio::sync::watch;
+
+/// The kind recorded in the outbox and the notification events.
+pub const KIND: &str = "shift_reminder";
+/// How far ahead of its due time a reminder is queued.
+const QUEUE_AHEAD: Duration = Duration::minutes(30);
+/// How often a round runs without being woken.
+const ROUND_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One reminder a round wants queued.
+struct Planned {
+    key: String,
+    due: DateTime<Utc>,
+    text: String,
+}
+
+fn dedupe_key(staff: StaffId, start: DateTime<Utc>, lead_minutes: u32) -> String {
+    format!(
+        "shift:{staff}:{}:{lead_minutes}",
+        start.format("%Y-%m-%dT%H:%M:%SZ")
+    )
+}
+
+/// The reminders of one rota due within `[.., now + QUEUE_AHEAD]` for shifts that have
+/// not started.
+fn plan(
+    staff: StaffId,
+    rota: &Rota,
+    locations: &HashMap<LocationId, LocationSettings>,
+    leads: &[u32],
+    now: DateTime<Utc>,
+) -> Vec<Planned> {
+    let longest = leads.iter().copied().max().unwrap_or(0);
+    let horizon = now + QUEUE_AHEAD + Duration::minutes(i64::from(longest));
+    let mut out = Vec::new();
+    // Local dates around the window in any zone (UTC−12 … UTC+14).
+    let first = (now - Duration::days(1)).date_naive();
+    let last = (horizon + Duration::days(1)).date_naive();
+    for date in first.iter_days().take_while(|d| *d <= last) {
+        for shift in rota.shifts_on(date) {
+            let Some(settings) = locations.get(&shift.location_id) else {
+                continue;
+            };
+            let Ok(tz) = settings.time_zone.parse::<chrono_tz::Tz>() else {
+                continue;
+            };
+            let Some((start, _)) =
+                events_schema::localtime::interval(tz, date, shift.start, shift.end)
+            else {
+                continue;
+            };
+            if start <= now || start > horizon {
+                continue;
+            }
+            for lead in leads {
+                let due = start - Duration::minutes(i64::from(*lead));
+                if due > now + QUEUE_AHEAD {
+                    continue;
+                }
+                out.push(Planned {
+                    key: dedupe_key(staff, start, *lead),
+                    due,
+                    text: format!(
+                        "Shift reminder: you work at {} on {} from {} to {}.",
+                        settings.name,
+                        date.format("%Y-%m-%d"),
+                        shift.start.format("%H:%M"),
+                        shift.end.format("%H:%M"),
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// When the shift of a planned key starts (its second part).
+fn key_start(key: &str) -> Option<DateTime<Utc>> {
+    let rest = key.strip_prefix("shift:")?;
+    let (_, rest) = rest.split_once(':')?;
+    let (start, _) = rest.rsplit_once(':')?;
+    DateTime::parse_from_rfc3339(start)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl App {
+    /// One planning round over every tenant; returns how many reminders it queued.
+    pub async fn plan_shift_reminders(&self) -> Result<usize, AppError> {
+        let now = Utc::now();
+        let rows = {
+            let client = self.pool.get().await.map_err(AppError::from_pool)?;
+            let stmt = client
+                .prepare_cached("SELECT tenant_id, staff_id, rota FROM rota.current")
+                .await?;
+            client.query(&stmt, &[]).await?
+        };
+        let mut leads: HashMap<TenantId, Vec<u32>> = HashMap::new();
+        let mut locations: HashMap<LocationId, LocationSettings> = HashMap::new();
+        let mut queued = 0;
+        for row in rows {
+            let tenant = TenantId::from_uuid(row.get(0));
+            let staff = StaffId::from_uuid(row.get(1));
+            let rota: Rota = serde_json::from_value(row.get(2))
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("rota snapshot: {e}")))?;
+            let tenant_leads = match leads.get(&tenant) {
+                Some(l) => l.clone(),
+                None => {
+                    let l = self
+                        .salon_settings(tenant)
+                        .await?
+                        .1
+                        .shift_reminder_leads_minutes;
+                    leads.insert(tenant, l.clone());
+                    l
+                }
+            };
+            let missing: HashSet<LocationId> = rota
+                .patterns
+                .iter()
+                .map(|p| p.location_id)
+                .chain(rota.overrides.values().flatten().map(|s| s.location_id))
+                .filter(|l| !locations.contains_key(l))
+                .collect();
+            for l in missing {
+                if let Some(s) = self.location_settings(tenant, l).await? {
+                    locations.insert(l, s);
+                }
+            }
+            let mut planned = plan(staff, &rota, &locations, &tenant_leads, now);
+            let mut phone = None;
+            if !planned.is_empty() {
+                match self.load_staff(tenant, staff).await {
+                    Ok(s) if s.active => phone = s.record.profile.get("phone").cloned(),
+                    Ok(_) | Err(AppError::Erased | AppError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if phone.is_none() {
+                // Nobody to remind (no phone, deactivated, erased): withdraw them all.
+                planned.clear();
+            }
+            let wanted: HashSet<&str> = planned.iter().map(|p| p.key.as_str()).collect();
+            self.withdraw_reminders(tenant, staff, &wanted, now).await?;
+            if let Some(phone) = phone {
+                for p in &planned {
+                    queued +=
+                        usize::from(self.queue_reminder(tenant, staff, &phone, p, now).await?);
+                }
+            }
+        }
+        if queued > 0 {
+            self.wake_notifier();
+        }
+        Ok(queued)
+    }
+
+    /// Queues one reminder unless its key is already there; `true` when it queued.
+    async fn queue_reminder(
+        &self,
+        tenant: TenantId,
+        staff: StaffId,
+        phone: &str,
+        planned: &Planned,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client
+            .prepare_cached("SELECT 1 FROM notify.outbox WHERE tenant_id = $1 AND dedupe_key = $2")
+            .await?;
+        if client
+            .query_opt(&stmt, &[&tenant.as_uuid(), &planned.key])
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let tx = client.transaction().await?;
+        let queued = self
+            .enqueue_tx(
+                &tx,
+                &Message {
+                    tenant,
+                    kind: KIND,
+                    subject: Some(staff.as_uuid()),
+                    recipient: phone,
+                    text: &planned.text,
+                    not_before: Some(planned.due.max(now)),
+                    dedupe_key: Some(&planned.key),
+                },
+            )
+            .await;
+        match queued {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(true)
+            }
+            // Another round queued it between our look and our insert.
+            Err(AppError::Clash(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Withdraws the person's unsent reminders of shifts still ahead that the plan no
+    /// longer holds, with their message keys.
+    async fn withdraw_reminders(
+        &self,
+        tenant: TenantId,
+        staff: StaffId,
+        wanted: &HashSet<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let mut client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT notification_id, dedupe_key FROM notify.outbox
+                 WHERE tenant_id = $1 AND subject_id = $2 AND kind = $3
+                   AND sent_at IS NULL AND failed_at IS NULL AND dedupe_key IS NOT NULL",
+            )
+            .await?;
+        let pending = client
+            .query(&stmt, &[&tenant.as_uuid(), &staff.as_uuid(), &KIND])
+            .await?;
+        let stale: Vec<uuid::Uuid> = pending
+            .iter()
+            .filter(|r| {
+                let key: &str = r.get(1);
+                !wanted.contains(key) && key_start(key).is_some_and(|s| s > now)
+            })
+            .map(|r| r.get(0))
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let tx = client.transaction().await?;
+        // A row the worker holds is being sent: the delete waits, then finds it sent
+        // and leaves it.
+        let stmt = tx
+            .prepare_cached(
+                "DELETE FROM notify.outbox WHERE notification_id = ANY($1)
+                   AND sent_at IS NULL AND failed_at IS NULL
+                 RETURNING notification_id",
+            )
+            .await?;
+        let gone: Vec<uuid::Uuid> = tx
+            .query(&stmt, &[&stale])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let stmt = tx
+            .prepare_cached(
+                "DELETE FROM keys.subject_keys WHERE tenant_id = $1 AND subject_id = ANY($2)",
+            )
+            .await?;
+        tx.execute(&stmt, &[&tenant.as_uuid(), &gone]).await?;
+        tx.commit().await?;
+        for id in gone {
+            self.keys.forget_subject(tenant, id);
+        }
+        Ok(())
+    }
+}
+
+/// Plans reminders until `shutdown`: every minute, and at once when a rota, a staff
+/// record or the settings change.
+pub async fn run_planner(app: App, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = app.plan_shift_reminders().await {
+            tracing::error!(error = %e, "shift reminder planning failed");
+        }
+        tokio::select! {
+            _ = app.notifier.plan_wakeup.notified() => {}
+            _ = tokio::time::sleep(ROUND_EVERY) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_names_its_shift_start() {
+        let start: DateTime<Utc> = "2027-03-28T08:00:00Z".parse().unwrap_or_default();
+        let key = dedupe_key(StaffId::new(), start, 60);
+        assert_eq!(key_start(&key), Some(start));
+    }
+}
