@@ -18,6 +18,7 @@ mod permissions;
 mod privacy;
 mod rota;
 mod row_security;
+mod settings;
 mod sign_in;
 mod staff;
 mod tenancy;

@@ -89,6 +89,10 @@ fn sweep_service(category: &str, n: u64) -> Value {
             "segments": { "work": 30 }, "price": "99.00" })
 }
 
+fn sweep_staff(n: u64) -> Value {
+    json!({ "name": "许诺", "position": "美容师", "level": format!("L{n}"), "hire_date": "2025-01-01" })
+}
+
 fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 4], role: Option<Role>) -> Value {
     match (route.method.as_str(), route.path.as_str()) {
         ("POST", "/customers/{id}/erase") => json!({ "reference": format!("DSR-{n}") }),
@@ -144,6 +148,22 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 4], role: Option<Rol
             "role": if n.is_multiple_of(2) { "front_desk" } else { "technician" }, "reason": "permission sweep"
         }),
         ("POST", "/accounts/{id}/deactivate") => json!({ "reason": "permission sweep" }),
+        ("POST", "/staff") => sweep_staff(n),
+        ("PUT", "/staff/{id}") => json!({ "reason": "permission sweep", "record": sweep_staff(n) }),
+        ("POST", "/staff/{id}/deactivate") => json!({ "reason": "permission sweep" }),
+        ("POST", "/staff/{id}/rota") => {
+            let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default()
+                + chrono::Duration::days(i64::try_from(n).unwrap_or(0));
+            json!({ "action": "record_time_off", "from": day.to_string(), "to": day.to_string(), "kind": "other" })
+        }
+        ("POST", "/shift-templates") | ("PUT", "/shift-templates/{id}") => json!({
+            "name": format!("Sweep shift {n}"), "intervals": [{ "start": "09:00", "end": "17:00" }],
+            "reason": "permission sweep"
+        }),
+        ("PUT", "/settings") => json!({
+            "reason": "permission sweep", "price_change_bound_percent": 20,
+            "shift_reminder_leads_minutes": [n % 10_000 + 1]
+        }),
         _ => json!({}),
     }
 }
@@ -235,6 +255,30 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         .await;
     assert_eq!(status, 201, "{created}");
     let service = created["service_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut staff_ids = Vec::new();
+    for name in ["在职", "离职"] {
+        let (status, hired) = app
+            .post(
+                &owner_a,
+                "/staff",
+                &json!({ "name": name, "position": "美容师", "level": "初级", "hire_date": "2025-01-01" }),
+            )
+            .await;
+        assert_eq!(status, 201, "{hired}");
+        staff_ids.push(hired["staff_id"].as_str().unwrap_or_default().to_owned());
+    }
+    let (status, template) = app
+        .post(
+            &owner_a,
+            "/shift-templates",
+            &json!({ "name": "Sweep", "intervals": [{ "start": "09:00", "end": "12:00" }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{template}");
+    let template = template["template_id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -339,6 +383,12 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             &category
         } else if route.path.starts_with("/services/") {
             &service
+        } else if route.path == "/staff/{id}/deactivate" {
+            &staff_ids[1]
+        } else if route.path.starts_with("/staff/") {
+            &staff_ids[0]
+        } else if route.path.starts_with("/shift-templates/") {
+            &template
         } else if route.path.ends_with("/erase") {
             &doomed
         } else {

@@ -261,8 +261,15 @@ async fn rota_views_are_exact_across_daylight_saving_and_technicians_see_their_o
     assert_eq!(names, ["王芳", "王芳", "王芳", "王芳"], "{own}");
     let (status, _) = app.get(&tech, "/rota?from=2027-03-28&to=2027-03-29").await;
     assert_eq!(status, 403);
-    let (status, _) = app.get(&other_tech, "/me/rota").await;
-    assert_eq!(status, 404);
+    assert_eq!(own["staff_id"], staff.as_str());
+    let (status, none) = app.get(&other_tech, "/me/rota").await;
+    assert_eq!(status, 200, "{none}");
+    assert_eq!(
+        none["staff_id"],
+        Value::Null,
+        "no record linked to her account"
+    );
+    assert_eq!(none["shifts"], json!([]));
     let (status, _) = edit(
         &app,
         &tech,

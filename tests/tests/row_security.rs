@@ -175,6 +175,34 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
         )
         .await;
     assert_eq!(status, 201);
+    // And a staff member with a rota, and a shift template.
+    let (_, locations) = app.get(&a, "/locations").await;
+    let location = locations[0]["location_id"].clone();
+    let (status, hired) = app
+        .post(
+            &a,
+            "/staff",
+            &json!({ "name": "张伟", "position": "美容师", "level": "初级",
+                     "hire_date": "2025-01-01", "locations": [location] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{hired}");
+    let (status, _) = app
+        .post(
+            &a,
+            &format!("/staff/{}/rota", hired["staff_id"].as_str().unwrap_or_default()),
+            &json!({ "action": "record_time_off", "from": "2027-01-04", "to": "2027-01-05", "kind": "training" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .post(
+            &a,
+            "/shift-templates",
+            &json!({ "name": "晚班", "intervals": [{ "start": "13:00", "end": "21:00" }] }),
+        )
+        .await;
+    assert_eq!(status, 201);
     app.settle().await;
     let tables = read_model_tables(&app).await;
     let tenant_tables: Vec<&str> = tables

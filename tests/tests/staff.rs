@@ -248,6 +248,14 @@ async fn administrators_keep_staff_records_and_every_change_is_in_the_history() 
         .put_json(&manager, &format!("/staff/{staff_id}"), &change)
         .await;
     assert_eq!(status, 422, "a deactivated record is kept as it was");
+    let (status, again) = app
+        .post(
+            &manager,
+            &format!("/staff/{staff_id}/deactivate"),
+            &json!({ "reason": "twice" }),
+        )
+        .await;
+    assert_eq!((status, &again["version"]), (200, &json!(3)), "{again}");
     app.cleanup().await;
 }
 

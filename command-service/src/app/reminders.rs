@@ -299,6 +299,78 @@ pub async fn run_planner(app: App, mut shutdown: watch::Receiver<bool>) {
 mod tests {
     use super::*;
 
+    use events_schema::location::{LocationSettings, WeeklyHours};
+    use events_schema::rota::LocatedInterval;
+
+    fn shanghai() -> LocationSettings {
+        LocationSettings {
+            name: "上海店".into(),
+            time_zone: "Asia/Shanghai".into(),
+            weekly_hours: WeeklyHours::default(),
+            closures: vec![],
+            exceptions: vec![],
+            rooms: vec![],
+            max_simultaneous_bookings: None,
+        }
+    }
+
+    /// A rota with one shift starting at `start` (UTC, whole minutes), an hour long.
+    fn one_shift(loc: LocationId, start: DateTime<Utc>) -> Rota {
+        let local = start
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .naive_local();
+        let mut rota = Rota::default();
+        rota.overrides.insert(
+            local.date(),
+            vec![LocatedInterval {
+                location_id: loc,
+                start: local.time(),
+                end: local.time() + Duration::minutes(60),
+            }],
+        );
+        rota
+    }
+
+    #[test]
+    fn a_reminder_is_planned_when_it_comes_due_and_never_for_a_started_shift() {
+        let loc = LocationId::new();
+        let places = HashMap::from([(loc, shanghai())]);
+        let staff = StaffId::new();
+        // 04:00 UTC is noon in Shanghai: the shift cannot run past midnight.
+        let now: DateTime<Utc> = "2027-03-10T04:00:00Z".parse().unwrap_or_default();
+        let leads = [60, 240];
+        let planned =
+            |start: DateTime<Utc>| plan(staff, &one_shift(loc, start), &places, &leads, now);
+
+        // Five hours ahead: neither lead is due within the next half hour.
+        assert!(planned(now + Duration::hours(5)).is_empty());
+        // 4 h 20 min ahead: the four-hour reminder is due in 20 minutes.
+        let start = now + Duration::minutes(260);
+        let p = planned(start);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].due, start - Duration::hours(4));
+        assert_eq!(p[0].key, dedupe_key(staff, start, 240));
+        assert!(
+            p[0].text.contains("上海店") && p[0].text.contains("16:20"),
+            "{}",
+            p[0].text
+        );
+        // 50 minutes ahead: both are due (one late, sent at once).
+        let p = planned(now + Duration::minutes(50));
+        assert_eq!(p.len(), 2);
+        // Started: none.
+        assert!(planned(now - Duration::minutes(10)).is_empty());
+        // No lead times set: none.
+        assert!(plan(
+            staff,
+            &one_shift(loc, now + Duration::minutes(50)),
+            &places,
+            &[],
+            now
+        )
+        .is_empty());
+    }
+
     #[test]
     fn a_key_names_its_shift_start() {
         let start: DateTime<Utc> = "2027-03-28T08:00:00Z".parse().unwrap_or_default();

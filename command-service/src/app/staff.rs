@@ -224,9 +224,15 @@ impl App {
         }
         let loaded = self.load_staff(ctx.tenant, staff_id).await?;
         if !loaded.active {
-            return Err(AppError::Rule(
-                "this staff member is already deactivated".into(),
-            ));
+            // Already done: nothing to record (as for accounts).
+            return Ok(Outcome {
+                status: 200,
+                body: serde_json::json!({
+                    "staff_id": staff_id,
+                    "version": loaded.version,
+                    "active": false,
+                }),
+            });
         }
         let (kv, dek) = self.staff_key(ctx.tenant, staff_id).await?;
         let reason = sealing::seal(&dek, kv, &ctx_reason(ctx.tenant, staff_id), &reason);

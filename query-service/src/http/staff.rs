@@ -253,12 +253,12 @@ pub async fn rota(
 }
 
 /// The caller's own shifts and time off, through the staff record linked to their
-/// account (404 when none is).
+/// account.
 pub async fn own_rota(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(p): ApiQuery<OwnRotaParams>,
-) -> Result<Json<RotaView>, ApiError> {
+) -> Result<Json<OwnRota>, ApiError> {
     let dates = range(p.from.as_deref(), p.to.as_deref())?;
     wait_for(&state.pool, p.consistency_token.as_deref(), ROTA).await?;
     wait_for(&state.pool, p.consistency_token.as_deref(), STAFF).await?;
@@ -267,12 +267,25 @@ pub async fn own_rota(
         let tx = tenant_tx(&mut client, caller.tenant).await?;
         staff::of_account(&tx, caller.tenant, caller.account).await?
     };
-    let me = me.ok_or(ApiError::NotFound(
-        "no staff record is linked to your account",
-    ))?;
-    Ok(Json(
-        rota_view(&state, &caller, dates, None, Some(me)).await?,
-    ))
+    let view = match me {
+        Some(me) => rota_view(&state, &caller, dates, None, Some(me)).await?,
+        None => RotaView {
+            from: dates.0,
+            to: dates.1,
+            shifts: Vec::new(),
+            time_off: Vec::new(),
+        },
+    };
+    Ok(Json(OwnRota { staff_id: me, view }))
+}
+
+/// The caller's rota, with the staff record it belongs to (none: no record is linked
+/// to the caller's account, so there is nothing to show).
+#[derive(serde::Serialize)]
+pub struct OwnRota {
+    staff_id: Option<StaffId>,
+    #[serde(flatten)]
+    view: RotaView,
 }
 
 #[derive(serde::Serialize)]
