@@ -88,3 +88,7 @@ uuid_id!(
     /// A service of the catalogue.
     ServiceId
 );
+uuid_id!(
+    /// An uploaded image (of a service). Never reused: its bytes never change.
+    ImageId
+);

@@ -37,9 +37,9 @@ pub enum Operation {
     /// Read locations and their opening calendar.
     ViewLocations,
     /// Add, rename and order the catalogue's categories; create, change, publish and
-    /// unpublish its services.
+    /// unpublish its services, and add and remove their images.
     ManageCatalogue,
-    /// Read the whole catalogue, unpublished parts included.
+    /// Read the whole catalogue, unpublished parts (and their images) included.
     ViewCatalogue,
 }
 
@@ -256,6 +256,18 @@ pub const ROUTES: &[Route] = {
             "/services/{id}/prices",
             Requires(ManageCatalogue),
         ),
+        route(
+            Command,
+            "POST",
+            "/services/{id}/images",
+            Requires(ManageCatalogue),
+        ),
+        route(
+            Command,
+            "DELETE",
+            "/services/{id}/images/{image_id}",
+            Requires(ManageCatalogue),
+        ),
         route(Command, "POST", "/locations", Requires(ManageLocations)),
         route(Command, "PUT", "/locations/{id}", Requires(ManageLocations)),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
@@ -303,6 +315,8 @@ pub const ROUTES: &[Route] = {
             Requires(ViewCatalogue),
         ),
         route(Query, "GET", "/public/{slug}/catalogue", Public),
+        route(Query, "GET", "/public/{slug}/images/{image_id}", Public),
+        route(Query, "GET", "/images/{image_id}", Requires(ViewCatalogue)),
         route(Query, "GET", "/locations", Requires(ViewLocations)),
         route(Query, "GET", "/locations/{id}", Requires(ViewLocations)),
         route(

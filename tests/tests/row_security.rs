@@ -166,12 +166,22 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
     // And a service.
     app.settle().await;
     let (_, categories) = app.get(&a, "/categories").await;
-    let (status, _) = app
+    let (status, service) = app
         .post(
             &a,
             "/services",
             &json!({ "category_id": categories[0]["category_id"], "name": "RLS",
                      "segments": { "work": 30 }, "price": "1.00" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // With an image.
+    let (status, _) = app
+        .upload_image(
+            &a,
+            service["service_id"].as_str().unwrap_or_default(),
+            Some("image/png"),
+            tests::data::TINY_PNG.to_vec(),
         )
         .await;
     assert_eq!(status, 201);

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod customers;
 pub mod error;
+pub mod images;
 pub mod locations;
 pub mod openapi;
 
@@ -44,6 +45,11 @@ pub fn router(state: AppState) -> Router {
         .route("/services", get(catalogue::services))
         .route("/services/{id}/price", get(catalogue::price))
         .route("/public/{slug}/catalogue", get(catalogue::public_catalogue))
+        .route(
+            "/public/{slug}/images/{image_id}",
+            get(images::public_image),
+        )
+        .route("/images/{image_id}", get(images::image))
         .route("/locations", get(locations::list))
         .route("/locations/{id}", get(locations::detail))
         .route("/locations/{id}/opening", get(locations::opening))
