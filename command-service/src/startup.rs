@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
-/// Migrations owned by command-service (identity, consistency guards).
+/// Migrations owned by command-service (identity, consistency guards, images).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "staff_rota_reminders",
         sql: include_str!("../migrations/0005_staff_rota_reminders.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "service_images",
+        sql: include_str!("../migrations/0006_service_images.sql"),
     },
 ];
 

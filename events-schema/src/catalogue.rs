@@ -1,6 +1,8 @@
 //! Events of the service catalogue (SVC-1): categories, one stream each
 //! (`category-<uuid>`). Every tenant starts with the six default categories of SVC-1
-//! (created with the tenant); salons add, rename and order them. Business data only.
+//! (created with the tenant); salons add, rename and order them. Services, one stream
+//! each (`service-<uuid>`), with their publication, prices and images. Business data
+//! only.
 
 use crate::envelope::{decode_payload, new_event, DecodeError, DomainEvent, NewEvent, Payload};
 use crate::ids::CategoryId;
@@ -201,6 +203,31 @@ pub struct ServicePriceChanged {
     pub override_reason: Option<String>,
 }
 
+/// An image shown with the service (issue 4 item 2). Its bytes are stored beside the
+/// log (`media.images`, written in the same transaction), named by `image_id` and
+/// checked by `sha256`; the event holds what a read model needs to list and serve it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceImageAdded {
+    pub service_id: crate::ids::ServiceId,
+    pub image_id: crate::ids::ImageId,
+    /// `image/png`, `image/jpeg`, `image/webp` or `image/gif`, checked against the bytes.
+    pub content_type: String,
+    /// In bytes.
+    pub size: u32,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Text for those who cannot see the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
+}
+
+/// The image is no longer shown with the service (its bytes stay, named by the log).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceImageRemoved {
+    pub service_id: crate::ids::ServiceId,
+    pub image_id: crate::ids::ImageId,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServiceEvent {
     Created(ServiceCreated),
@@ -208,6 +235,8 @@ pub enum ServiceEvent {
     Published(ServicePublication),
     Unpublished(ServicePublication),
     PriceChanged(ServicePriceChanged),
+    ImageAdded(ServiceImageAdded),
+    ImageRemoved(ServiceImageRemoved),
 }
 
 impl DomainEvent for ServiceEvent {
@@ -220,6 +249,8 @@ impl DomainEvent for ServiceEvent {
             ServiceEvent::Published(_) => "ServicePublished",
             ServiceEvent::Unpublished(_) => "ServiceUnpublished",
             ServiceEvent::PriceChanged(_) => "ServicePriceChanged",
+            ServiceEvent::ImageAdded(_) => "ServiceImageAdded",
+            ServiceEvent::ImageRemoved(_) => "ServiceImageRemoved",
         }
     }
 
@@ -230,6 +261,8 @@ impl DomainEvent for ServiceEvent {
             ServiceEvent::Changed(e) => new_event(t, 1, e),
             ServiceEvent::Published(e) | ServiceEvent::Unpublished(e) => new_event(t, 1, e),
             ServiceEvent::PriceChanged(e) => new_event(t, 1, e),
+            ServiceEvent::ImageAdded(e) => new_event(t, 1, e),
+            ServiceEvent::ImageRemoved(e) => new_event(t, 1, e),
         }
     }
 
@@ -244,6 +277,8 @@ impl DomainEvent for ServiceEvent {
             "ServicePublished",
             "ServiceUnpublished",
             "ServicePriceChanged",
+            "ServiceImageAdded",
+            "ServiceImageRemoved",
         ];
         if !known.contains(&event_type) {
             return Err(DecodeError::UnknownType(event_type.to_owned()));
@@ -260,6 +295,10 @@ impl DomainEvent for ServiceEvent {
             "ServicePublished" => ServiceEvent::Published(decode_payload(event_type, payload)?),
             "ServicePriceChanged" => {
                 ServiceEvent::PriceChanged(decode_payload(event_type, payload)?)
+            }
+            "ServiceImageAdded" => ServiceEvent::ImageAdded(decode_payload(event_type, payload)?),
+            "ServiceImageRemoved" => {
+                ServiceEvent::ImageRemoved(decode_payload(event_type, payload)?)
             }
             _ => ServiceEvent::Unpublished(decode_payload(event_type, payload)?),
         })

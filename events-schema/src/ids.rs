@@ -104,3 +104,7 @@ uuid_id!(
     /// A stretch of time off of one person.
     TimeOffId
 );
+uuid_id!(
+    /// An uploaded image (of a service). Never reused: its bytes never change.
+    ImageId
+);

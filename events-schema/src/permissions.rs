@@ -37,9 +37,9 @@ pub enum Operation {
     /// Read locations and their opening calendar.
     ViewLocations,
     /// Add, rename and order the catalogue's categories; create, change, publish and
-    /// unpublish its services.
+    /// unpublish its services, and add and remove their images.
     ManageCatalogue,
-    /// Read the whole catalogue, unpublished parts included.
+    /// Read the whole catalogue, unpublished parts (and their images) included.
     ViewCatalogue,
     /// Create, change and deactivate staff records (administrators only, STF-1).
     ManageStaff,
@@ -314,6 +314,18 @@ pub const ROUTES: &[Route] = {
             Requires(ManageRota),
         ),
         route(Command, "PUT", "/settings", Requires(ManageSettings)),
+        route(
+            Command,
+            "POST",
+            "/services/{id}/images",
+            Requires(ManageCatalogue),
+        ),
+        route(
+            Command,
+            "DELETE",
+            "/services/{id}/images/{image_id}",
+            Requires(ManageCatalogue),
+        ),
         route(Command, "POST", "/locations", Requires(ManageLocations)),
         route(Command, "PUT", "/locations/{id}", Requires(ManageLocations)),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
@@ -373,6 +385,8 @@ pub const ROUTES: &[Route] = {
         route(Query, "GET", "/rota", Requires(ViewRota)),
         route(Query, "GET", "/me/rota", Requires(ViewOwnRota)),
         route(Query, "GET", "/settings", Requires(ViewSettings)),
+        route(Query, "GET", "/public/{slug}/images/{image_id}", Public),
+        route(Query, "GET", "/images/{image_id}", Requires(ViewCatalogue)),
         route(Query, "GET", "/locations", Requires(ViewLocations)),
         route(Query, "GET", "/locations/{id}", Requires(ViewLocations)),
         route(

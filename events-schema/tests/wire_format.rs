@@ -127,6 +127,42 @@ fn tenant_created_v1_and_account_created_v1() {
 }
 
 #[test]
+fn service_image_added_v1_and_removed_v1() {
+    use events_schema::catalogue::{ServiceEvent, ServiceImageAdded, ServiceImageRemoved};
+    use events_schema::ids::{ImageId, ServiceId};
+    let added = ServiceEvent::ImageAdded(ServiceImageAdded {
+        service_id: ServiceId::from_uuid(id(5)),
+        image_id: ImageId::from_uuid(id(6)),
+        content_type: "image/png".into(),
+        size: 67,
+        sha256: "ab".repeat(32),
+        alt: Some("补水焕颜护理".into()),
+    });
+    assert_eq!(added.event_type(), "ServiceImageAdded");
+    round_trip(
+        &added,
+        json!({
+            "service_id": "00000000-0000-0000-0000-000000000005",
+            "image_id": "00000000-0000-0000-0000-000000000006",
+            "content_type": "image/png", "size": 67, "sha256": "ab".repeat(32),
+            "alt": "补水焕颜护理"
+        }),
+    );
+    let removed = ServiceEvent::ImageRemoved(ServiceImageRemoved {
+        service_id: ServiceId::from_uuid(id(5)),
+        image_id: ImageId::from_uuid(id(6)),
+    });
+    assert_eq!(removed.event_type(), "ServiceImageRemoved");
+    round_trip(
+        &removed,
+        json!({
+            "service_id": "00000000-0000-0000-0000-000000000005",
+            "image_id": "00000000-0000-0000-0000-000000000006"
+        }),
+    );
+}
+
+#[test]
 fn metadata_carries_ids_and_a_role_only() {
     let m = Metadata {
         command_id: CommandId::from_uuid(id(5)),

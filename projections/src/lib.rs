@@ -120,6 +120,11 @@ pub const MIGRATIONS: &[events_schema::migrate::Migration] = &[
         name: "price_schedule",
         sql: include_str!("../migrations/0007_price_schedule.sql"),
     },
+    events_schema::migrate::Migration {
+        version: 8,
+        name: "service_images",
+        sql: include_str!("../migrations/0008_service_images.sql"),
+    },
 ];
 
 /// Every migration this process needs, in dependency order.

@@ -486,6 +486,31 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs an image to a service (`POST /services/{service}/images`) with the given
+    /// `Content-Type` (none: the header is left out); returns (status, body).
+    pub async fn upload_image(
+        &self,
+        token: &str,
+        service: &str,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/services/{service}/images", self.command_url))
+            .bearer_auth(token)
+            .body(bytes);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST /services/{service}/images: {e}"));
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn patch(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http

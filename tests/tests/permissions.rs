@@ -192,7 +192,12 @@ async fn call(
     let method =
         reqwest::Method::from_bytes(route.method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     let mut req = app.http.request(method.clone(), url);
-    if method != reqwest::Method::GET {
+    if route.method == "POST" && route.path == "/services/{id}/images" {
+        // Its body is the image itself.
+        req = req
+            .header("content-type", "image/png")
+            .body(tests::data::TINY_PNG.to_vec());
+    } else if method != reqwest::Method::GET {
         req = req.json(body);
     }
     if let Some(t) = token {
@@ -282,6 +287,42 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    // An image of the swept service (the sweep removes it), and one of a published
+    // service the sweep leaves alone (the public and staff image routes show it).
+    let image_of = |(status, out): (u16, Value)| {
+        assert_eq!(status, 201, "{out}");
+        out["image_id"].as_str().unwrap_or_default().to_owned()
+    };
+    let swept_image = image_of(
+        app.upload_image(
+            &owner_a,
+            &service,
+            Some("image/png"),
+            tests::data::TINY_PNG.to_vec(),
+        )
+        .await,
+    );
+    let (status, created) = app
+        .post(&owner_a, "/services", &sweep_service(&category, 1))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let shown = created["service_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let public_image = image_of(
+        app.upload_image(
+            &owner_a,
+            &shown,
+            Some("image/jpeg"),
+            tests::data::tiny_jpeg(),
+        )
+        .await,
+    );
+    let (status, out) = app
+        .post(&owner_a, &format!("/services/{shown}/publish"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{out}");
     let routes = documented_routes(&app).await;
     // The documents and the matrix list the same routes, each with its rule.
     for r in &routes {
@@ -400,6 +441,14 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             route
                 .path
                 .replace("{id}", subject)
+                .replace(
+                    "{image_id}",
+                    if route.path.starts_with("/services/") {
+                        &swept_image
+                    } else {
+                        &public_image
+                    }
+                )
                 .replace("{stream_id}", &format!("customer-{id}"))
                 .replace("{slug}", "sweep-a")
         );

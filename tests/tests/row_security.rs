@@ -166,7 +166,7 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
     // And a service.
     app.settle().await;
     let (_, categories) = app.get(&a, "/categories").await;
-    let (status, _) = app
+    let (status, service) = app
         .post(
             &a,
             "/services",
@@ -200,6 +200,16 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
             &a,
             "/shift-templates",
             &json!({ "name": "晚班", "intervals": [{ "start": "13:00", "end": "21:00" }] }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // With an image.
+    let (status, _) = app
+        .upload_image(
+            &a,
+            service["service_id"].as_str().unwrap_or_default(),
+            Some("image/png"),
+            tests::data::TINY_PNG.to_vec(),
         )
         .await;
     assert_eq!(status, 201);

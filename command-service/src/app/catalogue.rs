@@ -1,6 +1,7 @@
 //! The service catalogue: categories (SVC-1) — the six defaults every tenant starts
 //! with, and the salon's own additions, names and order — and services (SVC-2) with
-//! their publication and their prices over time (SVC-4, SVC-5).
+//! their publication and their prices over time (SVC-4, SVC-5). Their images are in
+//! `images.rs`.
 
 use super::{App, AppError, CommandContext, Outcome};
 use deadpool_postgres::GenericClient;
@@ -21,7 +22,7 @@ pub struct NewPrice {
     pub override_reason: Option<String>,
 }
 use events_schema::envelope::{DomainEvent, Metadata};
-use events_schema::ids::{CategoryId, ServiceId, TenantId};
+use events_schema::ids::{CategoryId, ImageId, ServiceId, TenantId};
 use events_schema::store::{self, ExpectedVersion, StreamAppend};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,12 @@ pub enum CategoryError {
     ServiceNotFound,
     #[error("the service is already exactly so")]
     ServiceUnchanged,
+    /// The service shows no such image, and never did.
+    #[error("no such image of this service")]
+    ImageNotFound,
+    /// A service shows at most this many images.
+    #[error("a service shows at most {max} images: remove one first")]
+    TooManyImages { max: usize },
     /// SVC-5 (gradual): the change is larger than the salon's bound.
     #[error("the price changes by {change_percent}%, beyond the salon's bound of ±{bound_percent}%: give override_reason to go ahead")]
     BeyondBound {
@@ -42,13 +49,17 @@ pub enum CategoryError {
     },
 }
 
-/// A service's stream folded: version, details, whether it is published.
-struct LoadedService {
-    version: i64,
-    last_position: i64,
+/// A service's stream folded: version, details, whether it is published, its images.
+pub(super) struct LoadedService {
+    pub(super) version: i64,
+    pub(super) last_position: i64,
     schedule: Vec<ScheduledPrice>,
     details: ServiceDetails,
     published: bool,
+    /// Images shown with it, in the order added.
+    pub(super) images: Vec<ImageId>,
+    /// Images it showed once and no longer does.
+    pub(super) removed_images: Vec<ImageId>,
 }
 
 /// A category's validated fields.
@@ -365,7 +376,7 @@ impl App {
         }
     }
 
-    async fn load_service(
+    pub(super) async fn load_service(
         &self,
         tenant: TenantId,
         id: ServiceId,
@@ -387,6 +398,8 @@ impl App {
                     }],
                     details: c.details,
                     published: false,
+                    images: Vec::new(),
+                    removed_images: Vec::new(),
                 }),
                 (Some(s), ServiceEvent::Changed(c)) => Some(LoadedService {
                     version: e.stream_version,
@@ -412,6 +425,23 @@ impl App {
                         effective_at: p.effective_at,
                         method: Some(p.method),
                     });
+                    Some(LoadedService {
+                        version: e.stream_version,
+                        last_position: e.global_position,
+                        ..s
+                    })
+                }
+                (Some(mut s), ServiceEvent::ImageAdded(i)) => {
+                    s.images.push(i.image_id);
+                    Some(LoadedService {
+                        version: e.stream_version,
+                        last_position: e.global_position,
+                        ..s
+                    })
+                }
+                (Some(mut s), ServiceEvent::ImageRemoved(i)) => {
+                    s.images.retain(|id| *id != i.image_id);
+                    s.removed_images.push(i.image_id);
                     Some(LoadedService {
                         version: e.stream_version,
                         last_position: e.global_position,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod group_commit;
 pub mod identity;
+pub mod images;
 pub mod locations;
 pub mod notify;
 pub mod reminders;
@@ -158,12 +159,42 @@ impl App {
     pub(super) async fn append_one_with<E: DomainEvent>(
         &self,
         ctx: &CommandContext,
-        (stream_id, expected): (&str, events_schema::store::ExpectedVersion),
+        stream: (&str, events_schema::store::ExpectedVersion),
         event: &E,
         status: u16,
         (id_key, id): (&str, uuid::Uuid),
         side: &SideWrites<'_>,
     ) -> Result<Outcome, AppError> {
+        self.append_one_then(
+            ctx,
+            stream,
+            event,
+            status,
+            (serde_json::json!({ id_key: id }), side),
+            |_| Box::pin(async { Ok(()) }),
+        )
+        .await
+    }
+
+    /// [`App::append_one_with`] with rows of the command's own written in the same
+    /// transaction, after the event (a service image's bytes): if either fails,
+    /// neither is written. `answer` is the outcome's body before `version`,
+    /// `consistency_token` and the side writes' members are added.
+    pub(super) async fn append_one_then<E, F>(
+        &self,
+        ctx: &CommandContext,
+        (stream_id, expected): (&str, events_schema::store::ExpectedVersion),
+        event: &E,
+        status: u16,
+        (mut answer, side): (serde_json::Value, &SideWrites<'_>),
+        rows: F,
+    ) -> Result<Outcome, AppError>
+    where
+        E: DomainEvent,
+        F: for<'t> FnOnce(
+            &'t deadpool_postgres::Transaction<'t>,
+        ) -> futures::future::BoxFuture<'t, Result<(), AppError>>,
+    {
         use events_schema::store::{self, StoreError, StreamAppend};
         let new_event = event
             .to_new_event()
@@ -193,17 +224,21 @@ impl App {
             StoreError::Conflict { .. } => AppError::Conflict,
             e => e.into(),
         })?;
-        let mut body = serde_json::json!({
-            id_key: id,
-            "version": appended.new_version,
-            "consistency_token": appended.last_position.to_string(),
-        });
-        if let Some(members) = body.as_object_mut() {
+        rows(&tx).await?;
+        if let Some(body) = answer.as_object_mut() {
+            body.insert("version".into(), appended.new_version.into());
+            body.insert(
+                "consistency_token".into(),
+                appended.last_position.to_string().into(),
+            );
             for (k, v) in &side.body {
-                members.insert((*k).to_owned(), v.clone());
+                body.insert((*k).to_owned(), v.clone());
             }
         }
-        let outcome = Outcome { status, body };
+        let outcome = Outcome {
+            status,
+            body: answer,
+        };
         match self.finish(&tx, ctx, &outcome).await {
             Ok(()) => {}
             Err(AppError::Idempotent) => {

@@ -94,12 +94,14 @@ fn app_error(e: AppError) -> Response {
         AppError::Category(c) => {
             let (status, code) = match c {
                 crate::app::catalogue::CategoryError::NotFound
-                | crate::app::catalogue::CategoryError::ServiceNotFound => {
+                | crate::app::catalogue::CategoryError::ServiceNotFound
+                | crate::app::catalogue::CategoryError::ImageNotFound => {
                     (StatusCode::NOT_FOUND, "not_found")
                 }
                 crate::app::catalogue::CategoryError::NothingChanged
                 | crate::app::catalogue::CategoryError::ServiceUnchanged
-                | crate::app::catalogue::CategoryError::BeyondBound { .. } => {
+                | crate::app::catalogue::CategoryError::BeyondBound { .. }
+                | crate::app::catalogue::CategoryError::TooManyImages { .. } => {
                     (StatusCode::UNPROCESSABLE_ENTITY, "rule_violated")
                 }
             };

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod customers;
 pub mod error;
 pub mod extract;
+pub mod images;
 pub mod locations;
 pub mod openapi;
 pub mod staff;
@@ -15,14 +16,14 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use error::ApiError;
 use events_schema::ids::CommandId;
 use events_schema::permissions::{self, Denied, Service};
 use extract::Caller;
 
-/// Largest accepted request body.
+/// Largest accepted request body (but an image's: `images::UPLOAD_BODY_LIMIT`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
@@ -59,6 +60,11 @@ pub fn router(state: AppState) -> Router {
         .route("/shift-templates", post(staff::create_template))
         .route("/shift-templates/{id}", put(staff::change_template))
         .route("/settings", put(staff::change_settings))
+        .route(
+            "/services/{id}/images",
+            post(images::upload).layer(DefaultBodyLimit::max(images::UPLOAD_BODY_LIMIT)),
+        )
+        .route("/services/{id}/images/{image_id}", delete(images::remove))
         .route("/locations", post(locations::create))
         .route("/locations/{id}", put(locations::change))
         .route("/customers", post(customers::register))

@@ -135,6 +135,25 @@ pub fn spec() -> Value {
                     "method": { "type": "string", "enum": ["cost", "market", "demand", "composite"] },
                     "reason": { "type": "string" }, "override_reason": { "type": "string" } } } } } },
             "responses": { "200": { "description": "Scheduled" }, "422": { "description": "Beyond the bound without override_reason, or the same price" } } } },
+        "/services/{id}/images": { "post": {
+            "summary": "Add an image to the service (at most 10): the body is the image itself, PNG, JPEG, WebP or GIF, at most 2 MiB, with its Content-Type; the bytes must be what the type says",
+            "parameters": [service_id[0].clone(),
+                { "name": "alt", "in": "query", "required": false, "description": "Text for those who cannot see it (at most 200 characters)", "schema": { "type": "string" } }],
+            "requestBody": { "required": true, "content": {
+                "image/png": { "schema": { "type": "string", "format": "binary" } },
+                "image/jpeg": { "schema": { "type": "string", "format": "binary" } },
+                "image/webp": { "schema": { "type": "string", "format": "binary" } },
+                "image/gif": { "schema": { "type": "string", "format": "binary" } } } },
+            "responses": { "201": { "description": "Added: {service_id, image_id, version, consistency_token}; served by query-service at /images/{image_id} (staff) and, while the service is published, /public/{slug}/images/{image_id}" },
+                           "400": { "description": "Missing or other Content-Type, not an image of that type, empty or over 2 MiB: `fields` names `image` (nothing written)" },
+                           "404": { "description": "No such service" },
+                           "422": { "description": "The service shows 10 images already" } } } },
+        "/services/{id}/images/{image_id}": { "delete": {
+            "summary": "Stop showing an image with the service (removed before: same answer, nothing recorded)",
+            "parameters": [service_id[0].clone(),
+                { "name": "image_id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
+            "responses": { "200": { "description": "Removed: {service_id, image_id, version, consistency_token}" },
+                           "404": { "description": "No such service, or an image it never showed" } } } },
         "/services/{id}/unpublish": { "post": {
             "summary": "Hide the service from the public catalogue",
             "parameters": service_id,

@@ -1,8 +1,9 @@
 //! The catalogue read model (SVC-1, SVC-2): one row per category with its name,
 //! description and place in the salon's order; one row per service with its details and
-//! whether it is published; and the public directory of salons (slug → salon) from the
-//! tenants' creation. Category and service events carry whole documents, so a batch
-//! folds each stream to its last state and writes it set-wise.
+//! whether it is published; one row per image a service shows; and the public
+//! directory of salons (slug → salon) from the tenants' creation. Category and service
+//! events carry whole documents, so a batch folds each stream to its last state and
+//! writes it set-wise.
 
 use crate::{Prepared, Projection};
 use deadpool_postgres::Transaction;
@@ -36,11 +37,26 @@ struct ServiceRow {
     prices: Vec<serde_json::Value>,
 }
 
+/// An image a service shows.
+struct ImageRow {
+    service_id: uuid::Uuid,
+    position: i64,
+    content_type: String,
+    size: i32,
+    sha256: String,
+    alt: Option<String>,
+}
+
 #[derive(Default)]
 struct Rows {
     categories: HashMap<(uuid::Uuid, uuid::Uuid), Row>,
     services: HashMap<(uuid::Uuid, uuid::Uuid), ServiceRow>,
     salons: Vec<(String, uuid::Uuid, String)>,
+    /// Images added in the batch and still shown at its end, by (tenant, image).
+    images: HashMap<(uuid::Uuid, uuid::Uuid), ImageRow>,
+    /// Images added before the batch and removed in it. Image ids are never reused,
+    /// so an image added and removed within the batch is in neither.
+    removed_images: Vec<(uuid::Uuid, uuid::Uuid)>,
 }
 
 impl Projection for CatalogueProjection {
@@ -57,7 +73,12 @@ impl Projection for CatalogueProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["categories", "services", "salon_directory"]
+        &[
+            "categories",
+            "services",
+            "service_images",
+            "salon_directory",
+        ]
     }
 
     fn prepare<'a>(
@@ -99,6 +120,27 @@ impl Projection for CatalogueProjection {
                                 method: Some(p.method),
                             })?);
                             (p.service_id, None, None)
+                        }
+                        ServiceEvent::ImageAdded(i) => {
+                            rows.images.insert(
+                                (e.tenant_id.as_uuid(), i.image_id.as_uuid()),
+                                ImageRow {
+                                    service_id: i.service_id.as_uuid(),
+                                    position: e.stream_version,
+                                    content_type: i.content_type,
+                                    size: i32::try_from(i.size)?,
+                                    sha256: i.sha256,
+                                    alt: i.alt,
+                                },
+                            );
+                            (i.service_id, None, None)
+                        }
+                        ServiceEvent::ImageRemoved(i) => {
+                            let key = (e.tenant_id.as_uuid(), i.image_id.as_uuid());
+                            if rows.images.remove(&key).is_none() {
+                                rows.removed_images.push(key);
+                            }
+                            (i.service_id, None, None)
                         }
                     };
                     let row = rows
@@ -164,6 +206,7 @@ impl Projection for CatalogueProjection {
                 .downcast_ref::<Rows>()
                 .ok_or_else(|| anyhow::anyhow!("catalogue: foreign prepared batch"))?;
             write_services(tx, rows).await?;
+            write_images(tx, rows).await?;
             write_salons(tx, rows).await?;
             if rows.categories.is_empty() {
                 return Ok(());
@@ -213,9 +256,17 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut s_tenant, mut s_id, mut s_version, mut s_prices, mut s_at) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut t_tenant, mut t_id, mut t_version, mut t_at) = (vec![], vec![], vec![], vec![]);
     let mut initial = vec![];
     for ((t, s), r) in &rows.services {
         let when = r.at.unwrap_or_default();
+        if r.details.is_none() && r.prices.is_empty() && r.published.is_none() {
+            // Only images changed: the row's version and time still follow its stream.
+            t_tenant.push(*t);
+            t_id.push(*s);
+            t_version.push(r.version);
+            t_at.push(when);
+        }
         if let Some((c, n, d)) = &r.details {
             tenant.push(*t);
             id.push(*s);
@@ -294,6 +345,73 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
             .await?;
         tx.execute(&stmt, &[&p_tenant, &p_id, &p_version, &p_published, &p_at])
             .await?;
+    }
+    if !t_tenant.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE services s SET version = GREATEST(s.version, u.v), updated_at = u.a
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::timestamptz[])
+                      AS u(t, s, v, a)
+                 WHERE s.tenant_id = u.t AND s.service_id = u.s",
+            )
+            .await?;
+        tx.execute(&stmt, &[&t_tenant, &t_id, &t_version, &t_at])
+            .await?;
+    }
+    Ok(())
+}
+
+/// Images shown from this batch on are inserted, images no longer shown deleted. Each
+/// image id is added once and removed at most once, so the two statements commute.
+async fn write_images(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()> {
+    if !rows.images.is_empty() {
+        let (mut tenant, mut id, mut service, mut position) = (vec![], vec![], vec![], vec![]);
+        let (mut content_type, mut size, mut sha256, mut alt) = (vec![], vec![], vec![], vec![]);
+        for ((t, i), r) in &rows.images {
+            tenant.push(*t);
+            id.push(*i);
+            service.push(r.service_id);
+            position.push(r.position);
+            content_type.push(r.content_type.as_str());
+            size.push(r.size);
+            sha256.push(r.sha256.as_str());
+            alt.push(r.alt.as_deref());
+        }
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO service_images (tenant_id, image_id, service_id, position,
+                                             content_type, size, sha256, alt)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[],
+                                      $5::text[], $6::int[], $7::text[], $8::text[])
+                 ON CONFLICT DO NOTHING",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[
+                &tenant,
+                &id,
+                &service,
+                &position,
+                &content_type,
+                &size,
+                &sha256,
+                &alt,
+            ],
+        )
+        .await?;
+    }
+    if !rows.removed_images.is_empty() {
+        let (tenant, id): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) =
+            rows.removed_images.iter().copied().unzip();
+        let stmt = tx
+            .prepare_cached(
+                "DELETE FROM service_images i
+                 USING UNNEST($1::uuid[], $2::uuid[]) AS u(t, i)
+                 WHERE i.tenant_id = u.t AND i.image_id = u.i",
+            )
+            .await?;
+        tx.execute(&stmt, &[&tenant, &id]).await?;
     }
     Ok(())
 }

@@ -28,6 +28,21 @@ CREATE TABLE services (
     PRIMARY KEY (tenant_id, service_id)
 );
 
+-- The images each service shows (issue 4 item 2), in the order added (`position`: the
+-- stream version of the ServiceImageAdded event). The bytes are in media.images
+-- (command-service's migration 0006), named by image_id.
+CREATE TABLE service_images (
+    tenant_id    uuid NOT NULL,
+    image_id     uuid NOT NULL,
+    service_id   uuid NOT NULL,
+    position     bigint NOT NULL,
+    content_type text NOT NULL,
+    size         int NOT NULL,
+    sha256       text NOT NULL,
+    alt          text,
+    PRIMARY KEY (tenant_id, image_id)
+);
+
 -- The public directory of salons (slug → salon), for the unauthenticated catalogue. It
 -- holds no tenant_id column on purpose: a slug is public (it is what customers type to
 -- sign in), and the public catalogue must find the salon before it can set the tenant

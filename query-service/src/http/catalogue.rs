@@ -46,7 +46,7 @@ pub async fn services(
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     Ok(Json(
-        catalogue::services(&tx, caller.tenant, false)
+        catalogue::services(&tx, caller.tenant, false, "/images")
             .await
             .map_err(ApiError::Internal)?,
     ))
@@ -78,7 +78,7 @@ pub async fn public_catalogue(
     let body = PublicCatalogue {
         salon,
         categories: catalogue::categories(&tx, tenant).await?,
-        services: catalogue::services(&tx, tenant, true)
+        services: catalogue::services(&tx, tenant, true, &format!("/public/{slug}/images"))
             .await
             .map_err(ApiError::Internal)?,
     };

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod customers;
 pub mod error;
+pub mod images;
 pub mod locations;
 pub mod openapi;
 pub mod staff;
@@ -52,6 +53,11 @@ pub fn router(state: AppState) -> Router {
         .route("/rota", get(staff::rota))
         .route("/me/rota", get(staff::own_rota))
         .route("/settings", get(staff::settings))
+        .route(
+            "/public/{slug}/images/{image_id}",
+            get(images::public_image),
+        )
+        .route("/images/{image_id}", get(images::image))
         .route("/locations", get(locations::list))
         .route("/locations/{id}", get(locations::detail))
         .route("/locations/{id}/opening", get(locations::opening))

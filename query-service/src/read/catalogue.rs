@@ -1,4 +1,5 @@
-//! The catalogue's categories (SVC-1), in the salon's order.
+//! The catalogue: its categories (SVC-1), in the salon's order, and its services
+//! (SVC-2) with their prices (SVC-4) and images.
 
 use deadpool_postgres::GenericClient;
 use events_schema::catalogue::{price_at, ScheduledPrice};
@@ -50,6 +51,17 @@ pub struct Service {
     pub duration_minutes: u32,
     /// Prices taking effect later (SVC-5: the price list shows them with their dates).
     pub upcoming_prices: Vec<ScheduledPrice>,
+    /// The images it shows, in the order added.
+    pub images: Vec<ServiceImage>,
+}
+
+/// An image a service shows, and where query-service serves it.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct ServiceImage {
+    pub image_id: events_schema::ids::ImageId,
+    #[serde(default)]
+    pub url: String,
+    pub alt: Option<String>,
 }
 
 /// A service's prices with the instant each takes effect, as recorded.
@@ -72,17 +84,26 @@ pub async fn price_schedule(
     }
 }
 
-/// The salon's services, or only its published ones.
+/// The salon's services, or only its published ones; their images' URLs are
+/// `{images_at}/{image_id}` (`/images` for staff, `/public/{slug}/images` for anyone).
 pub async fn services(
     client: &impl GenericClient,
     tenant: TenantId,
     published_only: bool,
+    images_at: &str,
 ) -> Result<Vec<Service>, anyhow::Error> {
     let stmt = client
         .prepare_cached(
-            "SELECT service_id, version, published, details, price_schedule FROM rm.services
-             WHERE tenant_id = $1 AND (published OR NOT $2)
-             ORDER BY name, service_id LIMIT 2000",
+            "SELECT s.service_id, s.version, s.published, s.details, s.price_schedule,
+                    COALESCE((SELECT json_agg(json_build_object('image_id', i.image_id,
+                                                                'alt', i.alt)
+                                              ORDER BY i.position)
+                              FROM rm.service_images i
+                              WHERE i.tenant_id = s.tenant_id AND i.service_id = s.service_id),
+                             '[]'::json)
+             FROM rm.services s
+             WHERE s.tenant_id = $1 AND (s.published OR NOT $2)
+             ORDER BY s.name, s.service_id LIMIT 2000",
         )
         .await?;
     let mut out = Vec::new();
@@ -102,6 +123,10 @@ pub async fn services(
             .filter(|p| p.effective_at > now)
             .collect();
         upcoming.sort_by_key(|p| p.effective_at);
+        let mut images: Vec<ServiceImage> = serde_json::from_value(r.get(5))?;
+        for image in &mut images {
+            image.url = format!("{images_at}/{}", image.image_id);
+        }
         out.push(Service {
             service_id: events_schema::ids::ServiceId::from_uuid(r.get(0)),
             version: r.get(1),
@@ -109,6 +134,7 @@ pub async fn services(
             duration_minutes: details.segments.total(),
             details,
             upcoming_prices: upcoming,
+            images,
         });
     }
     Ok(out)

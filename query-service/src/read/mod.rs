@@ -1,9 +1,11 @@
-//! SQL over the read models (schema `rm`) and the event store. Only SELECTs.
+//! SQL over the read models (schema `rm`), the event store and the images beside it
+//! (`media`). Only SELECTs.
 
 pub mod audit;
 pub mod catalogue;
 pub mod customers;
 pub mod disclosures;
+pub mod images;
 pub mod locations;
 pub mod staff;
 
