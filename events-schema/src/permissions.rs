@@ -43,6 +43,8 @@ pub enum Operation {
     ViewCatalogue,
     /// Create, change and deactivate staff records (administrators only, STF-1).
     ManageStaff,
+    /// Erase a staff member's personal data (crypto-shredding).
+    EraseStaff,
     /// Search staff and read their records (personal data masked).
     ViewStaff,
     /// Read a staff record's change history (who, when, what, why).
@@ -60,7 +62,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 25] = [
+    pub const ALL: [Operation; 26] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -79,6 +81,7 @@ impl Operation {
         Operation::ManageCatalogue,
         Operation::ViewCatalogue,
         Operation::ManageStaff,
+        Operation::EraseStaff,
         Operation::ViewStaff,
         Operation::ViewStaffHistory,
         Operation::ManageRota,
@@ -109,6 +112,7 @@ impl Operation {
             Operation::ManageCatalogue => "manage_catalogue",
             Operation::ViewCatalogue => "view_catalogue",
             Operation::ManageStaff => "manage_staff",
+            Operation::EraseStaff => "erase_staff",
             Operation::ViewStaff => "view_staff",
             Operation::ViewStaffHistory => "view_staff_history",
             Operation::ManageRota => "manage_rota",
@@ -160,6 +164,7 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ManageCatalogue => matches!(role, Owner | Manager),
         ViewCatalogue => !matches!(role, System | Customer),
         ManageStaff => matches!(role, Owner | Manager),
+        EraseStaff => role == Owner,
         // The front desk books people and so needs to know who does what.
         ViewStaff => matches!(role, Owner | Manager | FrontDesk),
         ViewStaffHistory => matches!(role, Owner | Manager | Auditor),
@@ -305,6 +310,7 @@ pub const ROUTES: &[Route] = {
             "/staff/{id}/deactivate",
             Requires(ManageStaff),
         ),
+        route(Command, "POST", "/staff/{id}/erase", Requires(EraseStaff)),
         route(Command, "POST", "/staff/{id}/rota", Requires(ManageRota)),
         route(Command, "POST", "/shift-templates", Requires(ManageRota)),
         route(

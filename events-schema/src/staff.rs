@@ -96,11 +96,21 @@ pub struct StaffDeactivated {
     pub reason: SealedValue,
 }
 
+/// The person's data keys were destroyed (STF-1, DESIGN §6): every value sealed for
+/// them is unreadable from now on; the record's work terms and history stay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffErased {
+    pub staff_id: StaffId,
+    /// The request it answers (a case number; never personal data).
+    pub reference: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StaffEvent {
     Hired(StaffHired),
     Changed(StaffChanged),
     Deactivated(StaffDeactivated),
+    Erased(StaffErased),
 }
 
 impl StaffEvent {
@@ -109,6 +119,7 @@ impl StaffEvent {
             StaffEvent::Hired(e) => e.staff_id,
             StaffEvent::Changed(e) => e.staff_id,
             StaffEvent::Deactivated(e) => e.staff_id,
+            StaffEvent::Erased(e) => e.staff_id,
         }
     }
 }
@@ -121,6 +132,7 @@ impl DomainEvent for StaffEvent {
             StaffEvent::Hired(_) => "StaffHired",
             StaffEvent::Changed(_) => "StaffChanged",
             StaffEvent::Deactivated(_) => "StaffDeactivated",
+            StaffEvent::Erased(_) => "StaffErased",
         }
     }
 
@@ -129,6 +141,7 @@ impl DomainEvent for StaffEvent {
             StaffEvent::Hired(e) => new_event(self.event_type(), 1, e),
             StaffEvent::Changed(e) => new_event(self.event_type(), 1, e),
             StaffEvent::Deactivated(e) => new_event(self.event_type(), 1, e),
+            StaffEvent::Erased(e) => new_event(self.event_type(), 1, e),
         }
     }
 
@@ -143,7 +156,8 @@ impl DomainEvent for StaffEvent {
             ("StaffDeactivated", 1) => {
                 decode_payload(event_type, payload).map(StaffEvent::Deactivated)
             }
-            ("StaffHired" | "StaffChanged" | "StaffDeactivated", v) => {
+            ("StaffErased", 1) => decode_payload(event_type, payload).map(StaffEvent::Erased),
+            ("StaffHired" | "StaffChanged" | "StaffDeactivated" | "StaffErased", v) => {
                 Err(DecodeError::UnknownVersion {
                     event_type: event_type.to_owned(),
                     version: v,

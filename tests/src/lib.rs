@@ -635,6 +635,17 @@ impl TestApp {
         }
     }
 
+    /// Rebuilds every read model into a scratch copy and asserts it equals live (G7).
+    pub async fn assert_replays_agree(&self) {
+        self.settle().await;
+        for p in self.projections() {
+            let diffs = projections::rebuild::verify(&self.admin_pool, p.as_ref())
+                .await
+                .unwrap_or_else(|e| panic!("verify {}: {e:#}", p.name()));
+            assert!(diffs.is_empty(), "{}: {diffs:?}", p.name());
+        }
+    }
+
     /// Stops everything and drops the database and the NATS stream.
     pub async fn cleanup(mut self) {
         self.kill_projections();

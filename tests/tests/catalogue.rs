@@ -516,6 +516,7 @@ async fn prices_change_from_an_instant_within_the_bound_or_with_an_override() {
     assert_eq!(listed["upcoming_prices"][0]["price"], "135.00");
     assert_eq!(listed["upcoming_prices"][0]["method"], "cost");
     assert!(listed["upcoming_prices"][0]["effective_at"].is_string());
+    app.assert_replays_agree().await;
     app.cleanup().await;
 }
 

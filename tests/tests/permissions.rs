@@ -151,6 +151,7 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 4], role: Option<Rol
         ("POST", "/staff") => sweep_staff(n),
         ("PUT", "/staff/{id}") => json!({ "reason": "permission sweep", "record": sweep_staff(n) }),
         ("POST", "/staff/{id}/deactivate") => json!({ "reason": "permission sweep" }),
+        ("POST", "/staff/{id}/erase") => json!({ "reference": format!("DSR-{n}") }),
         ("POST", "/staff/{id}/rota") => {
             let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default()
                 + chrono::Duration::days(i64::try_from(n).unwrap_or(0));
@@ -264,7 +265,7 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         .unwrap_or_default()
         .to_owned();
     let mut staff_ids = Vec::new();
-    for name in ["在职", "离职"] {
+    for name in ["在职", "离职", "删除"] {
         let (status, hired) = app
             .post(
                 &owner_a,
@@ -426,6 +427,8 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             &service
         } else if route.path == "/staff/{id}/deactivate" {
             &staff_ids[1]
+        } else if route.path == "/staff/{id}/erase" {
+            &staff_ids[2]
         } else if route.path.starts_with("/staff/") {
             &staff_ids[0]
         } else if route.path.starts_with("/shift-templates/") {

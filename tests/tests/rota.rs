@@ -281,6 +281,7 @@ async fn rota_views_are_exact_across_daylight_saving_and_technicians_see_their_o
     let (status, out) = app.get(&owner, "/rota?from=2027-01-01&to=2027-06-30").await;
     assert_eq!(status, 400);
     assert_eq!(out["fields"][0]["field"], "to", "{out}");
+    app.assert_replays_agree().await;
     app.cleanup().await;
 }
 

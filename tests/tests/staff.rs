@@ -305,3 +305,69 @@ async fn staff_are_found_by_name_position_and_hire_date() {
     assert_eq!(out["fields"][0]["field"], "hired_from", "{out}");
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_owner_erases_a_person_and_replays_agree() {
+    let app = spawn_app().await;
+    let slug = "staff-erase";
+    let (_, owner) = app.tenant(slug).await;
+    let (_, manager) = account(&app, &owner, slug, "meg.manager", "manager").await;
+    let (tech_id, _) = account(&app, &owner, slug, "tess.tech", "technician").await;
+    let loc = location(&app, &owner, "罗湖店", "Asia/Shanghai").await;
+    let staff_id = hire(&app, &owner, &record(&[&loc], Some(&tech_id))).await;
+    let mut changed = record(&[&loc], Some(&tech_id));
+    changed["level"] = json!("专家");
+    let (status, _) = app
+        .put_json(
+            &owner,
+            &format!("/staff/{staff_id}"),
+            &json!({ "reason": "王芳考核通过", "record": changed }),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let erase = format!("/staff/{staff_id}/erase");
+    let (status, _) = app
+        .post(&manager, &erase, &json!({ "reference": "DSR-7" }))
+        .await;
+    assert_eq!(status, 403, "owners only");
+    let (status, out) = app.post(&owner, &erase, &json!({})).await;
+    assert_eq!(status, 400, "{out}");
+    assert_eq!(fields(&out), ["reference"]);
+    let (status, out) = app
+        .post(&owner, &erase, &json!({ "reference": "DSR-7" }))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let (status, _) = app
+        .post(&owner, &erase, &json!({ "reference": "DSR-8" }))
+        .await;
+    assert_eq!(status, 410, "erased once and for all");
+    let keys: i64 = app
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM keys.subject_keys WHERE subject_id = $1::text::uuid",
+            &[&staff_id],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(keys, 0, "the keys are gone");
+    app.settle().await;
+
+    let (_, detail) = app.get(&owner, &format!("/staff/{staff_id}")).await;
+    assert_eq!(detail["name"], "(erased)", "{detail}");
+    assert_eq!(detail["phone"], Value::Null);
+    assert_eq!(detail["active"], false);
+    assert_eq!(detail["level"], "专家", "work terms stay");
+    let (_, history) = app.get(&owner, &format!("/staff/{staff_id}/history")).await;
+    assert!(!history.to_string().contains("王芳"), "{history}");
+    assert_eq!(history[1]["reason"], "(erased)");
+    assert_eq!(history[2]["event_type"], "StaffErased");
+    // Her account is free for another record.
+    hire(&app, &owner, &record(&[&loc], Some(&tech_id))).await;
+    app.settle().await;
+
+    app.assert_replays_agree().await;
+    app.cleanup().await;
+}

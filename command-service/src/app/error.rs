@@ -109,6 +109,9 @@ impl From<StoreError> for AppError {
             StoreError::Constraint { constraint } if constraint == "staff_accounts_pkey" => {
                 AppError::Clash("this account already belongs to another staff member".into())
             }
+            StoreError::Constraint { constraint } if constraint == "erasures_pkey" => {
+                AppError::Erased
+            }
             StoreError::Constraint { constraint } if constraint == "outbox_dedupe" => {
                 AppError::Clash("this message is already queued".into())
             }

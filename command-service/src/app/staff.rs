@@ -9,8 +9,8 @@ use events_schema::envelope::DomainEvent;
 use events_schema::ids::{AccountId, StaffId, TenantId};
 use events_schema::sealing::{self, Dek, SealContext, SealedValue};
 use events_schema::staff::{
-    self as wire, SealedProfile, StaffChanged, StaffDeactivated, StaffEvent, StaffHired, WorkTerms,
-    REASON_FIELD,
+    self as wire, SealedProfile, StaffChanged, StaffDeactivated, StaffErased, StaffEvent,
+    StaffHired, WorkTerms, REASON_FIELD,
 };
 use events_schema::store::{self, ExpectedVersion};
 use std::collections::BTreeMap;
@@ -254,6 +254,76 @@ impl App {
         Ok(outcome)
     }
 
+    /// Erases a person's personal data (STF-1, DESIGN §6): destroys their data keys and
+    /// appends `StaffErased` in one transaction; the record is deactivated, its work
+    /// terms and history stay, and its account link is dropped. Owners only.
+    pub async fn erase_staff(
+        &self,
+        ctx: &CommandContext,
+        staff_id: StaffId,
+        reference: String,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stream = wire::stream_id(staff_id);
+        let stmt = client
+            .prepare_cached(
+                "SELECT version FROM es.streams WHERE stream_id = $1 AND tenant_id = $2",
+            )
+            .await?;
+        let version: i64 = client
+            .query_opt(&stmt, &[&stream, &ctx.tenant.as_uuid()])
+            .await?
+            .map(|r| r.get(0))
+            .ok_or(AppError::NotFound("staff member"))?;
+        drop(client);
+        if self
+            .keys
+            .subject_key(ctx.tenant, staff_id.as_uuid(), 1)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::Erased);
+        }
+        let (tenant, subject) = (ctx.tenant.as_uuid(), staff_id.as_uuid());
+        let side = SideWrites {
+            statements: vec![
+                (
+                    "INSERT INTO keys.erasures (tenant_id, subject_id) VALUES ($1, $2)",
+                    vec![&tenant, &subject],
+                ),
+                (
+                    "DELETE FROM keys.subject_keys WHERE tenant_id = $1 AND subject_id = $2",
+                    vec![&tenant, &subject],
+                ),
+                (
+                    "DELETE FROM guard.staff_accounts WHERE tenant_id = $1 AND staff_id = $2",
+                    vec![&tenant, &subject],
+                ),
+            ],
+            ..Default::default()
+        };
+        let event = StaffEvent::Erased(StaffErased {
+            staff_id,
+            reference,
+        });
+        let outcome = self
+            .append_one_with(
+                ctx,
+                (&stream, ExpectedVersion::Exact(version)),
+                &event,
+                200,
+                ("staff_id", subject),
+                &side,
+            )
+            .await?;
+        self.keys.forget_subject(ctx.tenant, subject);
+        self.notifier.plan_wakeup.notify_one();
+        Ok(outcome)
+    }
+
     /// The person's latest data key.
     async fn staff_key(&self, tenant: TenantId, staff: StaffId) -> Result<(u32, Dek), AppError> {
         // Version 1 is the only one a staff key has (KEK rotation re-wraps, it does not
@@ -281,8 +351,10 @@ impl App {
             state = match (state, event) {
                 (_, StaffEvent::Hired(h)) => Some((h.profile, h.work, true)),
                 (_, StaffEvent::Changed(c)) => Some((c.profile, c.work, true)),
-                (Some((p, w, _)), StaffEvent::Deactivated(_)) => Some((p, w, false)),
-                (None, StaffEvent::Deactivated(_)) => None,
+                (Some((p, w, _)), StaffEvent::Deactivated(_) | StaffEvent::Erased(_)) => {
+                    Some((p, w, false))
+                }
+                (None, StaffEvent::Deactivated(_) | StaffEvent::Erased(_)) => None,
             };
         }
         let (Some(last), Some((sealed, work, active))) = (history.last(), state) else {

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/staff", post(staff::hire))
         .route("/staff/{id}", put(staff::change))
         .route("/staff/{id}/deactivate", post(staff::deactivate))
+        .route("/staff/{id}/erase", post(staff::erase))
         .route("/staff/{id}/rota", post(staff::edit_rota))
         .route("/shift-templates", post(staff::create_template))
         .route("/shift-templates/{id}", put(staff::change_template))

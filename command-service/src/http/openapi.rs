@@ -395,6 +395,12 @@ fn staff_paths() -> Value {
             "requestBody": { "required": true, "content": { "application/json": { "schema": {
                 "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } } } } },
             "responses": { "200": saved, "404": { "description": "No such staff member" } } } },
+        "/staff/{id}/erase": { "post": {
+            "summary": "Erase a staff member's personal data (owners): their keys are destroyed; work terms and history stay",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["reference"], "properties": { "reference": { "type": "string", "description": "the request's case number" } } } } } },
+            "responses": { "200": saved, "404": { "description": "No such staff member" }, "410": { "description": "Already erased" } } } },
         "/staff/{id}/rota": { "post": {
             "summary": "Edit a person's rota: weekly patterns, day overrides, time off (STF-2)",
             "description": "Shifts of one person never overlap, also under concurrent edits (409 clash). Shifts outside opening hours are accepted and listed in warnings.",

@@ -286,6 +286,37 @@ pub async fn deactivate(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct EraseDto {
+    pub reference: Option<String>,
+}
+
+/// Erases a person's personal data (owners): `{reference}` names the request.
+pub async fn erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<EraseDto>,
+) -> Result<Response, ApiError> {
+    let staff_id: StaffId = id(&raw, "staff")?;
+    let ctx = command_context(&caller, &headers, "erase_staff", &raw, &body.value)?;
+    let mut errors = Vec::new();
+    let reference = required(
+        "reference",
+        body.dto.reference.as_deref(),
+        |r| text(r, 100),
+        &mut errors,
+    );
+    let Some(reference) = reference else {
+        return Err(ApiError::Validation(errors));
+    };
+    Ok(outcome_response(
+        state.app.erase_staff(&ctx, staff_id, reference).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TemplateDto {
     pub name: Option<String>,
     #[serde(default)]

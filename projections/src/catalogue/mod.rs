@@ -21,6 +21,8 @@ struct Row {
     description: String,
     position: i32,
     at: chrono::DateTime<chrono::Utc>,
+    /// When the batch holds the creation: its time (a row's `created_at`).
+    created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A service's last state in the batch: its details if an event set them, its
@@ -33,6 +35,8 @@ struct ServiceRow {
     at: Option<chrono::DateTime<chrono::Utc>>,
     /// The schedule's first entry, when the batch holds the creation.
     initial: Option<serde_json::Value>,
+    /// The creation's time, when the batch holds it.
+    created: Option<chrono::DateTime<chrono::Utc>>,
     /// Price changes of the batch, in order.
     prices: Vec<serde_json::Value>,
 }
@@ -161,6 +165,7 @@ impl Projection for CatalogueProjection {
                     }
                     if initial.is_some() {
                         row.initial = initial;
+                        row.created = Some(e.metadata.occurred_at);
                     }
                     row.prices.extend(price);
                     continue;
@@ -168,28 +173,34 @@ impl Projection for CatalogueProjection {
                 if e.stream_type != catalogue::CATEGORY_STREAM_TYPE {
                     continue;
                 }
-                let (id, name, description, position) = match CategoryEvent::from_stored(
+                let at = e.metadata.occurred_at;
+                let (id, name, description, position, created) = match CategoryEvent::from_stored(
                     &e.event_type,
                     e.schema_version,
                     &e.payload,
                 )? {
-                    CategoryEvent::Created(c) => (c.category_id, c.name, c.description, c.position),
-                    CategoryEvent::Changed(c) => (c.category_id, c.name, c.description, c.position),
-                };
-                let row = Row {
-                    version: e.stream_version,
-                    name,
-                    description,
-                    position,
-                    at: e.metadata.occurred_at,
+                    CategoryEvent::Created(c) => {
+                        (c.category_id, c.name, c.description, c.position, Some(at))
+                    }
+                    CategoryEvent::Changed(c) => {
+                        (c.category_id, c.name, c.description, c.position, None)
+                    }
                 };
                 let key = (e.tenant_id.as_uuid(), id.as_uuid());
-                if rows
-                    .categories
-                    .get(&key)
-                    .is_none_or(|r| r.version < row.version)
-                {
-                    rows.categories.insert(key, row);
+                let earlier = rows.categories.get(&key);
+                if earlier.is_none_or(|r| r.version < e.stream_version) {
+                    let created = created.or(earlier.and_then(|r| r.created));
+                    rows.categories.insert(
+                        key,
+                        Row {
+                            version: e.stream_version,
+                            name,
+                            description,
+                            position,
+                            at,
+                            created,
+                        },
+                    );
                 }
             }
             Ok(Box::new(rows) as Prepared)
@@ -213,6 +224,7 @@ impl Projection for CatalogueProjection {
             }
             let (mut tenant, mut id, mut version, mut name, mut description, mut position, mut at) =
                 (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+            let mut created = vec![];
             for ((t, c), r) in &rows.categories {
                 tenant.push(*t);
                 id.push(*c);
@@ -221,14 +233,16 @@ impl Projection for CatalogueProjection {
                 description.push(r.description.as_str());
                 position.push(r.position);
                 at.push(r.at);
+                created.push(r.created.unwrap_or(r.at));
             }
             let stmt = tx
                 .prepare_cached(
                     "INSERT INTO categories AS c (tenant_id, category_id, version, name, description,
                                                   position, created_at, updated_at)
-                     SELECT u.t, u.c, u.v, u.n, u.d, u.p, u.a, u.a
+                     SELECT u.t, u.c, u.v, u.n, u.d, u.p, u.k, u.a
                      FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
-                                 $6::int[], $7::timestamptz[]) AS u(t, c, v, n, d, p, a)
+                                 $6::int[], $7::timestamptz[], $8::timestamptz[])
+                          AS u(t, c, v, n, d, p, a, k)
                      ON CONFLICT (tenant_id, category_id) DO UPDATE SET
                          version = EXCLUDED.version, name = EXCLUDED.name,
                          description = EXCLUDED.description, position = EXCLUDED.position,
@@ -238,7 +252,16 @@ impl Projection for CatalogueProjection {
                 .await?;
             tx.execute(
                 &stmt,
-                &[&tenant, &id, &version, &name, &description, &position, &at],
+                &[
+                    &tenant,
+                    &id,
+                    &version,
+                    &name,
+                    &description,
+                    &position,
+                    &at,
+                    &created,
+                ],
             )
             .await?;
             Ok(())
@@ -258,6 +281,7 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut t_tenant, mut t_id, mut t_version, mut t_at) = (vec![], vec![], vec![], vec![]);
     let mut initial = vec![];
+    let mut created = vec![];
     for ((t, s), r) in &rows.services {
         let when = r.at.unwrap_or_default();
         if r.details.is_none() && r.prices.is_empty() && r.published.is_none() {
@@ -275,6 +299,7 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
             name.push(n.as_str());
             details.push(d);
             at.push(when);
+            created.push(r.created.unwrap_or(when));
             initial.push(
                 r.initial
                     .clone()
@@ -302,10 +327,10 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
                 "INSERT INTO services AS s (tenant_id, service_id, version, category_id, name,
                                             published, details, created_at, updated_at,
                                             price_schedule)
-                 SELECT u.t, u.s, u.v, u.c, u.n, false, u.d, u.a, u.a, u.p
+                 SELECT u.t, u.s, u.v, u.c, u.n, false, u.d, u.k, u.a, u.p
                  FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::uuid[], $5::text[],
-                             $6::jsonb[], $7::timestamptz[], $8::jsonb[])
-                      AS u(t, s, v, c, n, d, a, p)
+                             $6::jsonb[], $7::timestamptz[], $8::jsonb[], $9::timestamptz[])
+                      AS u(t, s, v, c, n, d, a, p, k)
                  ON CONFLICT (tenant_id, service_id) DO UPDATE SET
                      version = GREATEST(s.version, EXCLUDED.version),
                      category_id = EXCLUDED.category_id, name = EXCLUDED.name,
@@ -315,7 +340,7 @@ async fn write_services(tx: &Transaction<'_>, rows: &Rows) -> anyhow::Result<()>
         tx.execute(
             &stmt,
             &[
-                &tenant, &id, &version, &category, &name, &details, &at, &initial,
+                &tenant, &id, &version, &category, &name, &details, &at, &initial, &created,
             ],
         )
         .await?;

@@ -18,6 +18,8 @@ struct Row {
     time_zone: String,
     settings: serde_json::Value,
     at: chrono::DateTime<chrono::Utc>,
+    /// The creation's time, when the batch holds it.
+    created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The batch's last state per (tenant, location).
@@ -54,22 +56,25 @@ impl Projection for LocationsProjection {
                 if e.stream_type != location::STREAM_TYPE {
                     continue;
                 }
-                let (id, settings) = match LocationEvent::from_stored(
+                let at = e.metadata.occurred_at;
+                let (id, settings, created) = match LocationEvent::from_stored(
                     &e.event_type,
                     e.schema_version,
                     &e.payload,
                 )? {
-                    LocationEvent::Created(c) => (c.location_id, c.settings),
-                    LocationEvent::SettingsChanged(c) => (c.location_id, c.settings),
+                    LocationEvent::Created(c) => (c.location_id, c.settings, Some(at)),
+                    LocationEvent::SettingsChanged(c) => (c.location_id, c.settings, None),
                 };
+                let key = (e.tenant_id.as_uuid(), id.as_uuid());
+                let created = created.or(rows.0.get(&key).and_then(|r| r.created));
                 let row = Row {
                     version: e.stream_version,
                     name: settings.name.clone(),
                     time_zone: settings.time_zone.clone(),
                     settings: serde_json::to_value(&settings)?,
-                    at: e.metadata.occurred_at,
+                    at,
+                    created,
                 };
-                let key = (e.tenant_id.as_uuid(), id.as_uuid());
                 if rows.0.get(&key).is_none_or(|r| r.version < row.version) {
                     rows.0.insert(key, row);
                 }
@@ -92,6 +97,7 @@ impl Projection for LocationsProjection {
             }
             let (mut tenant, mut id, mut version, mut name, mut zone, mut settings, mut at) =
                 (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+            let mut created = vec![];
             for ((t, l), r) in &rows.0 {
                 tenant.push(*t);
                 id.push(*l);
@@ -100,16 +106,18 @@ impl Projection for LocationsProjection {
                 zone.push(r.time_zone.as_str());
                 settings.push(&r.settings);
                 at.push(r.at);
+                created.push(r.created.unwrap_or(r.at));
             }
-            // A location's first event is its creation, so a new row's time is its
-            // creation time; a later change keeps it.
+            // A new row's creation time is its `LocationCreated`'s (in this batch:
+            // a later change in the same batch does not move it); a change keeps it.
             let stmt = tx
                 .prepare_cached(
                     "INSERT INTO locations AS l (tenant_id, location_id, version, name, time_zone,
                                                  settings, created_at, updated_at)
-                     SELECT u.t, u.l, u.v, u.n, u.z, u.s, u.a, u.a
+                     SELECT u.t, u.l, u.v, u.n, u.z, u.s, u.k, u.a
                      FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[],
-                                 $6::jsonb[], $7::timestamptz[]) AS u(t, l, v, n, z, s, a)
+                                 $6::jsonb[], $7::timestamptz[], $8::timestamptz[])
+                          AS u(t, l, v, n, z, s, a, k)
                      ON CONFLICT (tenant_id, location_id) DO UPDATE SET
                          version = EXCLUDED.version, name = EXCLUDED.name,
                          time_zone = EXCLUDED.time_zone, settings = EXCLUDED.settings,
@@ -119,7 +127,9 @@ impl Projection for LocationsProjection {
                 .await?;
             tx.execute(
                 &stmt,
-                &[&tenant, &id, &version, &name, &zone, &settings, &at],
+                &[
+                    &tenant, &id, &version, &name, &zone, &settings, &at, &created,
+                ],
             )
             .await?;
             Ok(())

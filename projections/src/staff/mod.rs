@@ -34,12 +34,28 @@ struct Profile {
     email_masked: Option<String>,
 }
 
+impl Profile {
+    /// What is left of an erased person's profile.
+    fn erased() -> Profile {
+        Profile {
+            name: ERASED.to_owned(),
+            gender: None,
+            phone_masked: None,
+            email_masked: None,
+        }
+    }
+}
+
 struct Row {
     version: i64,
     /// The record as of the batch's last record event (none: only deactivated here).
     record: Option<(Profile, WorkTerms)>,
     active: bool,
+    /// Erased in this batch: its profile and the reasons of its history go.
+    erased: bool,
     at: chrono::DateTime<chrono::Utc>,
+    /// The hiring's time, when the batch holds it.
+    created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 struct HistoryRow {
@@ -90,6 +106,9 @@ impl StaffProjection {
         };
         for (field, sealed) in p.fields() {
             let plain = self.open(tenant, id, field, sealed).await?;
+            if plain == ERASED {
+                return Ok(Profile::erased());
+            }
             match field {
                 "name" => name = plain,
                 "gender" => out.gender = Some(plain),
@@ -158,20 +177,25 @@ impl Projection for StaffProjection {
                                 version: e.stream_version,
                                 record: Some((profile, h.work.clone())),
                                 active: true,
+                                erased: false,
                                 at,
+                                created: Some(at),
                             },
                         );
                         (vec!["hired".to_owned()], None)
                     }
                     StaffEvent::Changed(c) => {
                         let profile = self.profile(tenant, id, &c.profile).await?;
+                        let created = batch.rows.get(&key).and_then(|r| r.created);
                         batch.rows.insert(
                             key,
                             Row {
                                 version: e.stream_version,
                                 record: Some((profile, c.work.clone())),
                                 active: true,
+                                erased: false,
                                 at,
+                                created,
                             },
                         );
                         let reason = self
@@ -187,12 +211,51 @@ impl Projection for StaffProjection {
                             version: e.stream_version,
                             record: None,
                             active: false,
+                            erased: false,
                             at,
+                            created: None,
                         });
                         row.version = e.stream_version;
                         row.active = false;
                         row.at = at;
                         (vec!["active".to_owned()], Some(reason))
+                    }
+                    StaffEvent::Erased(_) => {
+                        // Its keys are gone: no cached copy may open its values again.
+                        self.keys.forget_subject(tenant, id.as_uuid());
+                        let row = batch.rows.entry(key).or_insert(Row {
+                            version: e.stream_version,
+                            record: None,
+                            active: false,
+                            erased: true,
+                            at,
+                            created: None,
+                        });
+                        row.version = e.stream_version;
+                        row.active = false;
+                        row.erased = true;
+                        row.at = at;
+                        if let Some((profile, _)) = &mut row.record {
+                            *profile = Profile::erased();
+                        }
+                        for h in batch
+                            .history
+                            .iter_mut()
+                            .filter(|h| (h.tenant, h.staff) == key && h.reason.is_some())
+                        {
+                            h.reason = Some(ERASED.to_owned());
+                        }
+                        (
+                            vec![
+                                "name".to_owned(),
+                                "gender".to_owned(),
+                                "birth_date".to_owned(),
+                                "native_place".to_owned(),
+                                "phone".to_owned(),
+                                "email".to_owned(),
+                            ],
+                            None,
+                        )
                     }
                 };
                 batch.history.push(HistoryRow {
@@ -225,7 +288,7 @@ impl Projection for StaffProjection {
                     "INSERT INTO staff AS s (tenant_id, staff_id, version, name, gender, phone_masked,
                          email_masked, position, level, hire_date, skills, locations, account_id,
                          active, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $15)
                      ON CONFLICT (tenant_id, staff_id) DO UPDATE SET
                          version = EXCLUDED.version, name = EXCLUDED.name, gender = EXCLUDED.gender,
                          phone_masked = EXCLUDED.phone_masked, email_masked = EXCLUDED.email_masked,
@@ -268,6 +331,7 @@ impl Projection for StaffProjection {
                                 &account,
                                 &row.active,
                                 &row.at,
+                                &row.created.unwrap_or(row.at),
                             ],
                         )
                         .await?;
@@ -302,6 +366,24 @@ impl Projection for StaffProjection {
                     ],
                 )
                 .await?;
+            }
+            // Erased in this batch: what earlier batches wrote of them goes too.
+            let erase = tx
+                .prepare_cached(
+                    "UPDATE staff SET name = $3, gender = NULL, phone_masked = NULL,
+                         email_masked = NULL
+                     WHERE tenant_id = $1 AND staff_id = $2",
+                )
+                .await?;
+            let erase_reasons = tx
+                .prepare_cached(
+                    "UPDATE staff_history SET reason = $3
+                     WHERE tenant_id = $1 AND staff_id = $2 AND reason IS NOT NULL",
+                )
+                .await?;
+            for ((tenant, id), _) in batch.rows.iter().filter(|(_, r)| r.erased) {
+                tx.execute(&erase, &[tenant, id, &ERASED]).await?;
+                tx.execute(&erase_reasons, &[tenant, id, &ERASED]).await?;
             }
             Ok(())
         })
