@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "service_images",
         sql: include_str!("../migrations/0006_service_images.sql"),
     },
+    Migration {
+        version: 7,
+        name: "bookings",
+        sql: include_str!("../migrations/0007_bookings.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.
@@ -98,6 +103,7 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         hashing: Arc::new(Semaphore::new(hashers)),
         login_limits: crate::app::throttle::LoginLimits::default(),
         notifier: crate::app::notify::Notifier::new(config.notify_channel.clone())?,
+        stream_turns: Arc::default(),
     })
 }
 

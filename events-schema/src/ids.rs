@@ -108,3 +108,7 @@ uuid_id!(
     /// An uploaded image (of a service). Never reused: its bytes never change.
     ImageId
 );
+uuid_id!(
+    /// A booking (one visit: one or more services).
+    BookingId
+);

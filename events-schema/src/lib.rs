@@ -17,6 +17,7 @@
 //! (those live in `projections`). Pure users (tests of value objects, the benchmark's
 //! generators) use it without the `pg` feature and pull no database code.
 
+pub mod booking;
 pub mod catalogue;
 pub mod customer;
 pub mod disclosure;

@@ -59,10 +59,15 @@ pub enum Operation {
     ManageSettings,
     /// Read the salon's settings.
     ViewSettings,
+    /// Book a visit for a customer and cancel bookings (APT).
+    ManageBookings,
+    /// Book outside shifts or opening hours or beyond a capacity limit, with a reason
+    /// (asked for in the booking's body: `override_reason`).
+    OverrideBookingRules,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 26] = [
+    pub const ALL: [Operation; 28] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -89,6 +94,8 @@ impl Operation {
         Operation::ViewOwnRota,
         Operation::ManageSettings,
         Operation::ViewSettings,
+        Operation::ManageBookings,
+        Operation::OverrideBookingRules,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -120,6 +127,8 @@ impl Operation {
             Operation::ViewOwnRota => "view_own_rota",
             Operation::ManageSettings => "manage_settings",
             Operation::ViewSettings => "view_settings",
+            Operation::ManageBookings => "manage_bookings",
+            Operation::OverrideBookingRules => "override_booking_rules",
         }
     }
 
@@ -139,6 +148,13 @@ pub const ROLES: [Role; 8] = [
     Role::Auditor,
     Role::Customer,
 ];
+
+/// Operations a route asks for in its body rather than by itself, with where: the
+/// route's own rule admits the caller, the handler then checks this one.
+pub const IN_BODY: &[(Operation, &str)] = &[(
+    Operation::OverrideBookingRules,
+    "`POST /bookings` with `override_reason` (command)",
+)];
 
 /// Whether `role` may perform `op`.
 pub fn allows(role: Role, op: Operation) -> bool {
@@ -173,6 +189,8 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ViewOwnRota => !matches!(role, System | Customer),
         ManageSettings => role == Owner,
         ViewSettings => matches!(role, Owner | Manager),
+        ManageBookings => matches!(role, Owner | Manager | FrontDesk),
+        OverrideBookingRules => matches!(role, Owner | Manager),
     }
 }
 
@@ -320,6 +338,13 @@ pub const ROUTES: &[Route] = {
             Requires(ManageRota),
         ),
         route(Command, "PUT", "/settings", Requires(ManageSettings)),
+        route(Command, "POST", "/bookings", Requires(ManageBookings)),
+        route(
+            Command,
+            "POST",
+            "/bookings/{id}/cancel",
+            Requires(ManageBookings),
+        ),
         route(
             Command,
             "POST",
@@ -512,6 +537,12 @@ pub fn markdown_matrix() -> String {
                 };
                 format!("`{} {}` ({service})", r.method, r.path)
             })
+            .chain(
+                IN_BODY
+                    .iter()
+                    .filter(|(o, _)| *o == op)
+                    .map(|(_, w)| (*w).to_owned()),
+            )
             .collect();
         out.push_str(&format!("| {} | {} |", op.as_str(), routes.join("<br>")));
         for role in ROLES {
@@ -561,7 +592,8 @@ mod tests {
         for op in Operation::ALL {
             assert_eq!(Operation::parse(op.as_str()), Some(op));
             assert!(
-                ROUTES.iter().any(|r| r.access == Access::Requires(op)),
+                ROUTES.iter().any(|r| r.access == Access::Requires(op))
+                    || IN_BODY.iter().any(|(o, _)| *o == op),
                 "{op:?} has no route"
             );
         }

@@ -2,6 +2,7 @@
 //! database and NATS prefix (see `tests::spawn_app`).
 
 mod accounts;
+mod bookings;
 mod catalogue;
 mod chain;
 mod customers;

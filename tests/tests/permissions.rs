@@ -89,6 +89,13 @@ fn sweep_service(category: &str, n: u64) -> Value {
             "segments": { "work": 30 }, "price": "99.00" })
 }
 
+/// The bookable salon of the sweep: location, customer, service and technician ids.
+static BOOKING_SETUP: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+fn booking_setup() -> Vec<String> {
+    BOOKING_SETUP.get().cloned().unwrap_or_default()
+}
+
 fn sweep_staff(n: u64) -> Value {
     json!({ "name": "许诺", "position": "美容师", "level": format!("L{n}"), "hire_date": "2025-01-01" })
 }
@@ -152,6 +159,18 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 4], role: Option<Rol
         ("PUT", "/staff/{id}") => json!({ "reason": "permission sweep", "record": sweep_staff(n) }),
         ("POST", "/staff/{id}/deactivate") => json!({ "reason": "permission sweep" }),
         ("POST", "/staff/{id}/erase") => json!({ "reference": format!("DSR-{n}") }),
+        ("POST", "/bookings/{id}/cancel") => json!({ "reason": "permission sweep" }),
+        ("POST", "/bookings") => {
+            // A free half hour for every call: 40 a day from the day after tomorrow.
+            let n = i64::try_from(n).unwrap_or(0);
+            let date = (chrono::Utc::now() + chrono::Duration::days(2 + n / 40))
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .date_naive();
+            let time = chrono::NaiveTime::MIN + chrono::Duration::minutes((n % 40) * 30);
+            let b = &booking_setup()[..];
+            json!({ "location_id": b[0], "customer_id": b[1], "start": format!("{date}T{}", time.format("%H:%M")),
+                    "services": [{ "service_id": b[2], "staff_id": b[3] }] })
+        }
         ("POST", "/staff/{id}/rota") => {
             let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default()
                 + chrono::Duration::days(i64::try_from(n).unwrap_or(0));
@@ -276,6 +295,77 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         assert_eq!(status, 201, "{hired}");
         staff_ids.push(hired["staff_id"].as_str().unwrap_or_default().to_owned());
     }
+    // A salon open round the clock with a technician on shift, a published service
+    // and a booking to cancel.
+    let all_day = json!([{ "start": "00:00", "end": "23:59" }]);
+    let week = json!({ "mon": all_day, "tue": all_day, "wed": all_day, "thu": all_day,
+                       "fri": all_day, "sat": all_day, "sun": all_day });
+    let (status, created) = app
+        .post(
+            &owner_a,
+            "/locations",
+            &json!({ "name": "Sweep salon", "time_zone": "Asia/Shanghai", "weekly_hours": week }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let salon = created["location_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, created) = app
+        .post(&owner_a, "/services", &sweep_service(&category, 2))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let bookable = created["service_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, _) = app
+        .post(
+            &owner_a,
+            &format!("/services/{bookable}/publish"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, hired) = app
+        .post(
+            &owner_a,
+            "/staff",
+            &json!({ "name": "预约", "position": "美容师", "level": "初级", "hire_date": "2025-01-01",
+                     "skills": [bookable], "locations": [salon] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{hired}");
+    let technician = hired["staff_id"].as_str().unwrap_or_default().to_owned();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let (status, out) = app
+        .post(
+            &owner_a,
+            &format!("/staff/{technician}/rota"),
+            &json!({ "action": "set_pattern", "location_id": salon, "valid_from": today, "days": week }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let _ = BOOKING_SETUP.set(vec![
+        salon.clone(),
+        id.clone(),
+        bookable.clone(),
+        technician.clone(),
+    ]);
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let (status, booked) = app
+        .post(
+            &owner_a,
+            "/bookings",
+            &json!({ "location_id": salon, "customer_id": id, "start": format!("{tomorrow}T12:00"),
+                     "services": [{ "service_id": bookable, "staff_id": technician }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{booked}");
+    let booking = booked["booking_id"].as_str().unwrap_or_default().to_owned();
     let (status, template) = app
         .post(
             &owner_a,
@@ -431,6 +521,8 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             &staff_ids[2]
         } else if route.path.starts_with("/staff/") {
             &staff_ids[0]
+        } else if route.path.starts_with("/bookings/") {
+            &booking
         } else if route.path.starts_with("/shift-templates/") {
             &template
         } else if route.path.ends_with("/erase") {
@@ -528,6 +620,9 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         } else if !permissions::allows(Role::Owner, op) {
             // A customer's own route: refused to any owner.
             assert_eq!(status, 403, "{what} from another tenant: {text}");
+        } else if route.method == "POST" && route.path == "/bookings" {
+            // Tenant A's location is no location of hers.
+            assert_eq!(status, 404, "{what} from another tenant: {text}");
         } else if route.method == "POST" && route.path == "/services" {
             // Tenant A's category is no category of hers.
             assert_eq!(status, 400, "{what} from another tenant: {text}");

@@ -50,6 +50,24 @@ pub enum CategoryError {
 }
 
 /// A service's stream folded: version, details, whether it is published, its images.
+impl LoadedService {
+    pub(super) fn details(&self) -> &ServiceDetails {
+        &self.details
+    }
+
+    pub(super) fn published(&self) -> bool {
+        self.published
+    }
+
+    /// The price in force at `at`.
+    pub(super) fn price_at(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<rust_decimal::Decimal> {
+        price_at(&self.schedule, at).map(|p| p.price)
+    }
+}
+
 pub(super) struct LoadedService {
     pub(super) version: i64,
     pub(super) last_position: i64,

@@ -50,6 +50,13 @@ pub enum AppError {
     /// message names the clash, never personal data.
     #[error("{0}")]
     Clash(String),
+    /// 409: the time asked for cannot be booked (taken, closed, off shift, full); the
+    /// answer offers alternatives.
+    #[error("{why}")]
+    Unavailable409 {
+        why: String,
+        alternatives: serde_json::Value,
+    },
     /// 409: another writer changed the stream first (after bounded retries).
     #[error("the record was changed concurrently; reload and retry")]
     Conflict,
@@ -108,6 +115,10 @@ impl From<StoreError> for AppError {
             }
             StoreError::Constraint { constraint } if constraint == "staff_accounts_pkey" => {
                 AppError::Clash("this account already belongs to another staff member".into())
+            }
+            StoreError::Constraint { constraint } if constraint == "reservations_no_overlap" => {
+                // Another booking holds the resource: decided again, as for a conflict.
+                AppError::Conflict
             }
             StoreError::Constraint { constraint } if constraint == "erasures_pkey" => {
                 AppError::Erased

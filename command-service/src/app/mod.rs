@@ -4,6 +4,7 @@
 //! in one transaction. Handles idempotency (G3) and bounded retries on conflicts (G2).
 
 pub mod accounts;
+pub mod bookings;
 pub mod catalogue;
 pub mod customers;
 pub mod disclosures;
@@ -54,6 +55,31 @@ pub struct App {
     pub login_limits: throttle::LoginLimits,
     /// The notification channel and its worker's wake-up.
     pub notifier: Arc<notify::Notifier>,
+    /// Queues this instance's commands on one busy stream (a location's day) so they
+    /// take turns instead of failing each other's appends; other instances are still
+    /// kept apart by the stream version.
+    pub stream_turns: Arc<StreamTurns>,
+}
+
+/// One async lock per stream id, made on demand and dropped when nobody waits.
+#[derive(Default)]
+pub struct StreamTurns(
+    std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl StreamTurns {
+    /// Waits for this instance's turn on `stream`; the turn ends when the guard drops.
+    pub async fn take(&self, stream: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+            map.entry(stream.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
 }
 
 /// Writes committed together with an appended event ([`App::append_one_with`]).

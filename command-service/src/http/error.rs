@@ -126,6 +126,15 @@ fn app_error(e: AppError) -> Response {
             body(status, code, &msg)
         }
         AppError::Conflict => body(StatusCode::CONFLICT, "conflict", &msg),
+        AppError::Unavailable409 { alternatives, .. } => (
+            StatusCode::CONFLICT,
+            Json(json!({
+                "error": "unavailable",
+                "message": msg,
+                "alternatives": alternatives,
+            })),
+        )
+            .into_response(),
         AppError::NotFound(_) => body(StatusCode::NOT_FOUND, "not_found", &msg),
         AppError::Rule(_) => body(StatusCode::UNPROCESSABLE_ENTITY, "rule_violated", &msg),
         AppError::Clash(_) => body(StatusCode::CONFLICT, "clash", &msg),

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bookings;
 pub mod catalogue;
 pub mod customers;
 pub mod error;
@@ -53,6 +54,8 @@ pub fn router(state: AppState) -> Router {
         .route("/services/{id}/publish", post(catalogue::publish))
         .route("/services/{id}/unpublish", post(catalogue::unpublish))
         .route("/services/{id}/prices", post(catalogue::change_price))
+        .route("/bookings", post(bookings::place))
+        .route("/bookings/{id}/cancel", post(bookings::cancel))
         .route("/staff", post(staff::hire))
         .route("/staff/{id}", put(staff::change))
         .route("/staff/{id}/deactivate", post(staff::deactivate))

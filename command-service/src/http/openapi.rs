@@ -418,6 +418,30 @@ fn staff_paths() -> Value {
             "parameters": id,
             "requestBody": { "required": true, "content": { "application/json": { "schema": template } } },
             "responses": { "200": { "description": "Saved" }, "404": { "description": "No such template" } } } },
+        "/bookings": { "post": {
+            "summary": "Book a visit for a customer: services one after another from a local start time, each with its technician (or any) and room (APT)",
+            "description": "Never double-books a technician, a room place or a capacity place, under any concurrency. A local time in the spring-forward gap is refused (422); one in the repeated autumn hour needs fold. A time that cannot be booked answers 409 with alternatives: {same_day, other_staff, next_days}.",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["location_id", "customer_id", "start", "services"], "additionalProperties": false, "properties": {
+                    "location_id": { "type": "string", "format": "uuid" },
+                    "customer_id": { "type": "string", "format": "uuid" },
+                    "start": { "type": "string", "example": "2027-03-28T10:00", "description": "local wall-clock time at the location" },
+                    "fold": { "type": "string", "enum": ["earlier", "later"], "description": "which of a repeated local time" },
+                    "services": { "type": "array", "items": { "type": "object", "required": ["service_id"], "properties": {
+                        "service_id": { "type": "string", "format": "uuid" },
+                        "staff_id": { "type": "string", "format": "uuid", "description": "absent: any technician who may" },
+                        "room_id": { "type": "string", "format": "uuid" } } } },
+                    "override_reason": { "type": "string", "description": "owners and managers: book outside shifts or hours or beyond capacity (never two bookings of one technician or room at once)" } } } } } },
+            "responses": { "201": { "description": "{booking_id, number, services: [{service_id, staff_id, room_id, starts_at, ends_at, price}], version, consistency_token}" },
+                           "409": { "description": "Not bookable then: {error: unavailable, message, alternatives}" },
+                           "422": { "description": "A local time that does not exist or is ambiguous, a past time, a technician who may not do the service…" } } } },
+        "/bookings/{id}/cancel": { "post": {
+            "summary": "Cancel a booking, with a reason: its technician, room and places are free again",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["reason"], "properties": { "reason": { "type": "string" } } } } } },
+            "responses": { "200": { "description": "Cancelled" }, "404": { "description": "No such booking" },
+                           "422": { "description": "Already cancelled" } } } },
         "/settings": { "put": {
             "summary": "Change the salon's settings (owners)",
             "requestBody": { "required": true, "content": { "application/json": { "schema": {

@@ -1,0 +1,1024 @@
+//! Bookings that never collide (APT-1..15, DESIGN §7).
+//!
+//! **Two guards.** A location's bookings of one local date are one stream (the
+//! schedule); a booking is decided against the whole day — and against the technicians'
+//! reservations at other locations — and appended with the version it was decided on,
+//! so of two bookings that want the same technician, room place or capacity place only
+//! one lands; the other is decided again and refused with alternatives (409). In the same
+//! transaction every resource the booking holds is written to `booking.reservations`,
+//! whose exclusion constraint refuses two overlapping holds of one resource even if
+//! the decision were wrong.
+//!
+//! **Time.** The visit's start is a local wall-clock time at the location: one inside
+//! the spring-forward gap does not exist (422), one in the repeated autumn hour needs a
+//! choice (`fold`). Services follow one another; the technician is free during a
+//! service's processing segment.
+//!
+//! **Overrides.** Staff allowed to may book outside shifts or opening hours, or beyond
+//! a capacity limit, with a reason (recorded in the event). Nothing overrides two
+//! bookings of one technician or one room place at once.
+
+use super::{App, AppError, CommandContext, Outcome, SideWrites};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use events_schema::booking::{
+    self as wire, BookedService, BookingCancelled, BookingEvent, BookingPlaced, DaySchedule, Span,
+};
+use events_schema::catalogue::Segments;
+use events_schema::envelope::DomainEvent;
+use events_schema::ids::{BookingId, CustomerId, LocationId, RoomId, ServiceId, StaffId, TenantId};
+use events_schema::localtime::{self, Side};
+use events_schema::location::LocationSettings;
+use events_schema::rota::Rota;
+use events_schema::staff::WorkTerms;
+use events_schema::store::{self, ExpectedVersion};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Tries of one booking when another booking of the day lands first.
+const RETRIES: usize = 8;
+/// Alternatives offered per kind.
+const ALTERNATIVES: usize = 3;
+/// Step of the times tried as alternatives.
+const STEP_MINUTES: i64 = 15;
+/// Furthest ahead a booking may be.
+const HORIZON_DAYS: i64 = 366;
+
+/// An ambiguous local time's choice (the repeated hour when clocks go back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fold {
+    Earlier,
+    Later,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceRequest {
+    pub service_id: ServiceId,
+    /// None: any technician who may do it.
+    pub staff_id: Option<StaffId>,
+    pub room_id: Option<RoomId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BookingRequest {
+    pub location_id: LocationId,
+    pub customer_id: CustomerId,
+    pub start: NaiveDateTime,
+    pub fold: Option<Fold>,
+    pub services: Vec<ServiceRequest>,
+    pub override_reason: Option<String>,
+}
+
+/// A local wall-clock time at a zone, or why it is not one instant.
+pub fn resolve_local(
+    tz: Tz,
+    local: NaiveDateTime,
+    fold: Option<Fold>,
+) -> Result<DateTime<Utc>, AppError> {
+    use chrono::{LocalResult, TimeZone};
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(early, late) => match fold {
+            Some(Fold::Earlier) => Ok(early.with_timezone(&Utc)),
+            Some(Fold::Later) => Ok(late.with_timezone(&Utc)),
+            None => Err(AppError::Rule(format!(
+                "{} happens twice at this location (the clocks go back): say fold \"earlier\" or \"later\"",
+                local.format("%Y-%m-%d %H:%M")
+            ))),
+        },
+        LocalResult::None => Err(AppError::Rule(format!(
+            "{} does not exist at this location (the clocks go forward over it): choose another time",
+            local.format("%Y-%m-%d %H:%M")
+        ))),
+    }
+}
+
+/// A technician as the decision needs them.
+#[derive(Clone, Debug)]
+pub struct Technician {
+    pub staff_id: StaffId,
+    pub work: WorkTerms,
+    pub rota: Rota,
+    /// Their holds at other locations (and other days' streams) that day.
+    pub elsewhere: Vec<Span>,
+}
+
+/// A service as the decision needs it.
+#[derive(Clone, Debug)]
+pub struct Offered {
+    pub service_id: ServiceId,
+    pub details: events_schema::catalogue::ServiceDetails,
+    pub price_now: rust_decimal::Decimal,
+}
+
+/// Everything a decision reads besides the day's bookings.
+pub struct Context {
+    pub location_id: LocationId,
+    pub settings: LocationSettings,
+    pub tz: Tz,
+    pub services: HashMap<ServiceId, Offered>,
+    pub technicians: Vec<Technician>,
+}
+
+/// Why a visit does not fit at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Misfit {
+    /// Taken or closed: try another time or technician (409 with alternatives).
+    Unavailable(String),
+    /// Not bookable whatever the time (422).
+    Rule(String),
+}
+
+fn unavailable(s: impl Into<String>) -> Misfit {
+    Misfit::Unavailable(s.into())
+}
+
+/// A placed visit: its services and the location place it holds.
+pub struct Fit {
+    pub services: Vec<BookedService>,
+    pub location_slot: Option<u32>,
+}
+
+/// The segments and price for a technician's level.
+fn terms(offered: &Offered, level: &str) -> (Segments, rust_decimal::Decimal) {
+    match offered.details.levels.iter().find(|l| l.level == level) {
+        Some(l) => (l.segments.unwrap_or(offered.details.segments), l.price),
+        None => (offered.details.segments, offered.price_now),
+    }
+}
+
+fn minutes(m: u32) -> Duration {
+    Duration::minutes(i64::from(m))
+}
+
+/// The technician's busy spans of a service starting at `t`: all but processing.
+fn busy(t: DateTime<Utc>, s: &Segments) -> Vec<Span> {
+    let first_end = t + minutes(u32::from(s.buffer_before) + u32::from(s.work));
+    let second_start = first_end + minutes(u32::from(s.processing));
+    let end = t + minutes(s.total());
+    if s.processing == 0 {
+        return vec![Span { start: t, end }];
+    }
+    let mut out = vec![Span {
+        start: t,
+        end: first_end,
+    }];
+    if end > second_start {
+        out.push(Span {
+            start: second_start,
+            end,
+        });
+    }
+    out
+}
+
+/// Whether `span` lies within one of the intervals.
+fn within(span: &Span, intervals: &[(DateTime<Utc>, DateTime<Utc>)]) -> bool {
+    intervals
+        .iter()
+        .any(|(s, e)| *s <= span.start && span.end <= *e)
+}
+
+/// A free place `0..places` of a resource for `span`, given the taken places.
+fn free_place(places: u32, span: &Span, taken: &[(u32, Span)]) -> Option<u32> {
+    (0..places).find(|k| !taken.iter().any(|(p, s)| p == k && s.overlaps(span)))
+}
+
+/// Decides whether the visit fits at `start` with these technicians (one per service).
+pub fn fit(
+    ctx: &Context,
+    day: &DaySchedule,
+    date: NaiveDate,
+    start: DateTime<Utc>,
+    services: &[ServiceRequest],
+    choice: &[StaffId],
+    overriding: bool,
+) -> Result<Fit, Misfit> {
+    let open: Vec<(DateTime<Utc>, DateTime<Utc>)> = ctx
+        .settings
+        .hours_on(date)
+        .iter()
+        .filter_map(|iv| localtime::interval(ctx.tz, date, iv.start, iv.end))
+        .collect();
+    let mut placed: Vec<BookedService> = Vec::new();
+    let mut t = start;
+    for (req, staff_id) in services.iter().zip(choice) {
+        let offered = ctx
+            .services
+            .get(&req.service_id)
+            .ok_or_else(|| Misfit::Rule(format!("no such service {}", req.service_id)))?;
+        let tech = ctx
+            .technicians
+            .iter()
+            .find(|x| x.staff_id == *staff_id)
+            .ok_or_else(|| Misfit::Rule(format!("no such technician {staff_id}")))?;
+        if !tech.work.locations.contains(&ctx.location_id) {
+            return Err(Misfit::Rule(format!(
+                "technician {staff_id} does not work at this location"
+            )));
+        }
+        if !tech.work.skills.contains(&req.service_id) {
+            return Err(Misfit::Rule(format!(
+                "technician {staff_id} may not perform service {}",
+                req.service_id
+            )));
+        }
+        let (segments, price) = terms(offered, &tech.work.level);
+        let span = Span {
+            start: t,
+            end: t + minutes(segments.total()),
+        };
+        let staff_busy = busy(t, &segments);
+        if !overriding && !within(&span, &open) {
+            return Err(unavailable("the location is not open for the whole visit"));
+        }
+        if !overriding {
+            let shifts: Vec<(DateTime<Utc>, DateTime<Utc>)> = tech
+                .rota
+                .shifts_on(date)
+                .iter()
+                .filter(|s| s.location_id == ctx.location_id)
+                .filter_map(|s| localtime::interval(ctx.tz, date, s.start, s.end))
+                .collect();
+            if !staff_busy.iter().all(|b| within(b, &shifts)) {
+                return Err(unavailable(format!(
+                    "technician {staff_id} is not on shift then"
+                )));
+            }
+        }
+        let theirs = day
+            .services()
+            .chain(placed.iter())
+            .filter(|b| b.staff_id == *staff_id)
+            .flat_map(|b| b.staff_busy.iter())
+            .chain(tech.elsewhere.iter());
+        for other in theirs {
+            if staff_busy.iter().any(|b| b.overlaps(other)) {
+                return Err(unavailable(format!("technician {staff_id} is busy then")));
+            }
+        }
+        let room = match &offered.details.required_room_kind {
+            None => None,
+            Some(kind) => {
+                let mut found = None;
+                for r in ctx.settings.rooms.iter().filter(|r| &r.kind == kind) {
+                    if req.room_id.is_some_and(|want| want != r.room_id) {
+                        continue;
+                    }
+                    let taken: Vec<(u32, Span)> = day
+                        .services()
+                        .chain(placed.iter())
+                        .filter_map(|b| match b.room {
+                            Some((id, k)) if id == r.room_id => Some((k, b.span)),
+                            _ => None,
+                        })
+                        .collect();
+                    if let Some(k) = free_place(r.capacity, &span, &taken) {
+                        found = Some((r.room_id, k));
+                        break;
+                    }
+                }
+                if found.is_none() {
+                    return Err(unavailable(format!("no free {kind} then")));
+                }
+                found
+            }
+        };
+        let service_slot = match offered.details.max_simultaneous_bookings {
+            Some(m) if !overriding => {
+                let taken: Vec<(u32, Span)> = day
+                    .services()
+                    .chain(placed.iter())
+                    .filter(|b| b.service_id == req.service_id)
+                    .filter_map(|b| b.service_slot.map(|k| (k, b.span)))
+                    .collect();
+                Some(free_place(m, &span, &taken).ok_or_else(|| {
+                    unavailable("the service takes no more bookings at that time")
+                })?)
+            }
+            _ => None,
+        };
+        placed.push(BookedService {
+            service_id: req.service_id,
+            staff_id: *staff_id,
+            room,
+            span,
+            staff_busy,
+            service_slot,
+            price,
+        });
+        t = span.end;
+    }
+    let visit = Span { start, end: t };
+    let location_slot =
+        match ctx.settings.max_simultaneous_bookings {
+            Some(n) if !overriding => {
+                let taken: Vec<(u32, Span)> = day
+                    .bookings
+                    .iter()
+                    .filter_map(|b| {
+                        let k = b.location_slot?;
+                        let s = b.services.first()?.span.start;
+                        let e = b.services.last()?.span.end;
+                        Some((k, Span { start: s, end: e }))
+                    })
+                    .collect();
+                Some(free_place(n, &visit, &taken).ok_or_else(|| {
+                    unavailable("the location takes no more bookings at that time")
+                })?)
+            }
+            _ => None,
+        };
+    Ok(Fit {
+        services: placed,
+        location_slot,
+    })
+}
+
+/// The technicians to try for each service: the one asked for, or everyone who may.
+fn candidates(ctx: &Context, services: &[ServiceRequest]) -> Vec<Vec<StaffId>> {
+    services
+        .iter()
+        .map(|r| match r.staff_id {
+            Some(id) => vec![id],
+            None => ctx
+                .technicians
+                .iter()
+                .filter(|t| {
+                    t.work.skills.contains(&r.service_id)
+                        && t.work.locations.contains(&ctx.location_id)
+                })
+                .map(|t| t.staff_id)
+                .collect(),
+        })
+        .collect()
+}
+
+/// The first assignment of technicians (in order) that fits at `start`.
+fn first_fit(
+    ctx: &Context,
+    day: &DaySchedule,
+    date: NaiveDate,
+    start: DateTime<Utc>,
+    services: &[ServiceRequest],
+    overriding: bool,
+) -> Result<(Fit, Vec<StaffId>), Misfit> {
+    let options = candidates(ctx, services);
+    if let Some(i) = options.iter().position(Vec::is_empty) {
+        return Err(Misfit::Rule(format!(
+            "no technician of this location may perform service {}",
+            services[i].service_id
+        )));
+    }
+    let mut choice: Vec<usize> = vec![0; options.len()];
+    // Every combination, first technicians first (visits have few services).
+    loop {
+        let staff: Vec<StaffId> = choice.iter().zip(&options).map(|(i, o)| o[*i]).collect();
+        let last = match fit(ctx, day, date, start, services, &staff, overriding) {
+            Ok(f) => return Ok((f, staff)),
+            Err(m) => m,
+        };
+        if matches!(last, Misfit::Rule(_)) {
+            return Err(last);
+        }
+        let mut k = 0;
+        loop {
+            if k == choice.len() {
+                return Err(last);
+            }
+            choice[k] += 1;
+            if choice[k] < options[k].len() {
+                break;
+            }
+            choice[k] = 0;
+            k += 1;
+        }
+    }
+}
+
+impl App {
+    pub async fn place_booking(
+        &self,
+        ctx: &CommandContext,
+        req: BookingRequest,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let settings = self
+            .location_settings(ctx.tenant, req.location_id)
+            .await?
+            .ok_or(AppError::NotFound("location"))?;
+        let tz: Tz = settings
+            .time_zone
+            .parse()
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("a stored zone does not parse")))?;
+        let start = resolve_local(tz, req.start, req.fold)?;
+        let now = Utc::now();
+        if start < now {
+            return Err(AppError::Rule("the visit would start in the past".into()));
+        }
+        if start > now + Duration::days(HORIZON_DAYS) {
+            return Err(AppError::Rule(format!(
+                "bookings are taken at most {HORIZON_DAYS} days ahead"
+            )));
+        }
+        self.check_customer(ctx.tenant, req.customer_id).await?;
+        let date = req.start.date();
+        let overriding = req.override_reason.is_some();
+        let _turn = self
+            .stream_turns
+            .take(&wire::stream_id(req.location_id, date))
+            .await;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let context = self
+                .booking_context(ctx.tenant, &req, settings.clone(), tz, date)
+                .await?;
+            let (version, day) = self.load_day(ctx.tenant, req.location_id, date).await?;
+            let (fit, _) = match first_fit(&context, &day, date, start, &req.services, overriding) {
+                Ok(f) => f,
+                Err(Misfit::Rule(r)) => return Err(AppError::Rule(r)),
+                Err(Misfit::Unavailable(why)) => {
+                    let alternatives = self
+                        .alternatives(ctx.tenant, &context, &req, date, start, &day)
+                        .await?;
+                    return Err(AppError::Unavailable409 { why, alternatives });
+                }
+            };
+            let booking_id = BookingId::new();
+            let placed = BookingPlaced {
+                booking_id,
+                location_id: req.location_id,
+                date,
+                number: day.placed + 1,
+                customer_id: req.customer_id,
+                services: fit.services,
+                location_slot: fit.location_slot,
+                override_reason: req.override_reason.clone(),
+            };
+            let answer = json!({
+                "booking_id": booking_id,
+                "number": placed.number,
+                "services": placed.services.iter().map(|s| json!({
+                    "service_id": s.service_id,
+                    "staff_id": s.staff_id,
+                    "room_id": s.room.map(|(r, _)| r),
+                    "starts_at": s.span.start,
+                    "ends_at": s.span.end,
+                    "price": s.price,
+                })).collect::<Vec<_>>(),
+            });
+            let holds = holds(&placed);
+            let (resources, starts, ends): (Vec<String>, Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) =
+                holds
+                    .into_iter()
+                    .fold((vec![], vec![], vec![]), |mut acc, (r, s)| {
+                        acc.0.push(r);
+                        acc.1.push(s.start);
+                        acc.2.push(s.end);
+                        acc
+                    });
+            let stream = wire::stream_id(req.location_id, date);
+            let (tenant, booking) = (ctx.tenant.as_uuid(), booking_id.as_uuid());
+            let side = SideWrites {
+                statements: vec![
+                    (
+                        "INSERT INTO booking.reservations (tenant_id, booking_id, resource, during)
+                         SELECT $1, $2, u.r, tstzrange(u.s, u.e, '[)')
+                         FROM UNNEST($3::text[], $4::timestamptz[], $5::timestamptz[]) AS u(r, s, e)",
+                        vec![&tenant, &booking, &resources, &starts, &ends],
+                    ),
+                    (
+                        "INSERT INTO booking.bookings (tenant_id, booking_id, stream_id) VALUES ($1, $2, $3)",
+                        vec![&tenant, &booking, &stream],
+                    ),
+                ],
+                ..Default::default()
+            };
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            match self
+                .append_one_then(
+                    ctx,
+                    (&stream, expected),
+                    &BookingEvent::Placed(placed),
+                    201,
+                    (answer, &side),
+                    |_| Box::pin(async { Ok(()) }),
+                )
+                .await
+            {
+                Err(AppError::Conflict) if tries < RETRIES => continue,
+                Err(AppError::Conflict) => {
+                    let (_, day) = self.load_day(ctx.tenant, req.location_id, date).await?;
+                    let context = self
+                        .booking_context(ctx.tenant, &req, settings.clone(), tz, date)
+                        .await?;
+                    let alternatives = self
+                        .alternatives(ctx.tenant, &context, &req, date, start, &day)
+                        .await?;
+                    return Err(AppError::Unavailable409 {
+                        why: "taken by another booking just now".into(),
+                        alternatives,
+                    });
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub async fn cancel_booking(
+        &self,
+        ctx: &CommandContext,
+        booking_id: BookingId,
+        reason: String,
+    ) -> Result<Outcome, AppError> {
+        if let Some(done) = self.replay(ctx).await? {
+            return Ok(done);
+        }
+        let stream: String = {
+            let client = self.pool.get().await.map_err(AppError::from_pool)?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT stream_id FROM booking.bookings WHERE tenant_id = $1 AND booking_id = $2",
+                )
+                .await?;
+            client
+                .query_opt(&stmt, &[&ctx.tenant.as_uuid(), &booking_id.as_uuid()])
+                .await?
+                .map(|r| r.get(0))
+                .ok_or(AppError::NotFound("booking"))?
+        };
+        let _turn = self.stream_turns.take(&stream).await;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (version, day) = self.read_day(ctx.tenant, &stream).await?;
+            if !day.bookings.iter().any(|b| b.booking_id == booking_id) {
+                // Already cancelled: nothing to record (as for deactivations).
+                return Ok(Outcome {
+                    status: 200,
+                    body: json!({ "booking_id": booking_id, "version": version, "cancelled": true }),
+                });
+            }
+            let (tenant, booking) = (ctx.tenant.as_uuid(), booking_id.as_uuid());
+            let side = SideWrites {
+                statements: vec![(
+                    "DELETE FROM booking.reservations WHERE tenant_id = $1 AND booking_id = $2",
+                    vec![&tenant, &booking],
+                )],
+                ..Default::default()
+            };
+            match self
+                .append_one_with(
+                    ctx,
+                    (&stream, ExpectedVersion::Exact(version)),
+                    &BookingEvent::Cancelled(BookingCancelled {
+                        booking_id,
+                        reason: reason.clone(),
+                    }),
+                    200,
+                    ("booking_id", booking),
+                    &side,
+                )
+                .await
+            {
+                Err(AppError::Conflict) if tries < RETRIES => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn check_customer(&self, tenant: TenantId, customer: CustomerId) -> Result<(), AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT 1 FROM es.streams s WHERE s.tenant_id = $1 AND s.stream_id = $2
+                   AND NOT EXISTS (SELECT 1 FROM keys.erasures e
+                                   WHERE e.tenant_id = $1 AND e.subject_id = $3)",
+            )
+            .await?;
+        client
+            .query_opt(
+                &stmt,
+                &[
+                    &tenant.as_uuid(),
+                    &events_schema::customer::stream_id(customer),
+                    &customer.as_uuid(),
+                ],
+            )
+            .await?
+            .map(|_| ())
+            .ok_or(AppError::NotFound("customer"))
+    }
+
+    async fn load_day(
+        &self,
+        tenant: TenantId,
+        location: LocationId,
+        date: NaiveDate,
+    ) -> Result<(i64, DaySchedule), AppError> {
+        self.read_day(tenant, &wire::stream_id(location, date))
+            .await
+    }
+
+    async fn read_day(
+        &self,
+        tenant: TenantId,
+        stream: &str,
+    ) -> Result<(i64, DaySchedule), AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let history = store::read_stream(&client, tenant, stream).await?;
+        let mut day = DaySchedule::default();
+        for e in &history {
+            let event = BookingEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
+                .map_err(|err| AppError::Internal(err.into()))?;
+            day.apply(&event);
+        }
+        Ok((history.last().map_or(0, |e| e.stream_version), day))
+    }
+
+    /// Services, technicians (with rotas and holds elsewhere) for a request.
+    async fn booking_context(
+        &self,
+        tenant: TenantId,
+        req: &BookingRequest,
+        settings: LocationSettings,
+        tz: Tz,
+        date: NaiveDate,
+    ) -> Result<Context, AppError> {
+        let now = Utc::now();
+        let mut services = HashMap::new();
+        for r in &req.services {
+            if services.contains_key(&r.service_id) {
+                continue;
+            }
+            let loaded = self.load_service(tenant, r.service_id).await?;
+            if !loaded.published() {
+                return Err(AppError::Rule(format!(
+                    "service {} is not published",
+                    r.service_id
+                )));
+            }
+            let price_now = loaded
+                .price_at(now)
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a service without a price")))?;
+            services.insert(
+                r.service_id,
+                Offered {
+                    service_id: r.service_id,
+                    details: loaded.details().clone(),
+                    price_now,
+                },
+            );
+        }
+        let wanted: Vec<StaffId> = if req.services.iter().all(|r| r.staff_id.is_some()) {
+            req.services.iter().filter_map(|r| r.staff_id).collect()
+        } else {
+            self.staff_ids(tenant).await?
+        };
+        let day_start = localtime::instant(tz, date.and_time(chrono::NaiveTime::MIN), Side::Start)
+            .unwrap_or(now);
+        let day_end = day_start + Duration::days(1) + Duration::hours(2);
+        let mut technicians = Vec::new();
+        for staff_id in wanted {
+            if technicians
+                .iter()
+                .any(|t: &Technician| t.staff_id == staff_id)
+            {
+                continue;
+            }
+            let loaded = match self.load_staff(tenant, staff_id).await {
+                Ok(s) if s.active => s,
+                Ok(_) | Err(AppError::Erased) => continue,
+                Err(AppError::NotFound(_)) => {
+                    return Err(AppError::Rule(format!("no such technician {staff_id}")))
+                }
+                Err(e) => return Err(e),
+            };
+            let (_, rota) = self.load_rota(tenant, staff_id).await?;
+            let elsewhere = self
+                .holds_elsewhere(
+                    tenant,
+                    staff_id,
+                    req.location_id,
+                    date,
+                    (day_start, day_end),
+                )
+                .await?;
+            technicians.push(Technician {
+                staff_id,
+                work: loaded.record.work,
+                rota,
+                elsewhere,
+            });
+        }
+        Ok(Context {
+            location_id: req.location_id,
+            settings,
+            tz,
+            services,
+            technicians,
+        })
+    }
+
+    async fn staff_ids(&self, tenant: TenantId) -> Result<Vec<StaffId>, AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT stream_id FROM es.streams WHERE tenant_id = $1 AND stream_type = 'staff'
+                 ORDER BY stream_id",
+            )
+            .await?;
+        Ok(client
+            .query(&stmt, &[&tenant.as_uuid()])
+            .await?
+            .iter()
+            .filter_map(|r| {
+                r.get::<_, &str>(0)
+                    .strip_prefix("staff-")
+                    .and_then(|id| id.parse().ok())
+            })
+            .collect())
+    }
+
+    /// A technician's holds around a date in other schedules than this one.
+    async fn holds_elsewhere(
+        &self,
+        tenant: TenantId,
+        staff: StaffId,
+        location: LocationId,
+        date: NaiveDate,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<Vec<Span>, AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT lower(r.during), upper(r.during) FROM booking.reservations r
+                 JOIN booking.bookings b ON b.tenant_id = r.tenant_id AND b.booking_id = r.booking_id
+                 WHERE r.tenant_id = $1 AND r.resource = $2 AND b.stream_id <> $3
+                   AND r.during && tstzrange($4, $5, '[)')",
+            )
+            .await?;
+        let resource = format!("staff:{staff}");
+        Ok(client
+            .query(
+                &stmt,
+                &[
+                    &tenant.as_uuid(),
+                    &resource,
+                    &wire::stream_id(location, date),
+                    &from,
+                    &to,
+                ],
+            )
+            .await?
+            .iter()
+            .map(|r| Span {
+                start: r.get(0),
+                end: r.get(1),
+            })
+            .collect())
+    }
+
+    /// Nearest free times with the same technicians, other technicians at the same
+    /// time, and the same time on the next days.
+    async fn alternatives(
+        &self,
+        tenant: TenantId,
+        ctx: &Context,
+        req: &BookingRequest,
+        date: NaiveDate,
+        start: DateTime<Utc>,
+        day: &DaySchedule,
+    ) -> Result<serde_json::Value, AppError> {
+        let overriding = req.override_reason.is_some();
+        let describe = |t: DateTime<Utc>, fit: &Fit| {
+            json!({
+                "start": t.with_timezone(&ctx.tz).naive_local().format("%Y-%m-%dT%H:%M").to_string(),
+                "starts_at": t,
+                "staff": fit.services.iter().map(|s| s.staff_id).collect::<Vec<_>>(),
+            })
+        };
+        // The same technicians (or anyone, when any was asked for), other times that day.
+        let mut same_day: Vec<(i64, serde_json::Value)> = Vec::new();
+        let open = ctx.settings.hours_on(date);
+        for iv in open {
+            let Some((s, e)) = localtime::interval(ctx.tz, date, iv.start, iv.end) else {
+                continue;
+            };
+            let mut t = s;
+            while t < e {
+                if t != start && t > Utc::now() {
+                    if let Ok((fit, _)) = first_fit(ctx, day, date, t, &req.services, overriding) {
+                        same_day.push(((t - start).num_minutes().abs(), describe(t, &fit)));
+                    }
+                }
+                t += Duration::minutes(STEP_MINUTES);
+            }
+        }
+        same_day.sort_by_key(|(d, _)| *d);
+        let same_day: Vec<_> = same_day
+            .into_iter()
+            .take(ALTERNATIVES)
+            .map(|(_, v)| v)
+            .collect();
+        // Other technicians at the same time (each service to anyone who may do it).
+        let mut other_staff = Vec::new();
+        if req.services.iter().any(|r| r.staff_id.is_some()) {
+            let anyone: Vec<ServiceRequest> = req
+                .services
+                .iter()
+                .map(|r| ServiceRequest {
+                    staff_id: None,
+                    ..r.clone()
+                })
+                .collect();
+            let everyone = self.staff_ids(tenant).await?;
+            let mut wider = Context {
+                location_id: ctx.location_id,
+                settings: ctx.settings.clone(),
+                tz: ctx.tz,
+                services: ctx.services.clone(),
+                technicians: ctx.technicians.clone(),
+            };
+            for staff_id in everyone {
+                if wider.technicians.iter().any(|t| t.staff_id == staff_id) {
+                    continue;
+                }
+                if let Ok(s) = self.load_staff(tenant, staff_id).await {
+                    if s.active && s.record.work.locations.contains(&ctx.location_id) {
+                        let (_, rota) = self.load_rota(tenant, staff_id).await?;
+                        let (from, to) = (start - Duration::days(1), start + Duration::days(1));
+                        let elsewhere = self
+                            .holds_elsewhere(tenant, staff_id, ctx.location_id, date, (from, to))
+                            .await?;
+                        wider.technicians.push(Technician {
+                            staff_id,
+                            work: s.record.work,
+                            rota,
+                            elsewhere,
+                        });
+                    }
+                }
+            }
+            let asked: Vec<StaffId> = req.services.iter().filter_map(|r| r.staff_id).collect();
+            let options = candidates(&wider, &anyone);
+            if options.len() == 1 {
+                for staff in &options[0] {
+                    if asked.contains(staff) || other_staff.len() >= ALTERNATIVES {
+                        continue;
+                    }
+                    if let Ok(fit) = fit(&wider, day, date, start, &anyone, &[*staff], overriding) {
+                        other_staff.push(describe(start, &fit));
+                    }
+                }
+            } else if let Ok((fit, staff)) =
+                first_fit(&wider, day, date, start, &anyone, overriding)
+            {
+                if staff != asked {
+                    other_staff.push(describe(start, &fit));
+                }
+            }
+        }
+        // The same time on the next days.
+        let mut next_days = Vec::new();
+        for d in 1..=14 {
+            if next_days.len() >= ALTERNATIVES {
+                break;
+            }
+            let other = date + Duration::days(d);
+            let Ok(t) = resolve_local(
+                ctx.tz,
+                other.and_time(req.start.time()),
+                req.fold.or(Some(Fold::Earlier)),
+            ) else {
+                continue;
+            };
+            let (_, other_day) = self.load_day(tenant, ctx.location_id, other).await?;
+            let mut later = Context {
+                location_id: ctx.location_id,
+                settings: ctx.settings.clone(),
+                tz: ctx.tz,
+                services: ctx.services.clone(),
+                technicians: Vec::new(),
+            };
+            for tech in &ctx.technicians {
+                let day_start = t - Duration::days(1);
+                let elsewhere = self
+                    .holds_elsewhere(
+                        tenant,
+                        tech.staff_id,
+                        ctx.location_id,
+                        other,
+                        (day_start, t + Duration::days(1)),
+                    )
+                    .await?;
+                later.technicians.push(Technician {
+                    elsewhere,
+                    ..tech.clone()
+                });
+            }
+            if let Ok((fit, _)) = first_fit(&later, &other_day, other, t, &req.services, overriding)
+            {
+                next_days.push(describe(t, &fit));
+            }
+        }
+        Ok(json!({
+            "same_day": same_day,
+            "other_staff": other_staff,
+            "next_days": next_days,
+        }))
+    }
+}
+
+/// Every resource a booking holds, with when: `staff:<id>` per busy span,
+/// `room:<id>:<place>`, `service:<location>:<service>:<place>`,
+/// `location:<id>:<place>`.
+pub fn holds(b: &BookingPlaced) -> Vec<(String, Span)> {
+    let mut out = Vec::new();
+    for s in &b.services {
+        for busy in &s.staff_busy {
+            out.push((format!("staff:{}", s.staff_id), *busy));
+        }
+        if let Some((room, k)) = s.room {
+            out.push((format!("room:{room}:{k}"), s.span));
+        }
+        if let Some(k) = s.service_slot {
+            out.push((
+                format!("service:{}:{}:{k}", b.location_id, s.service_id),
+                s.span,
+            ));
+        }
+    }
+    if let (Some(k), Some(first), Some(last)) =
+        (b.location_slot, b.services.first(), b.services.last())
+    {
+        out.push((
+            format!("location:{}:{k}", b.location_id),
+            Span {
+                start: first.span.start,
+                end: last.span.end,
+            },
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_technician_is_free_while_a_service_processes() {
+        let s = Segments {
+            buffer_before: 5,
+            work: 30,
+            processing: 20,
+            finishing: 10,
+            buffer_after: 5,
+        };
+        let spans = busy(at("2027-03-01T09:00:00Z"), &s);
+        assert_eq!(
+            spans,
+            vec![
+                Span {
+                    start: at("2027-03-01T09:00:00Z"),
+                    end: at("2027-03-01T09:35:00Z")
+                },
+                Span {
+                    start: at("2027-03-01T09:55:00Z"),
+                    end: at("2027-03-01T10:10:00Z")
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn local_times_in_the_gap_or_the_repeated_hour_are_refused_or_chosen() {
+        let london: Tz = chrono_tz::Europe::London;
+        let local =
+            |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").unwrap_or_default();
+        let gap = resolve_local(london, local("2027-03-28T01:30"), None);
+        assert!(matches!(gap, Err(AppError::Rule(m)) if m.contains("does not exist")));
+        let twice = resolve_local(london, local("2027-10-31T01:30"), None);
+        assert!(matches!(twice, Err(AppError::Rule(m)) if m.contains("twice")));
+        assert_eq!(
+            resolve_local(london, local("2027-10-31T01:30"), Some(Fold::Earlier)).ok(),
+            Some(at("2027-10-31T00:30:00Z"))
+        );
+        assert_eq!(
+            resolve_local(london, local("2027-10-31T01:30"), Some(Fold::Later)).ok(),
+            Some(at("2027-10-31T01:30:00Z"))
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! `POST /bookings` and `POST /bookings/{id}/cancel` (APT-1..15): every field checked
+//! and named before anything is decided.
+
+use super::error::ApiError;
+use super::extract::{ApiJson, Caller};
+use super::locations::text;
+use super::{command_context, outcome_response, AppState};
+use crate::app::bookings::{BookingRequest, Fold, ServiceRequest};
+use crate::app::error::FieldError;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::NaiveDateTime;
+use events_schema::ids::{BookingId, CustomerId, LocationId, RoomId, ServiceId, StaffId};
+use events_schema::permissions::{allows, Operation};
+use serde::Deserialize;
+
+/// Most services in one visit.
+const MAX_SERVICES: usize = 8;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDto {
+    pub service_id: Option<String>,
+    pub staff_id: Option<String>,
+    pub room_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingDto {
+    pub location_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// Local wall-clock time at the location, `YYYY-MM-DDTHH:MM`.
+    pub start: Option<String>,
+    pub fold: Option<String>,
+    #[serde(default)]
+    pub services: Vec<ServiceDto>,
+    pub override_reason: Option<String>,
+}
+
+fn uuid_field<T: std::str::FromStr>(
+    field: &str,
+    raw: Option<&str>,
+    required: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    match raw {
+        None if required => {
+            errors.push(FieldError::new(field, "is required"));
+            None
+        }
+        None => None,
+        Some(r) => r
+            .trim()
+            .parse()
+            .map_err(|_| errors.push(FieldError::new(field, "must be a UUID")))
+            .ok(),
+    }
+}
+
+impl BookingDto {
+    fn parse(self) -> Result<BookingRequest, Vec<FieldError>> {
+        let mut e = Vec::new();
+        let location_id =
+            uuid_field::<LocationId>("location_id", self.location_id.as_deref(), true, &mut e);
+        let customer_id =
+            uuid_field::<CustomerId>("customer_id", self.customer_id.as_deref(), true, &mut e);
+        let start = match self.start.as_deref() {
+            None => {
+                e.push(FieldError::new("start", "is required"));
+                None
+            }
+            Some(s) => NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M")
+                .map_err(|_| {
+                    e.push(FieldError::new(
+                        "start",
+                        "must be a local time at the location as YYYY-MM-DDTHH:MM",
+                    ))
+                })
+                .ok(),
+        };
+        let fold = match self.fold.as_deref() {
+            None => None,
+            Some("earlier") => Some(Fold::Earlier),
+            Some("later") => Some(Fold::Later),
+            Some(_) => {
+                e.push(FieldError::new("fold", "must be earlier or later"));
+                None
+            }
+        };
+        if self.services.is_empty() {
+            e.push(FieldError::new("services", "at least one service"));
+        }
+        if self.services.len() > MAX_SERVICES {
+            e.push(FieldError::new(
+                "services",
+                format!("at most {MAX_SERVICES}"),
+            ));
+        }
+        let mut services = Vec::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let at = |f: &str| format!("services[{i}].{f}");
+            let service_id =
+                uuid_field::<ServiceId>(&at("service_id"), s.service_id.as_deref(), true, &mut e);
+            let staff_id =
+                uuid_field::<StaffId>(&at("staff_id"), s.staff_id.as_deref(), false, &mut e);
+            let room_id = uuid_field::<RoomId>(&at("room_id"), s.room_id.as_deref(), false, &mut e);
+            if let Some(service_id) = service_id {
+                services.push(ServiceRequest {
+                    service_id,
+                    staff_id,
+                    room_id,
+                });
+            }
+        }
+        let override_reason = match self.override_reason.as_deref().map(|r| text(r, 500)) {
+            None => None,
+            Some(Ok(r)) => Some(r),
+            Some(Err(m)) => {
+                e.push(FieldError::new("override_reason", m));
+                None
+            }
+        };
+        match (location_id, customer_id, start) {
+            (Some(location_id), Some(customer_id), Some(start)) if e.is_empty() => {
+                Ok(BookingRequest {
+                    location_id,
+                    customer_id,
+                    start,
+                    fold,
+                    services,
+                    override_reason,
+                })
+            }
+            _ => Err(e),
+        }
+    }
+}
+
+pub async fn place(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: ApiJson<BookingDto>,
+) -> Result<Response, ApiError> {
+    let ctx = command_context(&caller, &headers, "place_booking", "", &body.value)?;
+    let request = body.dto.parse().map_err(ApiError::Validation)?;
+    if request.override_reason.is_some() && !allows(caller.role, Operation::OverrideBookingRules) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(outcome_response(
+        state.app.place_booking(&ctx, request).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelDto {
+    pub reason: Option<String>,
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<CancelDto>,
+) -> Result<Response, ApiError> {
+    let booking_id: BookingId = raw
+        .parse()
+        .map_err(|_| ApiError::BadRequest("booking id must be a UUID".into()))?;
+    let ctx = command_context(&caller, &headers, "cancel_booking", &raw, &body.value)?;
+    let reason = match body.dto.reason.as_deref().map(|r| text(r, 500)) {
+        Some(Ok(r)) => r,
+        None => {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "reason",
+                "a reason is required",
+            )]))
+        }
+        Some(Err(m)) => return Err(ApiError::Validation(vec![FieldError::new("reason", m)])),
+    };
+    Ok(outcome_response(
+        state.app.cancel_booking(&ctx, booking_id, reason).await?,
+    ))
+}

@@ -1,0 +1,435 @@
+//! Bookings that never collide (issue 5, APT-11, DESIGN §7): both guards under heavy
+//! concurrency, alternatives when a time is taken, daylight-saving times refused or
+//! chosen, overrides only with the permission and a reason.
+
+use super::staff::{account, hire, record};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tests::{spawn_app, TestApp};
+
+/// A location open 09:00–21:00 every day with two facial rooms; returns its id and the
+/// rooms' ids.
+async fn salon(app: &TestApp, owner: &str, zone: &str) -> String {
+    let day = json!([{ "start": "09:00", "end": "21:00" }]);
+    let (status, out) = app
+        .post(
+            owner,
+            "/locations",
+            &json!({ "name": "旗舰店", "time_zone": zone,
+                     "weekly_hours": { "mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day },
+                     "rooms": [{ "name": "一号房", "kind": "facial_room", "capacity": 1 },
+                               { "name": "二号房", "kind": "facial_room", "capacity": 1 }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{out}");
+    out["location_id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A published service; `room`: it needs a facial room.
+async fn service(app: &TestApp, owner: &str, name: &str, room: bool) -> String {
+    app.settle().await;
+    let (_, categories) = app.get(owner, "/categories").await;
+    let mut body = json!({ "category_id": categories[0]["category_id"], "name": name,
+                           "segments": { "work": 45, "buffer_after": 15 }, "price": "198.00" });
+    if room {
+        body["required_room_kind"] = json!("facial_room");
+    }
+    let (status, out) = app.post(owner, "/services", &body).await;
+    assert_eq!(status, 201, "{out}");
+    let id = out["service_id"].as_str().unwrap_or_default().to_owned();
+    let (status, _) = app
+        .post(owner, &format!("/services/{id}/publish"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    id
+}
+
+/// `n` technicians at the location, skilled in `services`, on shift 09:00–21:00 every
+/// day from `from`.
+async fn technicians(
+    app: &TestApp,
+    owner: &str,
+    location: &str,
+    services: &[&str],
+    n: usize,
+    from: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut r = record(&[location], None);
+        r["name"] = json!(format!("技师{i}"));
+        r["skills"] = json!(services);
+        let staff = hire(app, owner, &r).await;
+        let day = json!([{ "start": "09:00", "end": "21:00" }]);
+        let (status, body) = app
+            .post(
+                owner,
+                &format!("/staff/{staff}/rota"),
+                &json!({ "action": "set_pattern", "location_id": location, "valid_from": from,
+                         "days": { "mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day } }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        out.push(staff);
+    }
+    out
+}
+
+async fn customer(app: &TestApp, owner: &str, phone: &str) -> String {
+    app.register(
+        owner,
+        &json!({ "name": "周敏", "phone": phone, "consent": { "privacy_policy_version": "v1" } }),
+    )
+    .await["customer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn shanghai_date(days_ahead: i64) -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::days(days_ahead))
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_bookings_never_share_a_technician_room_or_place() {
+    let app = spawn_app().await;
+    let (tenant, owner) = app.tenant("book-race").await;
+    let loc = salon(&app, &owner, "Asia/Shanghai").await;
+    let facial = service(&app, &owner, "水光护理", true).await;
+    let massage = service(&app, &owner, "肩颈按摩", false).await;
+    let date = shanghai_date(3);
+    let staff = technicians(
+        &app,
+        &owner,
+        &loc,
+        &[&facial, &massage],
+        5,
+        &date.to_string(),
+    )
+    .await;
+    let who = customer(&app, &owner, "13700001111").await;
+    let app = Arc::new(app);
+
+    // Starts every 30 minutes from 10:00 to 14:00: an hour-long service overlaps the
+    // next start and meets the one after edge to edge. Half the requests come over
+    // HTTP, half through a second instance of the command side (its own queue per
+    // day), so the two race each other's appends as two servers would.
+    let mut second = app.command_app().clone();
+    second.stream_turns = Arc::default();
+    let mut tasks = Vec::new();
+    for i in 0..200usize {
+        let slot = i % 9;
+        let start = format!("{date}T{:02}:{:02}", 10 + slot / 2, (slot % 2) * 30);
+        let (service, tech) = (
+            if i % 3 == 0 { &massage } else { &facial },
+            &staff[(i * 7) % staff.len()],
+        );
+        let body = json!({
+            "location_id": loc, "customer_id": who, "start": start,
+            "services": [{ "service_id": service, "staff_id": tech }],
+        });
+        let (app, owner) = (app.clone(), owner.clone());
+        if i % 2 == 0 {
+            tasks.push(tokio::spawn(async move {
+                app.post(&owner, "/bookings", &body).await
+            }));
+            continue;
+        }
+        let request = command_service::app::bookings::BookingRequest {
+            location_id: loc.parse().unwrap_or_default(),
+            customer_id: who.parse().unwrap_or_default(),
+            start: chrono::NaiveDateTime::parse_from_str(&start, "%Y-%m-%dT%H:%M")
+                .unwrap_or_default(),
+            fold: None,
+            services: vec![command_service::app::bookings::ServiceRequest {
+                service_id: service.parse().unwrap_or_default(),
+                staff_id: tech.parse().ok(),
+                room_id: None,
+            }],
+            override_reason: None,
+        };
+        let (second, ctx) = (second.clone(), app.context(&tenant));
+        tasks.push(tokio::spawn(async move {
+            match second.place_booking(&ctx, request).await {
+                Ok(o) => (o.status, o.body),
+                Err(command_service::app::AppError::Unavailable409 { alternatives, .. }) => (
+                    409,
+                    json!({ "error": "unavailable", "alternatives": alternatives }),
+                ),
+                Err(e) => (500, json!({ "error": format!("{e:?}") })),
+            }
+        }));
+    }
+    let mut placed = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        match status {
+            201 => placed += 1,
+            409 => {
+                assert_eq!(body["error"], "unavailable", "{body}");
+                assert!(body["alternatives"].is_object(), "{body}");
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(placed > 0 && placed < 200, "{placed} placed");
+
+    // The database's view: no resource held twice at once.
+    let admin = app.admin().await;
+    let clashes: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM booking.reservations a JOIN booking.reservations b
+               ON a.tenant_id = b.tenant_id AND a.resource = b.resource
+              AND a.booking_id < b.booking_id AND a.during && b.during",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(clashes, 0);
+    // …and that guard holds by itself: an overlapping hold is refused by the database.
+    let refused = admin
+        .execute(
+            "INSERT INTO booking.reservations (tenant_id, booking_id, resource, during)
+             SELECT tenant_id, gen_random_uuid(), resource, during FROM booking.reservations
+             WHERE resource LIKE 'staff:%' LIMIT 1",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        refused.err().and_then(|e| e.code().cloned()),
+        Some(tokio_postgres::error::SqlState::EXCLUSION_VIOLATION)
+    );
+    // The log's view, independently: per technician and per room, no overlap.
+    let rows = admin
+        .query(
+            "SELECT payload::text FROM es.events WHERE event_type = 'BookingPlaced'",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows.len(), placed);
+    let mut by_resource: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for r in &rows {
+        let p: Value = serde_json::from_str(r.get::<_, &str>(0)).unwrap_or(Value::Null);
+        for s in p["services"].as_array().cloned().unwrap_or_default() {
+            for b in s["staff_busy"].as_array().cloned().unwrap_or_default() {
+                by_resource
+                    .entry(format!("staff {}", s["staff_id"]))
+                    .or_default()
+                    .push((b["start"].to_string(), b["end"].to_string()));
+            }
+            if !s["room"].is_null() {
+                by_resource
+                    .entry(format!("room {}", s["room"][0]))
+                    .or_default()
+                    .push((s["span"]["start"].to_string(), s["span"]["end"].to_string()));
+            }
+        }
+    }
+    for (resource, spans) in &by_resource {
+        for (i, a) in spans.iter().enumerate() {
+            for b in &spans[i + 1..] {
+                assert!(!(a.0 < b.1 && b.0 < a.1), "{resource}: {a:?} and {b:?}");
+            }
+        }
+    }
+    match Arc::try_unwrap(app) {
+        Ok(app) => app.cleanup().await,
+        Err(_) => panic!("app still shared"),
+    }
+}
+
+#[tokio::test]
+async fn a_taken_time_answers_with_alternatives_and_a_cancellation_frees_it() {
+    let app = spawn_app().await;
+    let slug = "book-alt";
+    let (_, owner) = app.tenant(slug).await;
+    let (_, desk) = account(&app, &owner, slug, "fay.desk", "front_desk").await;
+    let (_, manager) = account(&app, &owner, slug, "max.manager", "manager").await;
+    let loc = salon(&app, &owner, "Asia/Shanghai").await;
+    let facial = service(&app, &owner, "水光护理", true).await;
+    let date = shanghai_date(2);
+    let staff = technicians(&app, &owner, &loc, &[&facial], 2, &date.to_string()).await;
+    let who = customer(&app, &owner, "13700002222").await;
+    let at = |time: &str, tech: &str| {
+        json!({ "location_id": loc, "customer_id": who, "start": format!("{date}T{time}"),
+                "services": [{ "service_id": facial, "staff_id": tech }] })
+    };
+
+    let (status, first) = app.post(&desk, "/bookings", &at("10:00", &staff[0])).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["number"], 1);
+    assert_eq!(first["services"][0]["price"], "198.00");
+    // Same technician, overlapping: refused with alternatives.
+    let (status, refused) = app.post(&desk, "/bookings", &at("10:30", &staff[0])).await;
+    assert_eq!(status, 409, "{refused}");
+    let alt = &refused["alternatives"];
+    let same_day: Vec<&str> = alt["same_day"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["start"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        same_day.first().copied(),
+        Some(format!("{date}T11:00").as_str()),
+        "nearest free start first: {alt}"
+    );
+    assert_eq!(
+        alt["other_staff"][0]["staff"][0],
+        staff[1].as_str(),
+        "{alt}"
+    );
+    let tomorrow = date + chrono::Duration::days(1);
+    assert_eq!(
+        alt["next_days"][0]["start"],
+        format!("{tomorrow}T10:30"),
+        "{alt}"
+    );
+    // Edge to edge is fine (an hour: 45 minutes and a 15-minute buffer).
+    let (status, _) = app.post(&desk, "/bookings", &at("11:00", &staff[0])).await;
+    assert_eq!(status, 201);
+
+    // Outside opening hours: only an override with the permission and a reason.
+    let (status, out) = app.post(&desk, "/bookings", &at("21:30", &staff[1])).await;
+    assert_eq!(status, 409, "{out}");
+    let mut late = at("21:30", &staff[1]);
+    late["override_reason"] = json!("VIP after hours");
+    let (status, _) = app.post(&desk, "/bookings", &late).await;
+    assert_eq!(status, 403, "the front desk may not override");
+    let (status, out) = app.post(&manager, "/bookings", &late).await;
+    assert_eq!(status, 201, "{out}");
+    let reasons: Vec<String> = app
+        .admin()
+        .await
+        .query(
+            "SELECT payload::jsonb->>'override_reason' FROM es.events
+             WHERE event_type = 'BookingPlaced' AND payload::jsonb ? 'override_reason'",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(reasons, ["VIP after hours"]);
+
+    // Cancelled: the time is free again.
+    let id = first["booking_id"].as_str().unwrap_or_default();
+    let (status, out) = app
+        .post(
+            &desk,
+            &format!("/bookings/{id}/cancel"),
+            &json!({ "reason": "客户改期" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let (status, out) = app
+        .post(
+            &desk,
+            &format!("/bookings/{id}/cancel"),
+            &json!({ "reason": "again" }),
+        )
+        .await;
+    assert_eq!((status, &out["cancelled"]), (200, &json!(true)), "{out}");
+    let cancellations: i64 = app
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM es.events WHERE event_type = 'BookingCancelled'",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cancellations, 1, "cancelling twice records once");
+    let (status, again) = app.post(&desk, "/bookings", &at("10:00", &staff[0])).await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["number"], 4, "numbers are never reused");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn local_times_that_do_not_exist_or_happen_twice_are_refused_or_chosen() {
+    let app = spawn_app().await;
+    let (_, owner) = app.tenant("book-dst").await;
+    let loc = salon(&app, &owner, "Europe/London").await;
+    let facial = service(&app, &owner, "Facial", false).await;
+    let staff = technicians(&app, &owner, &loc, &[&facial], 1, "2027-01-01").await;
+    let who = customer(&app, &owner, "13700003333").await;
+    let at = |start: &str| {
+        json!({ "location_id": loc, "customer_id": who, "start": start,
+                "override_reason": "night opening",
+                "services": [{ "service_id": facial, "staff_id": staff[0] }] })
+    };
+    let (status, out) = app.post(&owner, "/bookings", &at("2027-03-28T01:30")).await;
+    assert_eq!(status, 422, "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not exist"),
+        "{out}"
+    );
+    let (status, out) = app.post(&owner, "/bookings", &at("2027-10-31T01:30")).await;
+    assert_eq!(status, 422, "{out}");
+    assert!(
+        out["message"].as_str().unwrap_or_default().contains("fold"),
+        "{out}"
+    );
+    let mut later = at("2027-10-31T01:30");
+    later["fold"] = json!("later");
+    let (status, out) = app.post(&owner, "/bookings", &later).await;
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(
+        out["services"][0]["starts_at"], "2027-10-31T01:30:00Z",
+        "GMT: the second 01:30"
+    );
+    let mut earlier = at("2027-10-31T01:30");
+    earlier["fold"] = json!("earlier");
+    let (status, out) = app.post(&owner, "/bookings", &earlier).await;
+    assert_eq!(
+        status, 201,
+        "the first 01:30 (BST) ends as the second begins: {out}"
+    );
+    assert_eq!(out["services"][0]["starts_at"], "2027-10-31T00:30:00Z");
+
+    // Every bad field is named and nothing is written.
+    let (status, out) = app
+        .post(
+            &owner,
+            "/bookings",
+            &json!({ "location_id": "x", "start": "tomorrow", "fold": "sideways",
+                     "services": [{ "service_id": facial, "staff_id": "y" }] }),
+        )
+        .await;
+    assert_eq!(status, 400, "{out}");
+    let fields: Vec<&str> = out["fields"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        fields,
+        [
+            "location_id",
+            "customer_id",
+            "start",
+            "fold",
+            "services[0].staff_id"
+        ]
+    );
+    let placed: i64 = app
+        .admin()
+        .await
+        .query_one(
+            "SELECT count(*) FROM es.events WHERE event_type = 'BookingPlaced'",
+            &[],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(placed, 2);
+    app.cleanup().await;
+}
