@@ -61,13 +61,15 @@ pub enum Operation {
     ViewSettings,
     /// Book a visit for a customer and cancel bookings (APT).
     ManageBookings,
+    /// Read bookings: a location's day calendar, a customer's bookings.
+    ViewBookings,
     /// Book outside shifts or opening hours or beyond a capacity limit, with a reason
     /// (asked for in the booking's body: `override_reason`).
     OverrideBookingRules,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 28] = [
+    pub const ALL: [Operation; 29] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -95,6 +97,7 @@ impl Operation {
         Operation::ManageSettings,
         Operation::ViewSettings,
         Operation::ManageBookings,
+        Operation::ViewBookings,
         Operation::OverrideBookingRules,
     ];
 
@@ -128,6 +131,7 @@ impl Operation {
             Operation::ManageSettings => "manage_settings",
             Operation::ViewSettings => "view_settings",
             Operation::ManageBookings => "manage_bookings",
+            Operation::ViewBookings => "view_bookings",
             Operation::OverrideBookingRules => "override_booking_rules",
         }
     }
@@ -190,6 +194,7 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ManageSettings => role == Owner,
         ViewSettings => matches!(role, Owner | Manager),
         ManageBookings => matches!(role, Owner | Manager | FrontDesk),
+        ViewBookings => matches!(role, Owner | Manager | FrontDesk | Technician),
         OverrideBookingRules => matches!(role, Owner | Manager),
     }
 }
@@ -416,6 +421,18 @@ pub const ROUTES: &[Route] = {
         route(Query, "GET", "/rota", Requires(ViewRota)),
         route(Query, "GET", "/me/rota", Requires(ViewOwnRota)),
         route(Query, "GET", "/settings", Requires(ViewSettings)),
+        route(
+            Query,
+            "GET",
+            "/locations/{id}/calendar",
+            Requires(ViewBookings),
+        ),
+        route(
+            Query,
+            "GET",
+            "/customers/{id}/bookings",
+            Requires(ViewBookings),
+        ),
         route(Query, "GET", "/public/{slug}/images/{image_id}", Public),
         route(Query, "GET", "/images/{image_id}", Requires(ViewCatalogue)),
         route(Query, "GET", "/locations", Requires(ViewLocations)),

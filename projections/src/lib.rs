@@ -8,6 +8,7 @@
 //! A projection must derive every value it writes from events alone — no clock, no
 //! randomness — and must never write anything but its own schemas.
 
+pub mod bookings;
 pub mod catalogue;
 pub mod config;
 pub mod customers;
@@ -80,6 +81,7 @@ pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> 
         Arc::new(catalogue::CatalogueProjection),
         Arc::new(staff::StaffProjection::new(keys.clone())),
         Arc::new(rota::RotaProjection),
+        Arc::new(bookings::BookingsProjection),
     ]
 }
 

@@ -617,7 +617,8 @@ impl TestApp {
                                   (SELECT seq FROM rm.locations_checkpoint),
                                   (SELECT seq FROM rm.catalogue_checkpoint),
                                   (SELECT seq FROM rm.staff_checkpoint),
-                                  (SELECT seq FROM rm.rota_checkpoint))",
+                                  (SELECT seq FROM rm.rota_checkpoint),
+                                  (SELECT seq FROM rm.bookings_checkpoint))",
                     &[],
                 )
                 .await

@@ -348,6 +348,58 @@ async fn a_taken_time_answers_with_alternatives_and_a_cancellation_frees_it() {
     let (status, again) = app.post(&desk, "/bookings", &at("10:00", &staff[0])).await;
     assert_eq!(status, 201, "{again}");
     assert_eq!(again["number"], 4, "numbers are never reused");
+
+    // The day by technician and room; the customer's visits (with her name from the
+    // customers read model, so every read model has caught up first).
+    app.settle().await;
+    let token = again["consistency_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (_, tech) = account(&app, &owner, slug, "tom.tech", "technician").await;
+    let (status, day) = app
+        .get(
+            &tech,
+            &format!("/locations/{loc}/calendar?date={date}&consistency_token={token}"),
+        )
+        .await;
+    assert_eq!(status, 200, "{day}");
+    let first_tech = day["technicians"]
+        .as_array()
+        .and_then(|t| t.iter().find(|x| x["staff_id"] == staff[0].as_str()))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let starts: Vec<&str> = first_tech["bookings"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|x| x["starts_at"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(starts.len(), 2, "10:00 again and 11:00: {day}");
+    assert_eq!(first_tech["bookings"][0]["customer_name"], "周敏", "{day}");
+    assert_eq!(first_tech["bookings"][0]["service_name"], "水光护理");
+    assert_eq!(first_tech["shifts"][0]["start"], "09:00", "{first_tech}");
+    let room_bookings: usize = day["rooms"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|x| x["bookings"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(room_bookings, 3, "every facial holds a room: {day}");
+    let (status, visits) = app.get(&desk, &format!("/customers/{who}/bookings")).await;
+    assert_eq!(status, 200, "{visits}");
+    let mut statuses: Vec<&str> = visits["upcoming"]
+        .as_array()
+        .map(|b| b.iter().filter_map(|x| x["status"].as_str()).collect())
+        .unwrap_or_default();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        ["booked", "booked", "booked", "cancelled"],
+        "{visits}"
+    );
+    assert_eq!(visits["past"], json!([]));
+    app.assert_replays_agree().await;
     app.cleanup().await;
 }
 

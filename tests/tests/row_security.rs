@@ -183,10 +183,29 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
             &a,
             "/staff",
             &json!({ "name": "张伟", "position": "美容师", "level": "初级",
-                     "hire_date": "2025-01-01", "locations": [location] }),
+                     "hire_date": "2025-01-01", "locations": [location],
+                     "skills": [service["service_id"]] }),
         )
         .await;
     assert_eq!(status, 201, "{hired}");
+    // And a booking of it (out of hours: the owner overrides).
+    let service_id = service["service_id"].as_str().unwrap_or_default();
+    let (status, _) = app
+        .post(&a, &format!("/services/{service_id}/publish"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, found) = app.get(&a, "/customers?per_page=1").await;
+    let tomorrow = chrono::Utc::now().date_naive() + chrono::Duration::days(2);
+    let (status, booked) = app
+        .post(
+            &a,
+            "/bookings",
+            &json!({ "location_id": location, "customer_id": found["items"][0]["customer_id"],
+                     "start": format!("{tomorrow}T12:00"), "override_reason": "rls test",
+                     "services": [{ "service_id": service_id, "staff_id": hired["staff_id"] }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{booked}");
     let (status, _) = app
         .post(
             &a,

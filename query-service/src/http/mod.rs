@@ -1,6 +1,7 @@
 //! HTTP API of query-service. [`router`] lists every route in one place.
 
 pub mod audit;
+pub mod bookings;
 pub mod catalogue;
 pub mod customers;
 pub mod error;
@@ -61,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/locations", get(locations::list))
         .route("/locations/{id}", get(locations::detail))
         .route("/locations/{id}/opening", get(locations::opening))
+        .route("/locations/{id}/calendar", get(bookings::calendar))
+        .route("/customers/{id}/bookings", get(bookings::of_customer))
         .route("/customers/{id}/history", get(customers::history))
         .route(
             "/audit/streams/{stream_id}/events",

@@ -135,7 +135,10 @@ fn staff_paths(id: &Value, token: &Value) -> Value {
         "/shift-templates": op("The salon's shift templates", vec![token.clone()], "Templates"),
         "/rota": op("Shifts and time off per date, by location and person; local times and UTC instants, exact across daylight-saving changes; shifts outside opening hours flagged", rota_params, "{from, to, shifts, time_off}"),
         "/me/rota": op("The caller's own shifts and time off (through the staff record linked to their account)", own_params, "{from, to, shifts, time_off}"),
-        "/settings": op("The salon's settings: price-change bound, shift-reminder lead times", vec![], "{version, price_change_bound_percent, shift_reminder_leads_minutes}")
+        "/settings": op("The salon's settings: price-change bound, shift-reminder lead times", vec![], "{version, price_change_bound_percent, shift_reminder_leads_minutes}"),
+        "/locations/{id}/calendar": op("A location's day by technician (shifts and bookings) and by room (bookings)", vec![
+            id.clone(), q("date", "The date (YYYY-MM-DD; default today at the location)", "string"), token.clone()], "{location_id, date, time_zone, technicians, rooms}"),
+        "/customers/{id}/bookings": op("A customer's upcoming and past bookings", vec![id.clone(), token.clone()], "{upcoming, past}")
     })
 }
 

@@ -2,6 +2,7 @@
 //! (`media`). Only SELECTs.
 
 pub mod audit;
+pub mod bookings;
 pub mod catalogue;
 pub mod customers;
 pub mod disclosures;

@@ -1,0 +1,149 @@
+//! The bookings read model (APT): each booking with its services, as placed, and its
+//! cancellation. Events are applied in feed order, one statement each (bookings are
+//! few per batch next to customers); a replayed placement changes nothing.
+
+use crate::{Prepared, Projection};
+use deadpool_postgres::Transaction;
+use events_schema::booking::{self, BookingEvent};
+use events_schema::envelope::{DomainEvent, FeedEvent};
+use futures::future::BoxFuture;
+
+pub struct BookingsProjection;
+
+struct Applied {
+    tenant: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+    event: BookingEvent,
+}
+
+impl Projection for BookingsProjection {
+    fn name(&self) -> &'static str {
+        "bookings"
+    }
+
+    fn ddl(&self) -> &'static str {
+        include_str!("schema.sql")
+    }
+
+    fn indexes(&self) -> &'static str {
+        include_str!("indexes.sql")
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["bookings", "booked_services"]
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        _tx: &'a Transaction<'a>,
+        events: &'a [FeedEvent],
+        _after: Option<&'a Prepared>,
+    ) -> BoxFuture<'a, anyhow::Result<Prepared>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for fe in events {
+                let e = &fe.event;
+                if e.stream_type != booking::STREAM_TYPE {
+                    continue;
+                }
+                out.push(Applied {
+                    tenant: e.tenant_id.as_uuid(),
+                    at: e.metadata.occurred_at,
+                    event: BookingEvent::from_stored(&e.event_type, e.schema_version, &e.payload)?,
+                });
+            }
+            Ok(Box::new(out) as Prepared)
+        })
+    }
+
+    fn write<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        prepared: &'a Prepared,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let applied = prepared
+                .downcast_ref::<Vec<Applied>>()
+                .ok_or_else(|| anyhow::anyhow!("bookings: foreign prepared batch"))?;
+            if applied.is_empty() {
+                return Ok(());
+            }
+            let place = tx
+                .prepare_cached(
+                    "INSERT INTO bookings (tenant_id, booking_id, location_id, date, number,
+                         customer_id, status, starts_at, ends_at, override_reason, placed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $8, $9, $10)
+                     ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            let service = tx
+                .prepare_cached(
+                    "INSERT INTO booked_services (tenant_id, booking_id, position, service_id,
+                         staff_id, room_id, starts_at, ends_at, price)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::numeric)
+                     ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            let cancel = tx
+                .prepare_cached(
+                    "UPDATE bookings SET status = 'cancelled', cancelled_at = $3, cancel_reason = $4
+                     WHERE tenant_id = $1 AND booking_id = $2 AND status = 'booked'",
+                )
+                .await?;
+            for a in applied {
+                match &a.event {
+                    BookingEvent::Placed(p) => {
+                        let (Some(first), Some(last)) = (p.services.first(), p.services.last())
+                        else {
+                            continue;
+                        };
+                        let number = i32::try_from(p.number)?;
+                        tx.execute(
+                            &place,
+                            &[
+                                &a.tenant,
+                                &p.booking_id.as_uuid(),
+                                &p.location_id.as_uuid(),
+                                &p.date,
+                                &number,
+                                &p.customer_id.as_uuid(),
+                                &first.span.start,
+                                &last.span.end,
+                                &p.override_reason,
+                                &a.at,
+                            ],
+                        )
+                        .await?;
+                        for (i, s) in p.services.iter().enumerate() {
+                            let position = i32::try_from(i)?;
+                            let room = s.room.map(|(r, _)| r.as_uuid());
+                            tx.execute(
+                                &service,
+                                &[
+                                    &a.tenant,
+                                    &p.booking_id.as_uuid(),
+                                    &position,
+                                    &s.service_id.as_uuid(),
+                                    &s.staff_id.as_uuid(),
+                                    &room,
+                                    &s.span.start,
+                                    &s.span.end,
+                                    &s.price.to_string(),
+                                ],
+                            )
+                            .await?;
+                        }
+                    }
+                    BookingEvent::Cancelled(c) => {
+                        tx.execute(
+                            &cancel,
+                            &[&a.tenant, &c.booking_id.as_uuid(), &a.at, &c.reason],
+                        )
+                        .await?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
