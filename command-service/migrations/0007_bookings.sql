@@ -15,13 +15,20 @@ CREATE TABLE booking.reservations (
 );
 CREATE INDEX reservations_booking ON booking.reservations (tenant_id, booking_id);
 
--- Which schedule stream (location and date) holds a booking.
+-- Which schedule stream (location and date) holds a booking, and what the reminder
+-- planner needs of it: whose visit, where, when, whether it was cancelled.
 CREATE TABLE booking.bookings (
-    tenant_id  uuid NOT NULL,
-    booking_id uuid NOT NULL,
-    stream_id  text NOT NULL,
+    tenant_id    uuid NOT NULL,
+    booking_id   uuid NOT NULL,
+    stream_id    text NOT NULL,
+    customer_id  uuid NOT NULL,
+    location_id  uuid NOT NULL,
+    starts_at    timestamptz NOT NULL,
+    cancelled_at timestamptz,
     PRIMARY KEY (tenant_id, booking_id)
 );
+CREATE INDEX bookings_upcoming ON booking.bookings (starts_at) WHERE cancelled_at IS NULL;
 
 GRANT USAGE ON SCHEMA booking TO belle_command;
-GRANT SELECT, INSERT, DELETE ON booking.reservations, booking.bookings TO belle_command;
+GRANT SELECT, INSERT, DELETE ON booking.reservations TO belle_command;
+GRANT SELECT, INSERT, UPDATE ON booking.bookings TO belle_command;

@@ -92,6 +92,15 @@ pub struct LocationSettings {
     pub rooms: Vec<Room>,
     /// Most bookings at once across the location; none: no limit but its people.
     pub max_simultaneous_bookings: Option<u32>,
+    /// Minutes before a visit at which its customer is reminded (APT-4), one reminder
+    /// per lead time; empty: none. Settings saved before it existed read as a day ahead.
+    #[serde(default = "default_reminder_leads")]
+    pub reminder_leads_minutes: Vec<u32>,
+}
+
+/// A visit's reminder a day ahead.
+pub fn default_reminder_leads() -> Vec<u32> {
+    vec![24 * 60]
 }
 
 impl LocationSettings {

@@ -111,6 +111,7 @@ mod tests {
             }],
             rooms: vec![],
             max_simultaneous_bookings: None,
+            reminder_leads_minutes: vec![],
         }
     }
 

@@ -166,6 +166,7 @@ mod tests {
             exceptions: vec![],
             rooms: vec![],
             max_simultaneous_bookings: None,
+            reminder_leads_minutes: vec![],
         };
         let rota = Rota {
             patterns: vec![Pattern {

@@ -485,3 +485,96 @@ async fn local_times_that_do_not_exist_or_happen_twice_are_refused_or_chosen() {
     assert_eq!(placed, 2);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn visits_are_confirmed_at_once_and_reminded_once_per_lead_but_never_when_cancelled() {
+    let app = tests::spawn_app_with(tests::Options {
+        notify_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let (_, owner) = app.tenant("book-remind").await;
+    let day = json!([{ "start": "09:00", "end": "21:00" }]);
+    let (status, out) = app
+        .post(
+            &owner,
+            "/locations",
+            &json!({ "name": "静安店", "time_zone": "Asia/Shanghai",
+                     "weekly_hours": { "mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day },
+                     "reminder_leads_minutes": [4320, 2880] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{out}");
+    let loc = out["location_id"].as_str().unwrap_or_default().to_owned();
+    let facial = service(&app, &owner, "补水护理", false).await;
+    let today = shanghai_date(0);
+    let staff = technicians(&app, &owner, &loc, &[&facial], 1, &today.to_string()).await;
+    let who = customer(&app, &owner, "13700004444").await;
+    let book = |date: chrono::NaiveDate, time: &str| {
+        json!({ "location_id": loc, "customer_id": who, "start": format!("{date}T{time}"),
+                "services": [{ "service_id": facial, "staff_id": staff[0] }] })
+    };
+    let tomorrow = shanghai_date(1);
+    let (status, kept) = app
+        .post(&owner, "/bookings", &book(tomorrow, "10:00"))
+        .await;
+    assert_eq!(status, 201, "{kept}");
+    let (status, dropped) = app
+        .post(&owner, "/bookings", &book(tomorrow, "12:00"))
+        .await;
+    assert_eq!(status, 201, "{dropped}");
+    // Far enough ahead that neither lead time is due yet.
+    let (status, later) = app
+        .post(&owner, "/bookings", &book(shanghai_date(6), "10:00"))
+        .await;
+    assert_eq!(status, 201, "{later}");
+    let dropped_id = dropped["booking_id"].as_str().unwrap_or_default();
+    let (status, _) = app
+        .post(
+            &owner,
+            &format!("/bookings/{dropped_id}/cancel"),
+            &json!({ "reason": "生病" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let command = app.command_app().clone();
+    assert_eq!(
+        command.plan_booking_reminders().await.ok(),
+        Some(2),
+        "two leads of one visit"
+    );
+    assert_eq!(
+        command.plan_booking_reminders().await.ok(),
+        Some(0),
+        "planned once"
+    );
+    while command.deliver_due().await.unwrap_or(0) > 0 {}
+    assert_eq!(
+        command.plan_booking_reminders().await.ok(),
+        Some(0),
+        "sent ones stay sent"
+    );
+    while command.deliver_due().await.unwrap_or(0) > 0 {}
+
+    let messages = app.messages_to("+8613700004444");
+    let texts: Vec<&str> = messages.iter().filter_map(|m| m["text"].as_str()).collect();
+    let confirmations = texts
+        .iter()
+        .filter(|t| t.starts_with("Booking confirmed"))
+        .count();
+    let reminders: Vec<&&str> = texts.iter().filter(|t| t.starts_with("Reminder")).collect();
+    assert_eq!(confirmations, 3, "{texts:?}");
+    assert_eq!(reminders.len(), 2, "{texts:?}");
+    assert!(
+        reminders
+            .iter()
+            .all(|t| t.contains("10:00") && t.contains("静安店")),
+        "the kept visit's, never the cancelled one's: {texts:?}"
+    );
+    assert!(
+        !texts.iter().any(|t| t.contains("周敏")),
+        "no name in any text"
+    );
+    app.cleanup().await;
+}

@@ -423,7 +423,7 @@ impl App {
                 "bookings are taken at most {HORIZON_DAYS} days ahead"
             )));
         }
-        self.check_customer(ctx.tenant, req.customer_id).await?;
+        let phone = self.customer_phone(ctx.tenant, req.customer_id).await?;
         let date = req.start.date();
         let overriding = req.override_reason.is_some();
         let _turn = self
@@ -448,11 +448,12 @@ impl App {
                 }
             };
             let booking_id = BookingId::new();
+            let number = day.placed + 1;
             let placed = BookingPlaced {
                 booking_id,
                 location_id: req.location_id,
                 date,
-                number: day.placed + 1,
+                number,
                 customer_id: req.customer_id,
                 services: fit.services,
                 location_slot: fit.location_slot,
@@ -482,6 +483,7 @@ impl App {
                     });
             let stream = wire::stream_id(req.location_id, date);
             let (tenant, booking) = (ctx.tenant.as_uuid(), booking_id.as_uuid());
+            let (customer, location) = (req.customer_id.as_uuid(), req.location_id.as_uuid());
             let side = SideWrites {
                 statements: vec![
                     (
@@ -491,8 +493,10 @@ impl App {
                         vec![&tenant, &booking, &resources, &starts, &ends],
                     ),
                     (
-                        "INSERT INTO booking.bookings (tenant_id, booking_id, stream_id) VALUES ($1, $2, $3)",
-                        vec![&tenant, &booking, &stream],
+                        "INSERT INTO booking.bookings (tenant_id, booking_id, stream_id, customer_id,
+                                                       location_id, starts_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        vec![&tenant, &booking, &stream, &customer, &location, &start],
                     ),
                 ],
                 ..Default::default()
@@ -509,10 +513,43 @@ impl App {
                     &BookingEvent::Placed(placed),
                     201,
                     (answer, &side),
-                    |_| Box::pin(async { Ok(()) }),
+                    {
+                        // The confirmation goes out with the booking, or not at all.
+                        let (app, phone) = (self.clone(), phone.clone());
+                        let text = format!(
+                            "Booking confirmed: no. {} at {} on {}.",
+                            number,
+                            settings.name,
+                            req.start.format("%Y-%m-%d %H:%M")
+                        );
+                        let (tenant, customer) = (ctx.tenant, req.customer_id.as_uuid());
+                        move |tx| {
+                            Box::pin(async move {
+                                app.enqueue_tx(
+                                    tx,
+                                    &super::notify::Message {
+                                        tenant,
+                                        kind: "booking_confirmation",
+                                        subject: Some(customer),
+                                        recipient: &phone,
+                                        text: &text,
+                                        not_before: None,
+                                        dedupe_key: None,
+                                    },
+                                )
+                                .await
+                                .map(|_| ())
+                            })
+                        }
+                    },
                 )
                 .await
             {
+                Ok(outcome) => {
+                    self.wake_notifier();
+                    self.notifier.plan_wakeup.notify_one();
+                    return Ok(outcome);
+                }
                 Err(AppError::Conflict) if tries < RETRIES => continue,
                 Err(AppError::Conflict) => {
                     let (_, day) = self.load_day(ctx.tenant, req.location_id, date).await?;
@@ -568,10 +605,32 @@ impl App {
             }
             let (tenant, booking) = (ctx.tenant.as_uuid(), booking_id.as_uuid());
             let side = SideWrites {
-                statements: vec![(
-                    "DELETE FROM booking.reservations WHERE tenant_id = $1 AND booking_id = $2",
-                    vec![&tenant, &booking],
-                )],
+                statements: vec![
+                    (
+                        "DELETE FROM booking.reservations WHERE tenant_id = $1 AND booking_id = $2",
+                        vec![&tenant, &booking],
+                    ),
+                    (
+                        "UPDATE booking.bookings SET cancelled_at = now()
+                         WHERE tenant_id = $1 AND booking_id = $2",
+                        vec![&tenant, &booking],
+                    ),
+                    // Its unsent reminders go, with their keys (a reminder being sent
+                    // right now is held by the worker: these wait, then leave it).
+                    (
+                        "DELETE FROM keys.subject_keys WHERE tenant_id = $1 AND subject_id IN (
+                             SELECT notification_id FROM notify.outbox
+                             WHERE tenant_id = $1 AND dedupe_key LIKE 'booking:' || $2::uuid::text || ':%'
+                               AND sent_at IS NULL AND failed_at IS NULL)",
+                        vec![&tenant, &booking],
+                    ),
+                    (
+                        "DELETE FROM notify.outbox
+                         WHERE tenant_id = $1 AND dedupe_key LIKE 'booking:' || $2::uuid::text || ':%'
+                           AND sent_at IS NULL AND failed_at IS NULL",
+                        vec![&tenant, &booking],
+                    ),
+                ],
                 ..Default::default()
             };
             match self
@@ -594,27 +653,19 @@ impl App {
         }
     }
 
-    async fn check_customer(&self, tenant: TenantId, customer: CustomerId) -> Result<(), AppError> {
-        let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT 1 FROM es.streams s WHERE s.tenant_id = $1 AND s.stream_id = $2
-                   AND NOT EXISTS (SELECT 1 FROM keys.erasures e
-                                   WHERE e.tenant_id = $1 AND e.subject_id = $3)",
-            )
-            .await?;
-        client
-            .query_opt(
-                &stmt,
-                &[
-                    &tenant.as_uuid(),
-                    &events_schema::customer::stream_id(customer),
-                    &customer.as_uuid(),
-                ],
-            )
-            .await?
-            .map(|_| ())
-            .ok_or(AppError::NotFound("customer"))
+    /// The customer's phone (E.164), where her notices go; 404 / 410 for no customer
+    /// or an erased one.
+    pub(super) async fn customer_phone(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<String, AppError> {
+        match self.load_customer(tenant, customer).await?.state {
+            crate::domain::customer::CustomerState::Active { details, .. } => {
+                Ok(details.phone.as_e164().to_owned())
+            }
+            crate::domain::customer::CustomerState::New => Err(AppError::NotFound("customer")),
+        }
     }
 
     async fn load_day(

@@ -173,11 +173,115 @@ impl App {
         Ok(queued)
     }
 
-    /// Queues one reminder unless its key is already there; `true` when it queued.
+    /// One planning round of visit reminders (APT-4): for every live booking about to
+    /// start, one message per lead time of its location, due `lead` before the visit,
+    /// keyed `booking:<id>:<lead>`. A cancelled booking's unsent reminders were
+    /// withdrawn with the cancellation; a rescheduled visit is a new booking with keys
+    /// of its own. Returns how many it queued.
+    pub async fn plan_booking_reminders(&self) -> Result<usize, AppError> {
+        let now = Utc::now();
+        let rows = {
+            let client = self.pool.get().await.map_err(AppError::from_pool)?;
+            // No lead time is longer than two weeks (see the locations' validation).
+            let stmt = client
+                .prepare_cached(
+                    "SELECT tenant_id, booking_id, customer_id, location_id, starts_at
+                     FROM booking.bookings
+                     WHERE cancelled_at IS NULL AND starts_at > $1 AND starts_at <= $2
+                     ORDER BY starts_at",
+                )
+                .await?;
+            let horizon = now + Duration::days(14) + QUEUE_AHEAD;
+            client.query(&stmt, &[&now, &horizon]).await?
+        };
+        let mut locations: HashMap<LocationId, Option<LocationSettings>> = HashMap::new();
+        let mut queued = 0;
+        for row in rows {
+            let tenant = TenantId::from_uuid(row.get(0));
+            let booking: uuid::Uuid = row.get(1);
+            let customer = events_schema::ids::CustomerId::from_uuid(row.get(2));
+            let location = LocationId::from_uuid(row.get(3));
+            let start: DateTime<Utc> = row.get(4);
+            let settings = match locations.get(&location) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = self.location_settings(tenant, location).await?;
+                    locations.insert(location, s.clone());
+                    s
+                }
+            };
+            let Some(settings) = settings else {
+                continue;
+            };
+            let Ok(tz) = settings.time_zone.parse::<chrono_tz::Tz>() else {
+                continue;
+            };
+            let due: Vec<(u32, DateTime<Utc>)> = settings
+                .reminder_leads_minutes
+                .iter()
+                .map(|l| (*l, start - Duration::minutes(i64::from(*l))))
+                .filter(|(_, due)| *due <= now + QUEUE_AHEAD)
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            let phone = match self.customer_phone(tenant, customer).await {
+                Ok(p) => p,
+                // Erased or gone: nobody to remind.
+                Err(AppError::Erased | AppError::Customer(_) | AppError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let local = start.with_timezone(&tz).naive_local();
+            for (lead, due) in due {
+                let planned = Planned {
+                    key: format!("booking:{booking}:{lead}"),
+                    due,
+                    text: format!(
+                        "Reminder: your visit at {} is on {} at {}.",
+                        settings.name,
+                        local.format("%Y-%m-%d"),
+                        local.format("%H:%M"),
+                    ),
+                };
+                queued += usize::from(
+                    self.queue_message(
+                        tenant,
+                        "booking_reminder",
+                        customer.as_uuid(),
+                        &phone,
+                        &planned,
+                        now,
+                    )
+                    .await?,
+                );
+            }
+        }
+        if queued > 0 {
+            self.wake_notifier();
+        }
+        Ok(queued)
+    }
+
+    /// Queues one shift reminder unless its key is already there; `true` when it queued.
     async fn queue_reminder(
         &self,
         tenant: TenantId,
         staff: StaffId,
+        phone: &str,
+        planned: &Planned,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        self.queue_message(tenant, KIND, staff.as_uuid(), phone, planned, now)
+            .await
+    }
+
+    /// Queues one planned message unless its key is already there; `true` when it
+    /// queued.
+    async fn queue_message(
+        &self,
+        tenant: TenantId,
+        kind: &'static str,
+        subject: uuid::Uuid,
         phone: &str,
         planned: &Planned,
         now: DateTime<Utc>,
@@ -199,8 +303,8 @@ impl App {
                 &tx,
                 &Message {
                     tenant,
-                    kind: KIND,
-                    subject: Some(staff.as_uuid()),
+                    kind,
+                    subject: Some(subject),
                     recipient: phone,
                     text: &planned.text,
                     not_before: Some(planned.due.max(now)),
@@ -287,6 +391,9 @@ pub async fn run_planner(app: App, mut shutdown: watch::Receiver<bool>) {
         if let Err(e) = app.plan_shift_reminders().await {
             tracing::error!(error = %e, "shift reminder planning failed");
         }
+        if let Err(e) = app.plan_booking_reminders().await {
+            tracing::error!(error = %e, "visit reminder planning failed");
+        }
         tokio::select! {
             _ = app.notifier.plan_wakeup.notified() => {}
             _ = tokio::time::sleep(ROUND_EVERY) => {}
@@ -311,6 +418,7 @@ mod tests {
             exceptions: vec![],
             rooms: vec![],
             max_simultaneous_bookings: None,
+            reminder_leads_minutes: vec![],
         }
     }
 

@@ -67,6 +67,8 @@ pub struct SettingsDto {
     #[serde(default)]
     pub rooms: Vec<RoomDto>,
     pub max_simultaneous_bookings: Option<i64>,
+    /// Minutes before a visit at which its customer is reminded; absent: a day ahead.
+    pub reminder_leads_minutes: Option<Vec<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -293,6 +295,34 @@ impl SettingsDto {
                 }
             },
         };
+        let mut reminder_leads_minutes = Vec::new();
+        match &self.reminder_leads_minutes {
+            None => reminder_leads_minutes = events_schema::location::default_reminder_leads(),
+            Some(raw) if raw.len() > 5 => {
+                errors.push(FieldError::new("reminder_leads_minutes", "at most 5"));
+            }
+            Some(raw) => {
+                for (i, l) in raw.iter().enumerate() {
+                    match u32::try_from(*l)
+                        .ok()
+                        .filter(|l| (1..=14 * 24 * 60).contains(l))
+                    {
+                        Some(l) if !reminder_leads_minutes.contains(&l) => {
+                            reminder_leads_minutes.push(l);
+                        }
+                        Some(_) => errors.push(FieldError::new(
+                            format!("reminder_leads_minutes[{i}]"),
+                            "appears twice",
+                        )),
+                        None => errors.push(FieldError::new(
+                            format!("reminder_leads_minutes[{i}]"),
+                            "must be 1 to 20160 minutes (two weeks)",
+                        )),
+                    }
+                }
+                reminder_leads_minutes.sort_unstable();
+            }
+        }
         match (name, time_zone) {
             (Some(name), Some(time_zone)) if errors.is_empty() => Ok(LocationSettings {
                 name,
@@ -302,6 +332,7 @@ impl SettingsDto {
                 exceptions,
                 rooms,
                 max_simultaneous_bookings,
+                reminder_leads_minutes,
             }),
             _ => Err(errors),
         }
