@@ -578,3 +578,86 @@ async fn visits_are_confirmed_at_once_and_reminded_once_per_lead_but_never_when_
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_contraindicated_booking_needs_an_override_with_a_reason() {
+    let app = spawn_app().await;
+    let slug = "book-contra";
+    let (_, owner) = app.tenant(slug).await;
+    let (_, desk) = account(&app, &owner, slug, "dee.desk", "front_desk").await;
+    let (_, manager) = account(&app, &owner, slug, "mae.manager", "manager").await;
+    let loc = salon(&app, &owner, "Asia/Shanghai").await;
+    app.settle().await;
+    let (_, categories) = app.get(&owner, "/categories").await;
+    let (status, created) = app
+        .post(
+            &owner,
+            "/services",
+            &json!({ "category_id": categories[0]["category_id"], "name": "果酸焕肤",
+                     "segments": { "work": 40 }, "price": "380.00",
+                     "contraindicated_groups": ["孕期", "皮肤破损"] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let peel = created["service_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (status, _) = app
+        .post(&owner, &format!("/services/{peel}/publish"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let date = shanghai_date(2);
+    let staff = technicians(&app, &owner, &loc, &[&peel], 1, &date.to_string()).await;
+    let expecting = app
+        .register(
+            &owner,
+            &json!({ "name": "孙丽", "phone": "13700005555", "conditions": "孕期 20 周",
+                     "consent": { "privacy_policy_version": "v1" } }),
+        )
+        .await["customer_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let healthy = customer(&app, &owner, "13700006666").await;
+    let book = |who: &str, time: &str| {
+        json!({ "location_id": loc, "customer_id": who, "start": format!("{date}T{time}"),
+                "services": [{ "service_id": peel, "staff_id": staff[0] }] })
+    };
+
+    let (status, out) = app
+        .post(&desk, "/bookings", &book(&expecting, "10:00"))
+        .await;
+    assert_eq!(status, 422, "{out}");
+    assert!(
+        !out.to_string().contains("孕期"),
+        "her condition is not told: {out}"
+    );
+    let (status, out) = app.post(&desk, "/bookings", &book(&healthy, "10:00")).await;
+    assert_eq!(status, 201, "no contraindication: {out}");
+    let mut overridden = book(&expecting, "11:00");
+    overridden["override_reason"] = json!("医生书面同意");
+    let (status, _) = app.post(&desk, "/bookings", &overridden).await;
+    assert_eq!(status, 403, "the front desk may not override");
+    let (status, out) = app.post(&manager, "/bookings", &overridden).await;
+    assert_eq!(status, 201, "{out}");
+
+    // The override and its reason are in the day's history.
+    let (status, events) = app
+        .get(
+            &owner,
+            &format!("/audit/streams/schedule-{loc}-{date}/events"),
+        )
+        .await;
+    assert_eq!(status, 200, "{events}");
+    let reasons: Vec<&str> = events
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|x| x["payload"]["override_reason"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(reasons, ["医生书面同意"], "{events}");
+    app.cleanup().await;
+}

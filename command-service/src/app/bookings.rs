@@ -335,6 +335,19 @@ pub fn fit(
     })
 }
 
+/// Whether a contraindicated group of any service of the visit (`孕期`, `皮肤破损`…)
+/// appears in the customer's recorded conditions or allergies (lower-cased).
+pub fn contraindicated(ctx: &Context, health: &str) -> bool {
+    !health.is_empty()
+        && ctx.services.values().any(|s| {
+            s.details
+                .contraindicated_groups
+                .iter()
+                .map(|g| g.trim().to_lowercase())
+                .any(|g| !g.is_empty() && health.contains(&g))
+        })
+}
+
 /// The technicians to try for each service: the one asked for, or everyone who may.
 fn candidates(ctx: &Context, services: &[ServiceRequest]) -> Vec<Vec<StaffId>> {
     services
@@ -423,7 +436,9 @@ impl App {
                 "bookings are taken at most {HORIZON_DAYS} days ahead"
             )));
         }
-        let phone = self.customer_phone(ctx.tenant, req.customer_id).await?;
+        let (phone, health) = self
+            .customer_for_booking(ctx.tenant, req.customer_id)
+            .await?;
         let date = req.start.date();
         let overriding = req.override_reason.is_some();
         let _turn = self
@@ -436,6 +451,15 @@ impl App {
             let context = self
                 .booking_context(ctx.tenant, &req, settings.clone(), tz, date)
                 .await?;
+            if !overriding && contraindicated(&context, &health) {
+                // Never says which: the front desk may not read her health record.
+                return Err(AppError::Rule(
+                    "a contraindication of a service matches a condition or allergy recorded \
+                     for the customer: a technician or manager should review it (an override \
+                     with a reason books it anyway)"
+                        .into(),
+                ));
+            }
             let (version, day) = self.load_day(ctx.tenant, req.location_id, date).await?;
             let (fit, _) = match first_fit(&context, &day, date, start, &req.services, overriding) {
                 Ok(f) => f,
@@ -660,9 +684,25 @@ impl App {
         tenant: TenantId,
         customer: CustomerId,
     ) -> Result<String, AppError> {
+        Ok(self.customer_for_booking(tenant, customer).await?.0)
+    }
+
+    /// Her phone, and her recorded conditions and allergies (lower-cased) to check
+    /// services' contraindications against (SVC-3).
+    async fn customer_for_booking(
+        &self,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<(String, String), AppError> {
         match self.load_customer(tenant, customer).await?.state {
             crate::domain::customer::CustomerState::Active { details, .. } => {
-                Ok(details.phone.as_e164().to_owned())
+                let health = [details.conditions.as_ref(), details.allergies.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|t| t.as_str().to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Ok((details.phone.as_e164().to_owned(), health))
             }
             crate::domain::customer::CustomerState::New => Err(AppError::NotFound("customer")),
         }
