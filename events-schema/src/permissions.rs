@@ -63,13 +63,15 @@ pub enum Operation {
     ManageBookings,
     /// Read bookings: a location's day calendar, a customer's bookings.
     ViewBookings,
+    /// Find the free times of a visit (availability).
+    ViewAvailability,
     /// Book outside shifts or opening hours or beyond a capacity limit, with a reason
     /// (asked for in the booking's body: `override_reason`).
     OverrideBookingRules,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 29] = [
+    pub const ALL: [Operation; 30] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -98,6 +100,7 @@ impl Operation {
         Operation::ViewSettings,
         Operation::ManageBookings,
         Operation::ViewBookings,
+        Operation::ViewAvailability,
         Operation::OverrideBookingRules,
     ];
 
@@ -132,6 +135,7 @@ impl Operation {
             Operation::ViewSettings => "view_settings",
             Operation::ManageBookings => "manage_bookings",
             Operation::ViewBookings => "view_bookings",
+            Operation::ViewAvailability => "view_availability",
             Operation::OverrideBookingRules => "override_booking_rules",
         }
     }
@@ -195,6 +199,8 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ViewSettings => matches!(role, Owner | Manager),
         ManageBookings => matches!(role, Owner | Manager | FrontDesk),
         ViewBookings => matches!(role, Owner | Manager | FrontDesk | Technician),
+        // Customers too: they will book themselves.
+        ViewAvailability => role != System,
         OverrideBookingRules => matches!(role, Owner | Manager),
     }
 }
@@ -344,6 +350,12 @@ pub const ROUTES: &[Route] = {
         ),
         route(Command, "PUT", "/settings", Requires(ManageSettings)),
         route(Command, "POST", "/bookings", Requires(ManageBookings)),
+        route(
+            Command,
+            "GET",
+            "/locations/{id}/availability",
+            Requires(ViewAvailability),
+        ),
         route(
             Command,
             "POST",
@@ -588,9 +600,10 @@ mod tests {
     fn customers_and_the_system_role_are_denied_staff_operations_and_system_everything() {
         for op in Operation::ALL {
             assert!(!allows(Role::System, op), "{op:?}");
+            // Customers read their own record and the salon's free times, nothing else.
             assert_eq!(
                 allows(Role::Customer, op),
-                op == Operation::ViewOwnRecord,
+                matches!(op, Operation::ViewOwnRecord | Operation::ViewAvailability),
                 "{op:?}"
             );
             if op == Operation::ViewOwnRecord {

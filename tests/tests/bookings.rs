@@ -661,3 +661,116 @@ async fn a_contraindicated_booking_needs_an_override_with_a_reason() {
     assert_eq!(reasons, ["医生书面同意"], "{events}");
     app.cleanup().await;
 }
+
+/// Availability's windows of one date, as (first, last) local start minutes.
+fn windows(avail: &Value) -> Vec<(u32, u32)> {
+    let minute = |s: &str| -> u32 {
+        let (h, m) = s.split_once(':').unwrap_or(("0", "0"));
+        h.parse::<u32>().unwrap_or(0) * 60 + m.parse::<u32>().unwrap_or(0)
+    };
+    avail["dates"][0]["windows"]
+        .as_array()
+        .map(|w| {
+            w.iter()
+                .map(|x| {
+                    (
+                        minute(x["first_start"].as_str().unwrap_or_default()),
+                        minute(x["last_start"].as_str().unwrap_or_default()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_start_availability_offers_can_be_booked_and_none_is_missing() {
+    use rand::{Rng, SeedableRng};
+    let app = spawn_app().await;
+    let (_, owner) = app.tenant("book-avail").await;
+    let loc = salon(&app, &owner, "Asia/Shanghai").await;
+    let facial = service(&app, &owner, "水光护理", true).await;
+    let massage = service(&app, &owner, "肩颈按摩", false).await;
+    let who = customer(&app, &owner, "13700007777").await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20_261_129);
+    for round in 0..3i64 {
+        let date = shanghai_date(2 + round);
+        let staff = technicians(
+            &app,
+            &owner,
+            &loc,
+            &[&facial, &massage],
+            2,
+            &date.to_string(),
+        )
+        .await;
+        let book = |minute: u32, service: &str, tech: &str| {
+            json!({ "location_id": loc, "customer_id": who,
+                    "start": format!("{date}T{:02}:{:02}", minute / 60, minute % 60),
+                    "services": [{ "service_id": service, "staff_id": tech }] })
+        };
+        // A random day: bookings at random five-minute starts (refusals are fine).
+        for _ in 0..8 {
+            let minute = rng.gen_range(9 * 12..20 * 12) * 5;
+            let service = if rng.gen_bool(0.5) { &facial } else { &massage };
+            let tech = &staff[rng.gen_range(0..staff.len())];
+            let (status, out) = app
+                .post(&owner, "/bookings", &book(minute, service, tech))
+                .await;
+            assert!(status == 201 || status == 409, "{status} {out}");
+        }
+        let r = app
+            .http
+            .get(format!(
+                "{}/locations/{loc}/availability?service_id={facial}&staff_id={}&date={date}",
+                app.command_url, staff[0]
+            ))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status(), 200);
+        let offered: Value = r.json().await.unwrap_or(Value::Null);
+        let wins = windows(&offered);
+        let is_offered = |m: u32| wins.iter().any(|(a, b)| *a <= m && m <= *b);
+        let slots = offered["dates"][0]["slots"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let gaps: Vec<i64> = slots
+            .iter()
+            .filter_map(|s| s["idle_gap_minutes"].as_i64())
+            .collect();
+        assert!(
+            gaps.windows(2).all(|w| w[0] <= w[1]),
+            "best first: {gaps:?}"
+        );
+        // Brute force over the minute grid, sampled: a start is offered exactly when it
+        // can be booked (then cancelled again, so nothing else changes).
+        for _ in 0..25 {
+            let minute = rng.gen_range(9 * 60..21 * 60);
+            let (status, out) = app
+                .post(&owner, "/bookings", &book(minute, &facial, &staff[0]))
+                .await;
+            assert_eq!(
+                status == 201,
+                is_offered(minute),
+                "{date} {:02}:{:02}: {status} {out} against {wins:?}",
+                minute / 60,
+                minute % 60
+            );
+            if status == 201 {
+                let id = out["booking_id"].as_str().unwrap_or_default();
+                let (status, _) = app
+                    .post(
+                        &owner,
+                        &format!("/bookings/{id}/cancel"),
+                        &json!({ "reason": "probe" }),
+                    )
+                    .await;
+                assert_eq!(status, 200);
+            }
+        }
+    }
+    app.cleanup().await;
+}

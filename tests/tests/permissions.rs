@@ -530,8 +530,16 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         } else {
             &id
         };
+        let query = if route.path == "/locations/{id}/availability" {
+            format!(
+                "?service_id={}",
+                booking_setup().get(2).cloned().unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
         let url = format!(
-            "{}{}",
+            "{}{}{query}",
             route.base,
             route
                 .path

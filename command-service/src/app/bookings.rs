@@ -449,7 +449,14 @@ impl App {
         loop {
             tries += 1;
             let context = self
-                .booking_context(ctx.tenant, &req, settings.clone(), tz, date)
+                .booking_context(
+                    ctx.tenant,
+                    req.location_id,
+                    &req.services,
+                    settings.clone(),
+                    tz,
+                    date,
+                )
                 .await?;
             if !overriding && contraindicated(&context, &health) {
                 // Never says which: the front desk may not read her health record.
@@ -578,7 +585,14 @@ impl App {
                 Err(AppError::Conflict) => {
                     let (_, day) = self.load_day(ctx.tenant, req.location_id, date).await?;
                     let context = self
-                        .booking_context(ctx.tenant, &req, settings.clone(), tz, date)
+                        .booking_context(
+                            ctx.tenant,
+                            req.location_id,
+                            &req.services,
+                            settings.clone(),
+                            tz,
+                            date,
+                        )
                         .await?;
                     let alternatives = self
                         .alternatives(ctx.tenant, &context, &req, date, start, &day)
@@ -738,14 +752,15 @@ impl App {
     async fn booking_context(
         &self,
         tenant: TenantId,
-        req: &BookingRequest,
+        location_id: LocationId,
+        wanted_services: &[ServiceRequest],
         settings: LocationSettings,
         tz: Tz,
         date: NaiveDate,
     ) -> Result<Context, AppError> {
         let now = Utc::now();
         let mut services = HashMap::new();
-        for r in &req.services {
+        for r in wanted_services {
             if services.contains_key(&r.service_id) {
                 continue;
             }
@@ -768,8 +783,8 @@ impl App {
                 },
             );
         }
-        let wanted: Vec<StaffId> = if req.services.iter().all(|r| r.staff_id.is_some()) {
-            req.services.iter().filter_map(|r| r.staff_id).collect()
+        let wanted: Vec<StaffId> = if wanted_services.iter().all(|r| r.staff_id.is_some()) {
+            wanted_services.iter().filter_map(|r| r.staff_id).collect()
         } else {
             self.staff_ids(tenant).await?
         };
@@ -794,13 +809,7 @@ impl App {
             };
             let (_, rota) = self.load_rota(tenant, staff_id).await?;
             let elsewhere = self
-                .holds_elsewhere(
-                    tenant,
-                    staff_id,
-                    req.location_id,
-                    date,
-                    (day_start, day_end),
-                )
+                .holds_elsewhere(tenant, staff_id, location_id, date, (day_start, day_end))
                 .await?;
             technicians.push(Technician {
                 staff_id,
@@ -810,7 +819,7 @@ impl App {
             });
         }
         Ok(Context {
-            location_id: req.location_id,
+            location_id,
             settings,
             tz,
             services,
@@ -1025,6 +1034,163 @@ impl App {
             "other_staff": other_staff,
             "next_days": next_days,
         }))
+    }
+}
+
+/// What is free: every bookable start of a visit at a location over some dates.
+pub struct AvailabilityQuery {
+    pub location_id: LocationId,
+    pub services: Vec<ServiceRequest>,
+    pub from: NaiveDate,
+    pub days: u32,
+}
+
+/// Most dates one availability request covers.
+pub const MAX_AVAILABILITY_DAYS: u32 = 7;
+/// Slots offered (aligned to this many minutes) besides the complete windows.
+const SLOT_MINUTES: u32 = 15;
+
+/// The idle time a visit would leave its technicians: from their previous commitment
+/// (or the start of their shift) to the visit, and from the visit to their next one (or
+/// the end of their shift). Smaller packs the day tighter.
+fn idle_gap(ctx: &Context, day: &DaySchedule, date: NaiveDate, fit: &Fit) -> i64 {
+    let mut gap = 0;
+    for s in &fit.services {
+        let Some(tech) = ctx.technicians.iter().find(|t| t.staff_id == s.staff_id) else {
+            continue;
+        };
+        let shifts: Vec<(DateTime<Utc>, DateTime<Utc>)> = tech
+            .rota
+            .shifts_on(date)
+            .iter()
+            .filter(|x| x.location_id == ctx.location_id)
+            .filter_map(|x| localtime::interval(ctx.tz, date, x.start, x.end))
+            .collect();
+        let Some((shift_start, shift_end)) = shifts
+            .iter()
+            .find(|(a, b)| *a <= s.span.start && s.span.end <= *b)
+            .copied()
+        else {
+            continue;
+        };
+        let busy: Vec<Span> = day
+            .services()
+            .filter(|b| b.staff_id == s.staff_id)
+            .flat_map(|b| b.staff_busy.iter().copied())
+            .chain(tech.elsewhere.iter().copied())
+            .collect();
+        let before = busy
+            .iter()
+            .map(|b| b.end)
+            .filter(|e| *e <= s.span.start)
+            .max()
+            .unwrap_or(shift_start)
+            .max(shift_start);
+        let after = busy
+            .iter()
+            .map(|b| b.start)
+            .filter(|x| *x >= s.span.end)
+            .min()
+            .unwrap_or(shift_end)
+            .min(shift_end);
+        gap += (s.span.start - before).num_minutes() + (after - s.span.end).num_minutes();
+    }
+    gap
+}
+
+impl App {
+    /// Every minute a visit could start on each date (as windows of consecutive
+    /// starts), and the starts on the quarter hour ranked by the idle gap they leave.
+    /// Computed from the write side with the very rule a booking is decided by, so
+    /// every start offered can be booked while nothing else changes.
+    pub async fn availability(
+        &self,
+        tenant: TenantId,
+        q: AvailabilityQuery,
+    ) -> Result<serde_json::Value, AppError> {
+        let settings = self
+            .location_settings(tenant, q.location_id)
+            .await?
+            .ok_or(AppError::NotFound("location"))?;
+        let tz: Tz = settings
+            .time_zone
+            .parse()
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("a stored zone does not parse")))?;
+        let now = Utc::now();
+        let mut dates = Vec::new();
+        for date in q.from.iter_days().take(q.days as usize) {
+            let ctx = self
+                .booking_context(
+                    tenant,
+                    q.location_id,
+                    &q.services,
+                    settings.clone(),
+                    tz,
+                    date,
+                )
+                .await?;
+            let (_, day) = self.load_day(tenant, q.location_id, date).await?;
+            let mut windows: Vec<serde_json::Value> = Vec::new();
+            let mut slots: Vec<(i64, DateTime<Utc>, serde_json::Value)> = Vec::new();
+            let mut open_window: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+            let close = |w: (DateTime<Utc>, DateTime<Utc>), out: &mut Vec<serde_json::Value>| {
+                out.push(json!({
+                    "first_start": w.0.with_timezone(&tz).naive_local().format("%H:%M").to_string(),
+                    "last_start": w.1.with_timezone(&tz).naive_local().format("%H:%M").to_string(),
+                    "first_starts_at": w.0,
+                    "last_starts_at": w.1,
+                }));
+            };
+            for iv in settings.hours_on(date) {
+                let Some((open, end)) = localtime::interval(tz, date, iv.start, iv.end) else {
+                    continue;
+                };
+                let mut t = open;
+                while t < end {
+                    let fits = if t > now {
+                        // Whatever the misfit (taken, closed, nobody here does it): not then.
+                        first_fit(&ctx, &day, date, t, &q.services, false).ok()
+                    } else {
+                        None
+                    };
+                    match (fits, open_window) {
+                        (Some((fit, staff)), w) => {
+                            open_window = Some((w.map_or(t, |w| w.0), t));
+                            let local = t.with_timezone(&tz).naive_local();
+                            if chrono::Timelike::minute(&local) % SLOT_MINUTES == 0 {
+                                let gap = idle_gap(&ctx, &day, date, &fit);
+                                slots.push((
+                                    gap,
+                                    t,
+                                    json!({
+                                        "start": local.format("%H:%M").to_string(),
+                                        "starts_at": t,
+                                        "staff": staff,
+                                        "idle_gap_minutes": gap,
+                                    }),
+                                ));
+                            }
+                        }
+                        (None, Some(w)) => {
+                            close(w, &mut windows);
+                            open_window = None;
+                        }
+                        (None, None) => {}
+                    }
+                    t += Duration::minutes(1);
+                }
+                if let Some(w) = open_window.take() {
+                    close(w, &mut windows);
+                }
+            }
+            slots.sort_by_key(|(gap, t, _)| (*gap, *t));
+            dates.push(json!({
+                "date": date,
+                "windows": windows,
+                "slots": slots.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>(),
+            }));
+        }
+        Ok(json!({ "location_id": q.location_id, "time_zone": settings.time_zone, "dates": dates }))
     }
 }
 

@@ -185,3 +185,109 @@ pub async fn cancel(
         state.app.cancel_booking(&ctx, booking_id, reason).await?,
     ))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityParams {
+    /// Comma-separated service ids, in the order of the visit.
+    pub service_id: Option<String>,
+    /// One technician for every service; absent: any who may.
+    pub staff_id: Option<String>,
+    /// First date (default: today at the location).
+    pub date: Option<String>,
+    /// How many dates (1 to 7, default 1).
+    pub days: Option<u32>,
+}
+
+/// `GET /locations/{id}/availability?service_id=&staff_id=&date=&days=`.
+pub async fn availability(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    query: Result<
+        axum::extract::Query<AvailabilityParams>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let location_id: LocationId = raw
+        .parse()
+        .map_err(|_| ApiError::BadRequest("location id must be a UUID".into()))?;
+    let axum::extract::Query(p) = query.map_err(|e| {
+        ApiError::BadRequest(events_schema::values::redact_echoed_values(&e.body_text()))
+    })?;
+    let mut e = Vec::new();
+    let staff_id = uuid_field::<StaffId>("staff_id", p.staff_id.as_deref(), false, &mut e);
+    let mut services = Vec::new();
+    match p
+        .service_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => e.push(FieldError::new(
+            "service_id",
+            "is required (comma-separated ids)",
+        )),
+        Some(list) => {
+            for (i, raw) in list.split(',').enumerate() {
+                match raw.trim().parse::<ServiceId>() {
+                    Ok(service_id) => services.push(ServiceRequest {
+                        service_id,
+                        staff_id,
+                        room_id: None,
+                    }),
+                    Err(_) => e.push(FieldError::new(
+                        format!("service_id[{i}]"),
+                        "must be a UUID",
+                    )),
+                }
+            }
+            if services.len() > MAX_SERVICES {
+                e.push(FieldError::new(
+                    "service_id",
+                    format!("at most {MAX_SERVICES}"),
+                ));
+            }
+        }
+    }
+    let days = p.days.unwrap_or(1);
+    if !(1..=crate::app::bookings::MAX_AVAILABILITY_DAYS).contains(&days) {
+        e.push(FieldError::new("days", "must be 1 to 7"));
+    }
+    let from = match p.date.as_deref() {
+        None => None,
+        Some(d) => chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+            .map_err(|_| e.push(FieldError::new("date", "must be a date as YYYY-MM-DD")))
+            .ok(),
+    };
+    if !e.is_empty() {
+        return Err(ApiError::Validation(e));
+    }
+    let from = match from {
+        Some(d) => d,
+        None => {
+            let tz: chrono_tz::Tz = state
+                .app
+                .location_settings(caller.tenant, location_id)
+                .await?
+                .ok_or(crate::app::AppError::NotFound("location"))?
+                .time_zone
+                .parse()
+                .unwrap_or(chrono_tz::UTC);
+            chrono::Utc::now().with_timezone(&tz).date_naive()
+        }
+    };
+    let answer = state
+        .app
+        .availability(
+            caller.tenant,
+            crate::app::bookings::AvailabilityQuery {
+                location_id,
+                services,
+                from,
+                days,
+            },
+        )
+        .await?;
+    Ok(axum::Json(answer))
+}

@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/services/{id}/unpublish", post(catalogue::unpublish))
         .route("/services/{id}/prices", post(catalogue::change_price))
         .route("/bookings", post(bookings::place))
+        .route("/locations/{id}/availability", get(bookings::availability))
         .route("/bookings/{id}/cancel", post(bookings::cancel))
         .route("/staff", post(staff::hire))
         .route("/staff/{id}", put(staff::change))

@@ -435,6 +435,17 @@ fn staff_paths() -> Value {
             "responses": { "201": { "description": "{booking_id, number, services: [{service_id, staff_id, room_id, starts_at, ends_at, price}], version, consistency_token}" },
                            "409": { "description": "Not bookable then: {error: unavailable, message, alternatives}" },
                            "422": { "description": "A local time that does not exist or is ambiguous, a past time, a technician who may not do the service…" } } } },
+        "/locations/{id}/availability": { "get": {
+            "summary": "Free times of a visit (APT): every bookable start per date as windows of consecutive minutes, and the quarter-hour starts ranked by the idle gap they leave their technicians",
+            "description": "Computed with the very rule a booking is decided by: every start offered can be booked while nothing else changes.",
+            "parameters": [
+                { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                { "name": "service_id", "in": "query", "required": true, "description": "comma-separated service ids, in the visit's order", "schema": { "type": "string" } },
+                { "name": "staff_id", "in": "query", "description": "one technician for every service; absent: any who may", "schema": { "type": "string", "format": "uuid" } },
+                { "name": "date", "in": "query", "description": "first date (default today at the location)", "schema": { "type": "string", "format": "date" } },
+                { "name": "days", "in": "query", "description": "1 to 7 (default 1)", "schema": { "type": "integer" } }],
+            "responses": { "200": { "description": "{location_id, time_zone, dates: [{date, windows: [{first_start, last_start, first_starts_at, last_starts_at}], slots: [{start, starts_at, staff, idle_gap_minutes}]}]}" },
+                           "404": { "description": "No such location or service" } } } },
         "/bookings/{id}/cancel": { "post": {
             "summary": "Cancel a booking, with a reason: its technician, room and places are free again",
             "parameters": id,
