@@ -147,6 +147,9 @@ enum Phase {
     Rebuild,
     /// The bulk load, the rebuild and the lookups.
     Lookup,
+    /// Bookings at 32 clients and availability, on a location of 20 technicians with
+    /// 200 bookings on the day asked about.
+    Book,
 }
 
 impl Args {
@@ -209,6 +212,8 @@ struct Report {
     propagation_p99_ms: f64,
     rebuild_events_per_s: f64,
     lookup_p99_ms: f64,
+    book_ratio: f64,
+    availability_p99_ms: f64,
     warnings: Vec<String>,
 }
 
@@ -249,7 +254,7 @@ impl Report {
         }
         println!();
         println!("targets (DESIGN §11):");
-        let targets: [(&str, f64, &str, f64, bool); 5] = [
+        let targets: [(&str, f64, &str, f64, bool); 6] = [
             (
                 "append_ratio",
                 self.append_ratio,
@@ -285,6 +290,13 @@ impl Report {
                 10.0,
                 self.lookup_p99_ms <= 10.0,
             ),
+            (
+                "availability_p99_ms",
+                self.availability_p99_ms,
+                "≤",
+                20.0,
+                self.availability_p99_ms <= 20.0,
+            ),
         ];
         for (name, value, op, target, met) in targets {
             println!(
@@ -293,12 +305,14 @@ impl Report {
             );
         }
         println!(
-            "{{\"append_ratio\":{}, \"append_p99_ms\":{}, \"propagation_p99_ms\":{}, \"rebuild_events_per_s\":{}, \"lookup_p99_ms\":{}}}",
+            "{{\"append_ratio\":{}, \"append_p99_ms\":{}, \"propagation_p99_ms\":{}, \"rebuild_events_per_s\":{}, \"lookup_p99_ms\":{}, \"book_ratio\":{}, \"availability_p99_ms\":{}}}",
             json!(round3(self.append_ratio)),
             json!(round3(self.append_p99_ms)),
             json!(round3(self.propagation_p99_ms)),
             json!(round3(self.rebuild_events_per_s)),
             json!(round3(self.lookup_p99_ms)),
+            json!(round3(self.book_ratio)),
+            json!(round3(self.availability_p99_ms)),
         );
     }
 }
@@ -428,6 +442,7 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
             args.only
         ));
     }
+    let mut raw_rate: Option<f64> = None;
     if args.runs(Phase::Append) {
         // 1. Append through HTTP.
         checkpoint(&admin).await?;
@@ -458,6 +473,7 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
             raw.rate(),
             raw.latencies.summary().p99_ms
         );
+        raw_rate = Some(raw.rate());
         report.append_ratio = if raw.rate() > 0.0 {
             append.rate() / raw.rate()
         } else {
@@ -535,6 +551,10 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
                 .warnings
                 .push(format!("propagation: first error: {e}"));
         }
+    }
+
+    if args.runs(Phase::Book) {
+        book_phases(app, &admin, &token, args, raw_rate, &mut report).await?;
     }
 
     if !(args.runs(Phase::Rebuild) || args.runs(Phase::Lookup)) {
@@ -1120,4 +1140,269 @@ async fn lookup_phase(
         },
     )
     .await
+}
+
+/// Phone numbers of the booking phases' customer (a range no other phase uses).
+const BOOKING_PHONE: u64 = 500_000_000;
+/// Technicians of the booking location, and bookings loaded on its busy day.
+const TECHNICIANS: usize = 20;
+const LOADED_BOOKINGS: usize = 200;
+
+/// `POST` or `GET` with the owner's token; the status and JSON body.
+async fn call_json(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let mut req = http
+        .request(method, url)
+        .bearer_auth(token)
+        .timeout(HTTP_TIMEOUT);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req.send().await?;
+    let status = r.status().as_u16();
+    Ok((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+struct BookingSetup {
+    location: String,
+    service: String,
+    customer: String,
+    staff: Vec<String>,
+    /// The day with the loaded bookings.
+    busy_day: chrono::NaiveDate,
+}
+
+/// A location open 09:00–21:00, a published 45+15-minute service, 20 technicians on
+/// shift every day, a customer, and 200 bookings on one day (10 per technician).
+async fn booking_setup(
+    app: &TestApp,
+    admin: &tokio_postgres::Client,
+    token: &str,
+) -> anyhow::Result<BookingSetup> {
+    let (http, base) = (&app.http, &app.command_url);
+    let post = |path: &str, body: Value| {
+        let url = format!("{base}{path}");
+        async move { call_json(http, reqwest::Method::POST, url, token, Some(&body)).await }
+    };
+    let day = json!([{ "start": "09:00", "end": "21:00" }]);
+    let week = json!({ "mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day });
+    let (status, out) = post(
+        "/locations",
+        json!({ "name": "Bench salon", "time_zone": "Asia/Shanghai", "weekly_hours": week }),
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "location: {status} {out}");
+    let location = out["location_id"].as_str().unwrap_or_default().to_owned();
+    let category: String = admin
+        .query_one(
+            "SELECT payload::jsonb->>'category_id' FROM es.events WHERE event_type = 'CategoryCreated' LIMIT 1",
+            &[],
+        )
+        .await?
+        .get(0);
+    let (status, out) = post(
+        "/services",
+        json!({ "category_id": category, "name": "补水护理",
+        "segments": { "work": 45, "buffer_after": 15 }, "price": "198.00" }),
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "service: {status} {out}");
+    let service = out["service_id"].as_str().unwrap_or_default().to_owned();
+    let (status, out) = post(&format!("/services/{service}/publish"), json!({})).await?;
+    anyhow::ensure!(status == 200, "publish: {status} {out}");
+    let (status, out) = post(
+        "/customers",
+        json!({ "name": "预约客", "phone": data::phone(BOOKING_PHONE),
+        "consent": { "privacy_policy_version": "v1" } }),
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "customer: {status} {out}");
+    let customer = out["customer_id"].as_str().unwrap_or_default().to_owned();
+    let today = chrono::Utc::now().date_naive();
+    let mut staff = Vec::new();
+    for i in 0..TECHNICIANS {
+        let (status, out) = post(
+            "/staff",
+            json!({ "name": format!("技师{i}"), "position": "美容师", "level": "初级",
+            "hire_date": "2025-01-01", "skills": [service], "locations": [location] }),
+        )
+        .await?;
+        anyhow::ensure!(status == 201, "staff: {status} {out}");
+        let id = out["staff_id"].as_str().unwrap_or_default().to_owned();
+        let (status, out) = post(
+            &format!("/staff/{id}/rota"),
+            json!({ "action": "set_pattern",
+            "location_id": location, "valid_from": today.to_string(), "days": week }),
+        )
+        .await?;
+        anyhow::ensure!(status == 200, "rota: {status} {out}");
+        staff.push(id);
+    }
+    let busy_day = today + chrono::Duration::days(2);
+    for (k, tech) in staff
+        .iter()
+        .flat_map(|t| (0..LOADED_BOOKINGS / TECHNICIANS).map(move |k| (k, t)))
+    {
+        let (status, out) = post(
+            "/bookings",
+            json!({ "location_id": location, "customer_id": customer,
+            "start": format!("{busy_day}T{:02}:00", 9 + k),
+            "services": [{ "service_id": service, "staff_id": tech }] }),
+        )
+        .await?;
+        anyhow::ensure!(status == 201, "loading a booking: {status} {out}");
+    }
+    Ok(BookingSetup {
+        location,
+        service,
+        customer,
+        staff,
+        busy_day,
+    })
+}
+
+async fn book_phases(
+    app: &TestApp,
+    admin: &tokio_postgres::Client,
+    token: &Arc<str>,
+    args: &Args,
+    raw_rate: Option<f64>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    eprintln!("[book] setup: a location with {TECHNICIANS} technicians and {LOADED_BOOKINGS} bookings on one day");
+    let setup = Arc::new(booking_setup(app, admin, token).await?);
+    let raw_rate = match raw_rate {
+        Some(r) => r,
+        None => {
+            let (payloads, _) = db::sample_payloads(admin, 64).await?;
+            raw_phase(app, admin, payloads, args).await?.rate()
+        }
+    };
+    checkpoint(admin).await?;
+    eprintln!(
+        "[book] {} clients POST /bookings at random quarter hours of the next 120 days, {:.1} s warm-up + {:.1} s",
+        args.clients, args.warmup_secs, args.append_secs
+    );
+    let refused = Arc::new(AtomicU64::new(0));
+    let (http, base, tok) = (app.http.clone(), app.command_url.clone(), token.clone());
+    let (s, r) = (setup.clone(), refused.clone());
+    let book = closed_loop(
+        args.clients,
+        args.warmup(),
+        secs(args.append_secs),
+        move |_| {
+            let (http, base, tok, s, r) = (
+                http.clone(),
+                base.clone(),
+                tok.clone(),
+                s.clone(),
+                r.clone(),
+            );
+            async move {
+                let (day, quarter, tech) = {
+                    let mut rng = rand::thread_rng();
+                    (
+                        rand::Rng::gen_range(&mut rng, 3..123i64),
+                        rand::Rng::gen_range(&mut rng, 0..44u32),
+                        rand::Rng::gen_range(&mut rng, 0..s.staff.len()),
+                    )
+                };
+                let date = s.busy_day + chrono::Duration::days(day);
+                let body = json!({ "location_id": s.location, "customer_id": s.customer,
+                "start": format!("{date}T{:02}:{:02}", 9 + quarter / 4, (quarter % 4) * 15),
+                "services": [{ "service_id": s.service, "staff_id": s.staff[tech] }] });
+                let (status, out) = call_json(
+                    &http,
+                    reqwest::Method::POST,
+                    format!("{base}/bookings"),
+                    &tok,
+                    Some(&body),
+                )
+                .await?;
+                match status {
+                    201 => Ok(()),
+                    409 => {
+                        r.fetch_add(1, Ordering::Relaxed);
+                        Ok(())
+                    }
+                    _ => bail!("POST /bookings: {status} {out}"),
+                }
+            }
+        },
+    )
+    .await?;
+    let refusals = refused.load(Ordering::Relaxed);
+    // A refusal (taken) is a completed command too; the ratio counts every one.
+    report.book_ratio = if raw_rate > 0.0 {
+        book.rate() / raw_rate
+    } else {
+        0.0
+    };
+    eprintln!("  {} commands ({refusals} refused as taken, counted from the start), {:.0}/s, p99 {:.2} ms", book.ok, book.rate(), book.latencies.summary().p99_ms);
+    report.rows.push(Row::from_load(
+        "book: POST /bookings",
+        &book,
+        format!(
+            "ratio to raw {:.3}; refusals (409) included",
+            report.book_ratio
+        ),
+    ));
+
+    eprintln!(
+        "[book] {} clients GET availability of the loaded day (any of {TECHNICIANS} technicians), {:.1} s warm-up + {:.1} s",
+        args.clients, args.warmup_secs, args.lookup_secs
+    );
+    let (http, base, tok, s) = (
+        app.http.clone(),
+        app.command_url.clone(),
+        token.clone(),
+        setup.clone(),
+    );
+    let avail = closed_loop(
+        args.clients,
+        args.warmup(),
+        secs(args.lookup_secs),
+        move |_| {
+            let (http, tok) = (http.clone(), tok.clone());
+            let url = format!(
+                "{base}/locations/{}/availability?service_id={}&date={}",
+                s.location, s.service, s.busy_day
+            );
+            async move {
+                let (status, out) = call_json(&http, reqwest::Method::GET, url, &tok, None).await?;
+                if status != 200
+                    || out["dates"][0]["windows"]
+                        .as_array()
+                        .is_none_or(Vec::is_empty)
+                {
+                    bail!("availability: {status} {out}");
+                }
+                Ok(())
+            }
+        },
+    )
+    .await?;
+    report.availability_p99_ms = avail.latencies.summary().p99_ms;
+    eprintln!(
+        "  {} reads, {:.0}/s, p99 {:.2} ms",
+        avail.ok,
+        avail.rate(),
+        report.availability_p99_ms
+    );
+    report.rows.push(Row::from_load(
+        "availability: one day, any tech",
+        &avail,
+        String::new(),
+    ));
+    for (label, r) in [("book", &book), ("availability", &avail)] {
+        if let Some(e) = &r.first_error {
+            report.warnings.push(format!("{label}: first error: {e}"));
+        }
+    }
+    Ok(())
 }
