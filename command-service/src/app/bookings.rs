@@ -118,6 +118,61 @@ pub struct Context {
     pub tz: Tz,
     pub services: HashMap<ServiceId, Offered>,
     pub technicians: Vec<Technician>,
+    /// Instants of opening hours and shifts per date, computed once (availability
+    /// asks about every minute of a day).
+    pub memo: Memo,
+}
+
+type Instants = Vec<(DateTime<Utc>, DateTime<Utc>)>;
+
+/// Opening hours and shifts in instants, per date (and technician).
+#[derive(Default)]
+pub struct Memo {
+    open: std::sync::Mutex<HashMap<NaiveDate, std::sync::Arc<Instants>>>,
+    shifts: std::sync::Mutex<HashMap<(StaffId, NaiveDate), std::sync::Arc<Instants>>>,
+}
+
+impl Context {
+    /// The location's open intervals on a date.
+    fn open_on(&self, date: NaiveDate) -> std::sync::Arc<Instants> {
+        let mut memo = self
+            .memo
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        memo.entry(date)
+            .or_insert_with(|| {
+                std::sync::Arc::new(
+                    self.settings
+                        .hours_on(date)
+                        .iter()
+                        .filter_map(|iv| localtime::interval(self.tz, date, iv.start, iv.end))
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+
+    /// A technician's shifts at this location on a date.
+    fn shifts_of(&self, tech: &Technician, date: NaiveDate) -> std::sync::Arc<Instants> {
+        let mut memo = self
+            .memo
+            .shifts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        memo.entry((tech.staff_id, date))
+            .or_insert_with(|| {
+                std::sync::Arc::new(
+                    tech.rota
+                        .shifts_on(date)
+                        .iter()
+                        .filter(|s| s.location_id == self.location_id)
+                        .filter_map(|s| localtime::interval(self.tz, date, s.start, s.end))
+                        .collect(),
+                )
+            })
+            .clone()
+    }
 }
 
 /// Why a visit does not fit at a time.
@@ -194,12 +249,7 @@ pub fn fit(
     choice: &[StaffId],
     overriding: bool,
 ) -> Result<Fit, Misfit> {
-    let open: Vec<(DateTime<Utc>, DateTime<Utc>)> = ctx
-        .settings
-        .hours_on(date)
-        .iter()
-        .filter_map(|iv| localtime::interval(ctx.tz, date, iv.start, iv.end))
-        .collect();
+    let open = ctx.open_on(date);
     let mut placed: Vec<BookedService> = Vec::new();
     let mut t = start;
     for (req, staff_id) in services.iter().zip(choice) {
@@ -233,13 +283,7 @@ pub fn fit(
             return Err(unavailable("the location is not open for the whole visit"));
         }
         if !overriding {
-            let shifts: Vec<(DateTime<Utc>, DateTime<Utc>)> = tech
-                .rota
-                .shifts_on(date)
-                .iter()
-                .filter(|s| s.location_id == ctx.location_id)
-                .filter_map(|s| localtime::interval(ctx.tz, date, s.start, s.end))
-                .collect();
+            let shifts = ctx.shifts_of(tech, date);
             if !staff_busy.iter().all(|b| within(b, &shifts)) {
                 return Err(unavailable(format!(
                     "technician {staff_id} is not on shift then"
@@ -799,9 +843,9 @@ impl App {
             {
                 continue;
             }
-            let loaded = match self.load_staff(tenant, staff_id).await {
-                Ok(s) if s.active => s,
-                Ok(_) | Err(AppError::Erased) => continue,
+            let work = match self.load_staff_work(tenant, staff_id).await {
+                Ok((true, work)) => work,
+                Ok((false, _)) => continue,
                 Err(AppError::NotFound(_)) => {
                     return Err(AppError::Rule(format!("no such technician {staff_id}")))
                 }
@@ -813,7 +857,7 @@ impl App {
                 .await?;
             technicians.push(Technician {
                 staff_id,
-                work: loaded.record.work,
+                work,
                 rota,
                 elsewhere,
             });
@@ -824,6 +868,7 @@ impl App {
             tz,
             services,
             technicians,
+            memo: Memo::default(),
         })
     }
 
@@ -946,13 +991,14 @@ impl App {
                 tz: ctx.tz,
                 services: ctx.services.clone(),
                 technicians: ctx.technicians.clone(),
+                memo: Memo::default(),
             };
             for staff_id in everyone {
                 if wider.technicians.iter().any(|t| t.staff_id == staff_id) {
                     continue;
                 }
-                if let Ok(s) = self.load_staff(tenant, staff_id).await {
-                    if s.active && s.record.work.locations.contains(&ctx.location_id) {
+                if let Ok((true, work)) = self.load_staff_work(tenant, staff_id).await {
+                    if work.locations.contains(&ctx.location_id) {
                         let (_, rota) = self.load_rota(tenant, staff_id).await?;
                         let (from, to) = (start - Duration::days(1), start + Duration::days(1));
                         let elsewhere = self
@@ -960,7 +1006,7 @@ impl App {
                             .await?;
                         wider.technicians.push(Technician {
                             staff_id,
-                            work: s.record.work,
+                            work,
                             rota,
                             elsewhere,
                         });
@@ -1007,6 +1053,7 @@ impl App {
                 tz: ctx.tz,
                 services: ctx.services.clone(),
                 technicians: Vec::new(),
+                memo: Memo::default(),
             };
             for tech in &ctx.technicians {
                 let day_start = t - Duration::days(1);

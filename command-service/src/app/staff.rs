@@ -341,6 +341,39 @@ impl App {
         tenant: TenantId,
         staff_id: StaffId,
     ) -> Result<LoadedStaff, AppError> {
+        let (version, active, sealed, work) = self.load_staff_sealed(tenant, staff_id).await?;
+        let mut profile = Profile::new();
+        for (field, value) in sealed.fields() {
+            profile.insert(
+                field,
+                self.open_staff_value(tenant, staff_id, field, value)
+                    .await?,
+            );
+        }
+        Ok(LoadedStaff {
+            version,
+            active,
+            record: StaffRecord { profile, work },
+        })
+    }
+
+    /// Whether a person is active, and their work terms, without opening their
+    /// personal data (what scheduling needs).
+    pub async fn load_staff_work(
+        &self,
+        tenant: TenantId,
+        staff_id: StaffId,
+    ) -> Result<(bool, WorkTerms), AppError> {
+        let (_, active, _, work) = self.load_staff_sealed(tenant, staff_id).await?;
+        Ok((active, work))
+    }
+
+    /// A staff record as its stream has it: version, active, sealed profile, work terms.
+    async fn load_staff_sealed(
+        &self,
+        tenant: TenantId,
+        staff_id: StaffId,
+    ) -> Result<(i64, bool, SealedProfile, WorkTerms), AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
         let history = store::read_stream(&client, tenant, &wire::stream_id(staff_id)).await?;
         drop(client);
@@ -360,19 +393,7 @@ impl App {
         let (Some(last), Some((sealed, work, active))) = (history.last(), state) else {
             return Err(AppError::NotFound("staff member"));
         };
-        let mut profile = Profile::new();
-        for (field, value) in sealed.fields() {
-            profile.insert(
-                field,
-                self.open_staff_value(tenant, staff_id, field, value)
-                    .await?,
-            );
-        }
-        Ok(LoadedStaff {
-            version: last.stream_version,
-            active,
-            record: StaffRecord { profile, work },
-        })
+        Ok((last.stream_version, active, sealed, work))
     }
 
     async fn open_staff_value(
