@@ -130,7 +130,11 @@ type Instants = Vec<(DateTime<Utc>, DateTime<Utc>)>;
 pub struct Memo {
     open: std::sync::Mutex<HashMap<NaiveDate, std::sync::Arc<Instants>>>,
     shifts: std::sync::Mutex<HashMap<(StaffId, NaiveDate), std::sync::Arc<Instants>>>,
+    busy: std::sync::Mutex<HashMap<(StaffId, NaiveDate), Holds>>,
 }
+
+/// A technician's holds of one date.
+type Holds = std::sync::Arc<Vec<Span>>;
 
 impl Context {
     /// The location's open intervals on a date.
@@ -147,6 +151,32 @@ impl Context {
                         .hours_on(date)
                         .iter()
                         .filter_map(|iv| localtime::interval(self.tz, date, iv.start, iv.end))
+                        .collect(),
+                )
+            })
+            .clone()
+    }
+
+    /// A technician's holds on a date: the day's bookings here and holds elsewhere
+    /// (a context is used with one schedule per date).
+    fn busy_of(
+        &self,
+        tech: &Technician,
+        day: &DaySchedule,
+        date: NaiveDate,
+    ) -> std::sync::Arc<Vec<Span>> {
+        let mut memo = self
+            .memo
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        memo.entry((tech.staff_id, date))
+            .or_insert_with(|| {
+                std::sync::Arc::new(
+                    day.services()
+                        .filter(|b| b.staff_id == tech.staff_id)
+                        .flat_map(|b| b.staff_busy.iter().copied())
+                        .chain(tech.elsewhere.iter().copied())
                         .collect(),
                 )
             })
@@ -290,12 +320,12 @@ pub fn fit(
                 )));
             }
         }
-        let theirs = day
-            .services()
-            .chain(placed.iter())
+        let held = ctx.busy_of(tech, day, date);
+        let theirs = placed
+            .iter()
             .filter(|b| b.staff_id == *staff_id)
             .flat_map(|b| b.staff_busy.iter())
-            .chain(tech.elsewhere.iter());
+            .chain(held.iter());
         for other in theirs {
             if staff_busy.iter().any(|b| b.overlaps(other)) {
                 return Err(unavailable(format!("technician {staff_id} is busy then")));
