@@ -37,7 +37,42 @@ pub struct WeeklyHours {
     pub sun: Vec<Interval>,
 }
 
+/// Weekdays by their short names (`mon` … `sun`), Monday first.
+pub const WEEKDAYS: [(chrono::Weekday, &str); 7] = [
+    (chrono::Weekday::Mon, "mon"),
+    (chrono::Weekday::Tue, "tue"),
+    (chrono::Weekday::Wed, "wed"),
+    (chrono::Weekday::Thu, "thu"),
+    (chrono::Weekday::Fri, "fri"),
+    (chrono::Weekday::Sat, "sat"),
+    (chrono::Weekday::Sun, "sun"),
+];
+
+/// A weekday's short name (`mon`).
+pub fn weekday_name(day: chrono::Weekday) -> &'static str {
+    WEEKDAYS[day.num_days_from_monday() as usize].1
+}
+
+/// The weekday of a short name (`mon` … `sun`).
+pub fn weekday_named(name: &str) -> Option<chrono::Weekday> {
+    WEEKDAYS.iter().find(|(_, n)| *n == name).map(|(d, _)| *d)
+}
+
 impl WeeklyHours {
+    /// The hours of a weekday, to change.
+    pub fn of_mut(&mut self, weekday: chrono::Weekday) -> &mut Vec<Interval> {
+        use chrono::Weekday::*;
+        match weekday {
+            Mon => &mut self.mon,
+            Tue => &mut self.tue,
+            Wed => &mut self.wed,
+            Thu => &mut self.thu,
+            Fri => &mut self.fri,
+            Sat => &mut self.sat,
+            Sun => &mut self.sun,
+        }
+    }
+
     /// The hours of a weekday (Monday = 0).
     pub fn of(&self, weekday: chrono::Weekday) -> &[Interval] {
         use chrono::Weekday::*;

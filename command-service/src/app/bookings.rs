@@ -1136,13 +1136,7 @@ fn idle_gap(ctx: &Context, day: &DaySchedule, date: NaiveDate, fit: &Fit) -> i64
         let Some(tech) = ctx.technicians.iter().find(|t| t.staff_id == s.staff_id) else {
             continue;
         };
-        let shifts: Vec<(DateTime<Utc>, DateTime<Utc>)> = tech
-            .rota
-            .shifts_on(date)
-            .iter()
-            .filter(|x| x.location_id == ctx.location_id)
-            .filter_map(|x| localtime::interval(ctx.tz, date, x.start, x.end))
-            .collect();
+        let shifts = ctx.shifts_of(tech, date);
         let Some((shift_start, shift_end)) = shifts
             .iter()
             .find(|(a, b)| *a <= s.span.start && s.span.end <= *b)
@@ -1150,12 +1144,7 @@ fn idle_gap(ctx: &Context, day: &DaySchedule, date: NaiveDate, fit: &Fit) -> i64
         else {
             continue;
         };
-        let busy: Vec<Span> = day
-            .services()
-            .filter(|b| b.staff_id == s.staff_id)
-            .flat_map(|b| b.staff_busy.iter().copied())
-            .chain(tech.elsewhere.iter().copied())
-            .collect();
+        let busy = ctx.busy_of(tech, day, date);
         let before = busy
             .iter()
             .map(|b| b.end)

@@ -51,7 +51,7 @@ impl App {
         if let Some(done) = self.replay(ctx).await? {
             return Ok(done);
         }
-        let (version, current) = self.load_location(ctx, cmd.location_id).await?;
+        let (version, current) = self.load_location(ctx.tenant, cmd.location_id).await?;
         if cmd.expected_version.is_some_and(|v| v != version) {
             return Err(AppError::Conflict);
         }
@@ -76,13 +76,13 @@ impl App {
     }
 
     /// The location's version and current settings.
-    async fn load_location(
+    pub(super) async fn load_location(
         &self,
-        ctx: &CommandContext,
+        tenant: events_schema::ids::TenantId,
         id: LocationId,
     ) -> Result<(i64, LocationSettings), AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let history = store::read_stream(&client, ctx.tenant, &wire::stream_id(id)).await?;
+        let history = store::read_stream(&client, tenant, &wire::stream_id(id)).await?;
         let mut current = None;
         for e in &history {
             let event = LocationEvent::from_stored(&e.event_type, e.schema_version, &e.payload)

@@ -146,20 +146,31 @@ impl App {
                 }
             }
             let mut planned = plan(staff, &rota, &locations, &tenant_leads, now);
-            let mut phone = None;
             if !planned.is_empty() {
-                match self.load_staff(tenant, staff).await {
-                    Ok(s) if s.active => phone = s.record.profile.get("phone").cloned(),
-                    Ok(_) | Err(AppError::Erased | AppError::NotFound(_)) => {}
+                // Whether there is anyone to remind, read without opening the record.
+                let reachable = match self.load_staff_sealed(tenant, staff).await {
+                    Ok((_, active, sealed, _)) => active && sealed.phone.is_some(),
+                    Err(AppError::NotFound(_)) => false,
                     Err(e) => return Err(e),
+                };
+                if !reachable {
+                    // Nobody to remind (no phone, deactivated): withdraw them all.
+                    planned.clear();
                 }
-            }
-            if phone.is_none() {
-                // Nobody to remind (no phone, deactivated, erased): withdraw them all.
-                planned.clear();
             }
             let wanted: HashSet<&str> = planned.iter().map(|p| p.key.as_str()).collect();
             self.withdraw_reminders(tenant, staff, &wanted, now).await?;
+            let queued_before = self.queued_keys(tenant, &planned).await?;
+            planned.retain(|p| !queued_before.contains(&p.key));
+            if planned.is_empty() {
+                continue;
+            }
+            // Her phone is opened only when something is left to queue.
+            let phone = match self.load_staff(tenant, staff).await {
+                Ok(s) => s.record.profile.get("phone").cloned(),
+                Err(AppError::Erased | AppError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            };
             if let Some(phone) = phone {
                 for p in &planned {
                     queued +=
@@ -222,9 +233,25 @@ impl App {
                 .map(|l| (*l, start - Duration::minutes(i64::from(*l))))
                 .filter(|(_, due)| *due <= now + QUEUE_AHEAD)
                 .collect();
+            let keys: Vec<Planned> = due
+                .iter()
+                .map(|(lead, due)| Planned {
+                    key: format!("booking:{booking}:{lead}"),
+                    due: *due,
+                    text: String::new(),
+                })
+                .collect();
+            let queued_before = self.queued_keys(tenant, &keys).await?;
+            let due: Vec<(u32, DateTime<Utc>)> = due
+                .into_iter()
+                .zip(&keys)
+                .filter(|(_, k)| !queued_before.contains(&k.key))
+                .map(|(d, _)| d)
+                .collect();
             if due.is_empty() {
                 continue;
             }
+            // Her phone is opened only when something is left to queue.
             let phone = match self.customer_phone(tenant, customer).await {
                 Ok(p) => p,
                 // Erased or gone: nobody to remind.
@@ -260,6 +287,30 @@ impl App {
             self.wake_notifier();
         }
         Ok(queued)
+    }
+
+    /// Which of the planned messages' keys are in the outbox already.
+    async fn queued_keys(
+        &self,
+        tenant: TenantId,
+        planned: &[Planned],
+    ) -> Result<HashSet<String>, AppError> {
+        if planned.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let keys: Vec<&str> = planned.iter().map(|p| p.key.as_str()).collect();
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT dedupe_key FROM notify.outbox WHERE tenant_id = $1 AND dedupe_key = ANY($2)",
+            )
+            .await?;
+        Ok(client
+            .query(&stmt, &[&tenant.as_uuid(), &keys])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
     }
 
     /// Queues one shift reminder unless its key is already there; `true` when it queued.

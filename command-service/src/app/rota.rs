@@ -12,7 +12,7 @@ use super::{App, AppError, CommandContext, Outcome, SideWrites};
 use chrono::{Datelike, NaiveDate, Weekday};
 use events_schema::envelope::DomainEvent;
 use events_schema::ids::{LocationId, PatternId, ShiftTemplateId, StaffId, TenantId, TimeOffId};
-use events_schema::location::{Interval, LocationEvent, LocationSettings, WeeklyHours};
+use events_schema::location::{weekday_name, LocationSettings, WeeklyHours, WEEKDAYS};
 use events_schema::rota::{
     self as wire, overlaps, DayOverridden, DayOverrideCleared, LocatedInterval, Pattern, Rota,
     RotaEvent, ShiftTemplate, ShiftTemplateEvent, ShiftTemplateSaved, TimeOff, TimeOffCancelled,
@@ -68,40 +68,6 @@ pub enum RotaCommand {
     },
 }
 
-const WEEK: [Weekday; 7] = [
-    Weekday::Mon,
-    Weekday::Tue,
-    Weekday::Wed,
-    Weekday::Thu,
-    Weekday::Fri,
-    Weekday::Sat,
-    Weekday::Sun,
-];
-
-fn weekday_name(w: Weekday) -> &'static str {
-    match w {
-        Weekday::Mon => "mon",
-        Weekday::Tue => "tue",
-        Weekday::Wed => "wed",
-        Weekday::Thu => "thu",
-        Weekday::Fri => "fri",
-        Weekday::Sat => "sat",
-        Weekday::Sun => "sun",
-    }
-}
-
-fn hours_mut(days: &mut WeeklyHours, w: Weekday) -> &mut Vec<Interval> {
-    match w {
-        Weekday::Mon => &mut days.mon,
-        Weekday::Tue => &mut days.tue,
-        Weekday::Wed => &mut days.wed,
-        Weekday::Thu => &mut days.thu,
-        Weekday::Fri => &mut days.fri,
-        Weekday::Sat => &mut days.sat,
-        Weekday::Sun => &mut days.sun,
-    }
-}
-
 /// The weekdays on which two patterns both apply (none when their dates do not meet).
 fn shared_weekdays(a: &Pattern, b: &Pattern) -> Vec<Weekday> {
     let from = a.valid_from.max(b.valid_from);
@@ -116,7 +82,7 @@ fn shared_weekdays(a: &Pattern, b: &Pattern) -> Vec<Weekday> {
             .take_while(|d| *d <= u)
             .map(|d| d.weekday())
             .collect(),
-        _ => WEEK.to_vec(),
+        _ => WEEKDAYS.iter().map(|(d, _)| *d).collect(),
     }
 }
 
@@ -190,7 +156,7 @@ pub fn decide(
                     let t = template.ok_or(AppError::NotFound("shift template"))?;
                     let mut d = WeeklyHours::default();
                     for w in weekdays {
-                        *hours_mut(&mut d, w) = t.intervals.clone();
+                        *d.of_mut(w) = t.intervals.clone();
                     }
                     (d, Some(template_id))
                 }
@@ -298,7 +264,7 @@ fn outside_opening(
             let Some(s) = settings(e.pattern.location_id) else {
                 return out;
             };
-            for w in WEEK {
+            for (w, _) in WEEKDAYS {
                 for iv in e.pattern.days.of(w) {
                     let open = s
                         .weekly_hours
@@ -442,21 +408,11 @@ impl App {
         tenant: TenantId,
         id: LocationId,
     ) -> Result<Option<LocationSettings>, AppError> {
-        let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let history =
-            store::read_stream(&client, tenant, &events_schema::location::stream_id(id)).await?;
-        let mut current = None;
-        for e in &history {
-            current = Some(
-                match LocationEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
-                    .map_err(|err| AppError::Internal(err.into()))?
-                {
-                    LocationEvent::Created(c) => c.settings,
-                    LocationEvent::SettingsChanged(c) => c.settings,
-                },
-            );
+        match self.load_location(tenant, id).await {
+            Ok((_, settings)) => Ok(Some(settings)),
+            Err(AppError::Location(super::locations::LocationError::NotFound)) => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok(current)
     }
 
     async fn load_template(
@@ -520,6 +476,7 @@ impl App {
 mod tests {
     use super::*;
     use chrono::NaiveTime;
+    use events_schema::location::Interval;
 
     fn t(h: u32) -> NaiveTime {
         NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default()

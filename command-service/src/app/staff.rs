@@ -369,7 +369,7 @@ impl App {
     }
 
     /// A staff record as its stream has it: version, active, sealed profile, work terms.
-    async fn load_staff_sealed(
+    pub(super) async fn load_staff_sealed(
         &self,
         tenant: TenantId,
         staff_id: StaffId,

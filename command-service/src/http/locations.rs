@@ -168,23 +168,14 @@ impl SettingsDto {
         for (day, raw) in &self.weekly_hours {
             let field = format!("weekly_hours.{day}");
             let parsed = intervals(&field, raw, &mut errors);
-            let slot = match day.as_str() {
-                "mon" => &mut weekly.mon,
-                "tue" => &mut weekly.tue,
-                "wed" => &mut weekly.wed,
-                "thu" => &mut weekly.thu,
-                "fri" => &mut weekly.fri,
-                "sat" => &mut weekly.sat,
-                "sun" => &mut weekly.sun,
-                _ => {
-                    errors.push(FieldError::new(
-                        &field,
-                        "is not a weekday (mon, tue, wed, thu, fri, sat, sun)",
-                    ));
-                    continue;
-                }
+            let Some(weekday) = events_schema::location::weekday_named(day) else {
+                errors.push(FieldError::new(
+                    &field,
+                    "is not a weekday (mon, tue, wed, thu, fri, sat, sun)",
+                ));
+                continue;
             };
-            *slot = parsed;
+            *weekly.of_mut(weekday) = parsed;
         }
         for (field, len) in [
             ("closures", self.closures.len()),

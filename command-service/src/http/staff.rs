@@ -14,11 +14,11 @@ use crate::app::staff::{ChangeStaff, Profile, StaffRecord};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chrono::{NaiveDate, Weekday};
+use chrono::NaiveDate;
 use events_schema::ids::{
     AccountId, LocationId, PatternId, ServiceId, ShiftTemplateId, StaffId, TimeOffId,
 };
-use events_schema::location::WeeklyHours;
+use events_schema::location::{weekday_named, WeeklyHours};
 use events_schema::rota::{LocatedInterval, ShiftTemplate, TimeOffKind};
 use events_schema::settings::SalonSettings;
 use events_schema::staff::WorkTerms;
@@ -448,19 +448,6 @@ pub enum RotaDto {
     },
 }
 
-fn weekday(raw: &str) -> Option<Weekday> {
-    Some(match raw {
-        "mon" => Weekday::Mon,
-        "tue" => Weekday::Tue,
-        "wed" => Weekday::Wed,
-        "thu" => Weekday::Thu,
-        "fri" => Weekday::Fri,
-        "sat" => Weekday::Sat,
-        "sun" => Weekday::Sun,
-        _ => return None,
-    })
-}
-
 fn required<T, E: Into<String>>(
     field: &str,
     raw: Option<&str>,
@@ -550,8 +537,8 @@ impl RotaDto {
                         for (day, raw) in &days {
                             let field = format!("days.{day}");
                             let parsed = intervals(&field, raw, &mut e);
-                            match weekday(day) {
-                                Some(w) => *weekly_slot(&mut weekly, w) = parsed,
+                            match weekday_named(day) {
+                                Some(w) => *weekly.of_mut(w) = parsed,
                                 None => e.push(FieldError::new(
                                     &field,
                                     "is not a weekday (mon, tue, wed, thu, fri, sat, sun)",
@@ -569,7 +556,7 @@ impl RotaDto {
                             .ok();
                         let mut ws = Vec::new();
                         for (i, w) in weekdays.iter().enumerate() {
-                            match weekday(w) {
+                            match weekday_named(w) {
                                 Some(w) if !ws.contains(&w) => ws.push(w),
                                 Some(_) => e.push(FieldError::new(
                                     format!("weekdays[{i}]"),
@@ -726,18 +713,6 @@ impl RotaDto {
             Some(c) if e.is_empty() => Ok(c),
             _ => Err(e),
         }
-    }
-}
-
-fn weekly_slot(w: &mut WeeklyHours, day: Weekday) -> &mut Vec<events_schema::location::Interval> {
-    match day {
-        Weekday::Mon => &mut w.mon,
-        Weekday::Tue => &mut w.tue,
-        Weekday::Wed => &mut w.wed,
-        Weekday::Thu => &mut w.thu,
-        Weekday::Fri => &mut w.fri,
-        Weekday::Sat => &mut w.sat,
-        Weekday::Sun => &mut w.sun,
     }
 }
 
