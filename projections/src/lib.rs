@@ -29,6 +29,11 @@ use std::sync::Arc;
 pub trait Projection: Send + Sync {
     /// Short name: `customers` → schemas `rm_customers_v<N>`.
     fn name(&self) -> &'static str;
+    /// The stream types whose events it reads. The live worker passes over every other
+    /// event without opening a transaction (its checkpoint follows lazily, see
+    /// [`runner`]); a rebuild still reads them all, so `verify` would catch a type
+    /// missing here.
+    fn stream_types(&self) -> &'static [&'static str];
     /// DDL of one version's tables with their primary keys (run with `search_path` set
     /// to the version schema).
     fn ddl(&self) -> &'static str;

@@ -13,7 +13,7 @@ use events_schema::envelope::FeedEvent;
 use events_schema::store;
 use futures::StreamExt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Feed entries per catch-up transaction.
@@ -23,6 +23,8 @@ const LIVE_BATCH: usize = 500;
 /// With no messages for this long, the worker checks the feed head in PostgreSQL
 /// (covers messages lost at the tail, where no later message reveals the gap).
 const IDLE_CHECK: Duration = Duration::from_millis(200);
+/// Longest a live worker leaves its checkpoint behind the events it passed over.
+const PASS_FLUSH: Duration = Duration::from_millis(25);
 
 /// Where a batch is applied.
 #[derive(Clone, Copy, Debug)]
@@ -103,41 +105,156 @@ async fn assemble_received(
     Ok(batch)
 }
 
+/// Whether the projection reads this event (one of its stream types).
+fn wants(p: &dyn Projection, e: &FeedEvent) -> bool {
+    p.stream_types().contains(&e.event.stream_type.as_str())
+}
+
+/// What a live worker knows of its position beyond the checkpoint in the database.
+/// Most events of a busy feed belong to other read models; the worker passes over them
+/// in memory and writes the checkpoint they earn at most [`PASS_FLUSH`] later, in one
+/// small transaction, instead of a transaction per batch for every read model.
+#[derive(Debug, Default)]
+struct Follow {
+    /// The version `passed` refers to; `None` until a batch has gone through the
+    /// database (and again after anything that may have moved the version).
+    version: Option<i32>,
+    /// Every event up to here is applied to `version` or of no interest to it.
+    /// Events of no interest are a pure function of the event, so the knowledge holds
+    /// whichever worker applied the rest, as long as the version is the same.
+    passed: i64,
+    /// Since when `passed` has been ahead of the checkpoint written.
+    pending_since: Option<Instant>,
+}
+
+impl Follow {
+    fn pass(&mut self, version: i32, to: i64) {
+        self.version = Some(version);
+        self.passed = to;
+        self.pending_since.get_or_insert_with(Instant::now);
+    }
+
+    fn flush_due(&self) -> bool {
+        self.pending_since
+            .is_some_and(|t| t.elapsed() >= PASS_FLUSH)
+    }
+}
+
+/// Applies messages received from NATS (any order, duplicates, gaps), backfilling gaps
+/// from the feed in PostgreSQL. A batch that continues what the worker has passed and
+/// holds nothing the projection reads costs no database work at all.
+async fn apply_live(
+    pool: &Pool,
+    p: &dyn Projection,
+    state: &mut Follow,
+    mut received: Vec<FeedEvent>,
+) -> anyhow::Result<()> {
+    received.sort_by_key(|e| e.seq);
+    received.dedup_by_key(|e| e.seq);
+    if let Some(version) = state.version {
+        let fresh = received.iter().skip_while(|e| e.seq <= state.passed);
+        let mut next = state.passed + 1;
+        let mut contiguous_and_foreign = true;
+        for e in fresh {
+            if e.seq != next || wants(p, e) {
+                contiguous_and_foreign = false;
+                break;
+            }
+            next += 1;
+        }
+        if contiguous_and_foreign {
+            if next - 1 > state.passed {
+                state.pass(version, next - 1);
+            }
+            return Ok(());
+        }
+    }
+    step(pool, p, state, &received).await
+}
+
 /// One batch of received messages in two phases. Phase one, in a read-only
 /// transaction (no transaction id, so the relay's visibility barrier is not held back):
 /// read the checkpoint, assemble the batch, and let the projection compute its writes.
 /// Phase two, a short write transaction: lock version and checkpoint, and if neither
 /// moved, write and advance the checkpoint; if something moved (another worker, a
-/// switch), start over. Returns the checkpoint afterwards.
+/// switch), start over.
 async fn step(
     pool: &Pool,
     p: &dyn Projection,
-    target: Target,
+    state: &mut Follow,
     received: &[FeedEvent],
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<()> {
     loop {
         let mut client = pool.get().await?;
         let ro = client.build_transaction().read_only(true).start().await?;
-        let (version, cp) = position(&ro, p, target, Access::Peek).await?;
-        let batch = assemble_received(&ro, received, cp).await?;
+        let (version, cp) = position(&ro, p, Target::Live, Access::Peek).await?;
+        let from = match state.version {
+            Some(v) if v == version => cp.max(state.passed),
+            _ => cp,
+        };
+        let batch = assemble_received(&ro, received, from).await?;
         let Some(last) = batch.last().map(|e| e.seq) else {
             ro.commit().await?;
-            return Ok(cp);
+            *state = Follow {
+                version: Some(version),
+                passed: from,
+                pending_since: (from > cp)
+                    .then(|| state.pending_since.unwrap_or_else(Instant::now)),
+            };
+            return Ok(());
         };
-        let prepared = p.prepare(&ro, &batch, None).await?;
+        let wanted: Vec<FeedEvent> = batch.into_iter().filter(|e| wants(p, e)).collect();
+        if wanted.is_empty() {
+            ro.commit().await?;
+            state.pass(version, last);
+            return Ok(());
+        }
+        let prepared = p.prepare(&ro, &wanted, None).await?;
         ro.commit().await?;
         drop(client);
         let ready = Ready {
             version,
             after: cp,
             last,
-            events: batch.len(),
+            events: wanted.len(),
             prepared,
         };
-        if write_ready(pool, p, target, &ready).await? {
-            return Ok(last);
+        if write_ready(pool, p, Target::Live, &ready).await? {
+            *state = Follow {
+                version: Some(version),
+                passed: last,
+                pending_since: None,
+            };
+            return Ok(());
         }
     }
+}
+
+/// Writes the checkpoint a live worker has earned by passing over events, if the live
+/// version is still the one it passed them for.
+async fn flush_passed(pool: &Pool, p: &dyn Projection, state: &mut Follow) -> anyhow::Result<()> {
+    let Some(version) = state.version else {
+        state.pending_since = None;
+        return Ok(());
+    };
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let (version_now, cp) = position(&tx, p, Target::Live, Access::Lock).await?;
+    if version_now != version {
+        tx.rollback().await?;
+        *state = Follow::default();
+        return Ok(());
+    }
+    if cp < state.passed {
+        tx.execute(
+            "UPDATE checkpoint SET seq = $1 WHERE id = 1",
+            &[&state.passed],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    state.pending_since = None;
+    Ok(())
 }
 
 /// A batch prepared and not yet written.
@@ -242,18 +359,6 @@ async fn read_slice(
     Ok(store::read_feed(client, after, limit).await?)
 }
 
-/// Applies messages received from NATS (any order, duplicates, gaps), backfilling
-/// gaps from the feed in PostgreSQL. Returns the checkpoint.
-pub async fn apply_received(
-    pool: &Pool,
-    p: &dyn Projection,
-    mut received: Vec<FeedEvent>,
-) -> anyhow::Result<i64> {
-    received.sort_by_key(|e| e.seq);
-    received.dedup_by_key(|e| e.seq);
-    step(pool, p, Target::Live, &received).await
-}
-
 /// Applies the feed from PostgreSQL past the target's checkpoint, in large batches,
 /// until `until` (inclusive) or the head. Returns the checkpoint reached.
 pub async fn catch_up(
@@ -344,26 +449,40 @@ async fn follow(
         .await
         .context("creating the JetStream consumer")?;
     let mut messages = consumer.messages().await?;
-    let mut checkpoint = catch_up(pool, p, Target::Live, None).await?;
+    let mut state = Follow {
+        passed: catch_up(pool, p, Target::Live, None).await?,
+        ..Follow::default()
+    };
     tracing::info!(
         projection = p.name(),
-        checkpoint,
+        checkpoint = state.passed,
         "projection caught up; following JetStream"
     );
     while !*shutdown.borrow() {
+        let wait = match state.pending_since {
+            Some(since) => PASS_FLUSH.saturating_sub(since.elapsed()),
+            None => IDLE_CHECK,
+        };
         let first = tokio::select! {
-            m = tokio::time::timeout(IDLE_CHECK, messages.next()) => m,
-            _ = shutdown.changed() => return Ok(()),
+            m = tokio::time::timeout(wait, messages.next()) => m,
+            _ = shutdown.changed() => break,
         };
         let mut received = Vec::new();
         match first {
+            Err(_) if state.pending_since.is_some() => {
+                flush_passed(pool, p, &mut state).await?;
+                continue;
+            }
             Err(_) => {
                 let head = {
                     let client = pool.get().await?;
                     store::feed_head(&client).await?
                 };
-                if head > checkpoint {
-                    checkpoint = catch_up(pool, p, Target::Live, None).await?;
+                if head > state.passed {
+                    state = Follow {
+                        passed: catch_up(pool, p, Target::Live, None).await?,
+                        ..Follow::default()
+                    };
                 }
                 continue;
             }
@@ -377,7 +496,13 @@ async fn follow(
                 Err(_) => break,
             }
         }
-        checkpoint = apply_received(pool, p, received).await?;
+        apply_live(pool, p, &mut state, received).await?;
+        if state.flush_due() {
+            flush_passed(pool, p, &mut state).await?;
+        }
+    }
+    if state.pending_since.is_some() {
+        flush_passed(pool, p, &mut state).await?;
     }
     Ok(())
 }

@@ -21,6 +21,10 @@ impl Projection for BookingsProjection {
         "bookings"
     }
 
+    fn stream_types(&self) -> &'static [&'static str] {
+        &[booking::STREAM_TYPE]
+    }
+
     fn ddl(&self) -> &'static str {
         include_str!("schema.sql")
     }

@@ -68,6 +68,14 @@ impl Projection for CatalogueProjection {
         "catalogue"
     }
 
+    fn stream_types(&self) -> &'static [&'static str] {
+        &[
+            TENANT_STREAM_TYPE,
+            catalogue::SERVICE_STREAM_TYPE,
+            catalogue::CATEGORY_STREAM_TYPE,
+        ]
+    }
+
     fn ddl(&self) -> &'static str {
         include_str!("schema.sql")
     }

@@ -34,6 +34,10 @@ impl Projection for CustomersProjection {
         "customers"
     }
 
+    fn stream_types(&self) -> &'static [&'static str] {
+        &[customer::STREAM_TYPE]
+    }
+
     fn ddl(&self) -> &'static str {
         include_str!("schema.sql")
     }

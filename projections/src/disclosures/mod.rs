@@ -28,6 +28,10 @@ impl Projection for DisclosuresProjection {
         "disclosures"
     }
 
+    fn stream_types(&self) -> &'static [&'static str] {
+        &[disclosure::STREAM_TYPE]
+    }
+
     fn ddl(&self) -> &'static str {
         include_str!("schema.sql")
     }

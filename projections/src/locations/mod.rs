@@ -31,6 +31,10 @@ impl Projection for LocationsProjection {
         "locations"
     }
 
+    fn stream_types(&self) -> &'static [&'static str] {
+        &[location::STREAM_TYPE]
+    }
+
     fn ddl(&self) -> &'static str {
         include_str!("schema.sql")
     }

@@ -39,6 +39,10 @@ impl Projection for RotaProjection {
         "rota"
     }
 
+    fn stream_types(&self) -> &'static [&'static str] {
+        &[rota::STREAM_TYPE, rota::TEMPLATE_STREAM_TYPE]
+    }
+
     fn ddl(&self) -> &'static str {
         include_str!("schema.sql")
     }

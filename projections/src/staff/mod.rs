@@ -139,6 +139,10 @@ impl Projection for StaffProjection {
         "staff"
     }
 
+    fn stream_types(&self) -> &'static [&'static str] {
+        &[staff::STREAM_TYPE]
+    }
+
     fn ddl(&self) -> &'static str {
         include_str!("schema.sql")
     }
