@@ -80,27 +80,33 @@ async fn position(
 }
 
 /// The contiguous batch past `cp` from messages received from NATS (sorted, deduped),
-/// with any gap filled from the feed.
+/// with any gap filled from the feed. Entries passed over by subject carry no event.
 async fn assemble_received(
     tx: &Transaction<'_>,
-    received: &[FeedEvent],
+    received: &[Incoming],
     cp: i64,
-) -> anyhow::Result<Vec<FeedEvent>> {
+) -> anyhow::Result<Vec<Incoming>> {
     let mut batch = Vec::with_capacity(received.len());
     let mut next = cp + 1;
-    for event in received.iter().filter(|e| e.seq > cp) {
-        if event.seq < next {
+    for incoming in received.iter().filter(|e| e.seq > cp) {
+        if incoming.seq < next {
             continue;
         }
-        if event.seq > next {
-            let missing = store::read_feed(tx, next - 1, event.seq - next).await?;
-            if missing.len() as i64 != event.seq - next {
-                bail!("feed gap {next}..{} could not be backfilled", event.seq);
+        if incoming.seq > next {
+            let missing = store::read_feed(tx, next - 1, incoming.seq - next).await?;
+            if missing.len() as i64 != incoming.seq - next {
+                bail!("feed gap {next}..{} could not be backfilled", incoming.seq);
             }
-            batch.extend(missing);
+            batch.extend(missing.into_iter().map(|e| Incoming {
+                seq: e.seq,
+                event: Some(e),
+            }));
         }
-        next = event.seq + 1;
-        batch.push(event.clone());
+        next = incoming.seq + 1;
+        batch.push(Incoming {
+            seq: incoming.seq,
+            event: incoming.event.clone(),
+        });
     }
     Ok(batch)
 }
@@ -147,7 +153,7 @@ async fn apply_live(
     pool: &Pool,
     p: &dyn Projection,
     state: &mut Follow,
-    mut received: Vec<FeedEvent>,
+    mut received: Vec<Incoming>,
 ) -> anyhow::Result<()> {
     received.sort_by_key(|e| e.seq);
     received.dedup_by_key(|e| e.seq);
@@ -156,7 +162,7 @@ async fn apply_live(
         let mut next = state.passed + 1;
         let mut contiguous_and_foreign = true;
         for e in fresh {
-            if e.seq != next || wants(p, e) {
+            if e.seq != next || e.event.as_ref().is_some_and(|e| wants(p, e)) {
                 contiguous_and_foreign = false;
                 break;
             }
@@ -182,7 +188,7 @@ async fn step(
     pool: &Pool,
     p: &dyn Projection,
     state: &mut Follow,
-    received: &[FeedEvent],
+    received: &[Incoming],
 ) -> anyhow::Result<()> {
     loop {
         let mut client = pool.get().await?;
@@ -203,7 +209,11 @@ async fn step(
             };
             return Ok(());
         };
-        let wanted: Vec<FeedEvent> = batch.into_iter().filter(|e| wants(p, e)).collect();
+        let wanted: Vec<FeedEvent> = batch
+            .into_iter()
+            .filter_map(|e| e.event)
+            .filter(|e| wants(p, e))
+            .collect();
         if wanted.is_empty() {
             ro.commit().await?;
             state.pass(version, last);
@@ -487,11 +497,11 @@ async fn follow(
                 continue;
             }
             Ok(None) => bail!("JetStream message stream ended"),
-            Ok(Some(m)) => received.push(decode(m?)?),
+            Ok(Some(m)) => received.push(decode(p, m?)?),
         }
         while received.len() < LIVE_BATCH {
             match tokio::time::timeout(Duration::from_millis(1), messages.next()).await {
-                Ok(Some(m)) => received.push(decode(m?)?),
+                Ok(Some(m)) => received.push(decode(p, m?)?),
                 Ok(None) => bail!("JetStream message stream ended"),
                 Err(_) => break,
             }
@@ -507,6 +517,30 @@ async fn follow(
     Ok(())
 }
 
-fn decode(m: jetstream::Message) -> anyhow::Result<FeedEvent> {
-    serde_json::from_slice(&m.payload).context("decoding a feed message")
+/// A message from JetStream: its feed position, and the event when the projection
+/// reads its stream type. The subject ends in the stream type and the `Belle-Seq`
+/// header carries the position, so other read models' events are passed over without
+/// decoding their payload.
+struct Incoming {
+    seq: i64,
+    event: Option<FeedEvent>,
+}
+
+fn decode(p: &dyn Projection, m: jetstream::Message) -> anyhow::Result<Incoming> {
+    let stream_type = m.subject.rsplit('.').next().unwrap_or_default();
+    let seq = m
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(events_schema::subjects::SEQ_HEADER))
+        .and_then(|v| v.as_str().parse::<i64>().ok());
+    if let Some(seq) = seq {
+        if !p.stream_types().contains(&stream_type) {
+            return Ok(Incoming { seq, event: None });
+        }
+    }
+    let event: FeedEvent = serde_json::from_slice(&m.payload).context("decoding a feed message")?;
+    Ok(Incoming {
+        seq: event.seq,
+        event: Some(event),
+    })
 }
