@@ -41,6 +41,7 @@ impl Application {
         let state = AppState {
             keys: KeyStore::new(key_pool, config.kek.clone())
                 .with_previous(config.previous_kek.clone()),
+            waits: crate::consistency::Waits::start(pool.clone()),
             pool,
             tokens: config.token_secret.clone(),
             chain_gate: std::sync::Arc::default(),

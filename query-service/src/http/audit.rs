@@ -41,7 +41,7 @@ pub async fn stream_events(
     if stream_id.len() > 100 {
         return Err(ApiError::param("stream_id", "is too long"));
     }
-    wait_for(&state.pool, p.consistency_token.as_deref(), None).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), None).await?;
     let client = state.pool.get().await?;
     let events = audit::stream_events(&client, &state.keys, caller.tenant, &stream_id).await?;
     if events.is_empty() {
@@ -66,7 +66,7 @@ pub async fn feed(
             format!("must be between 1 and {MAX_FEED_PAGE}"),
         ));
     }
-    wait_for(&state.pool, p.consistency_token.as_deref(), None).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), None).await?;
     let client = state.pool.get().await?;
     let events = audit::feed(&client, &state.keys, caller.tenant, after, limit).await?;
     let next_after = events.last().and_then(|e| e.seq).unwrap_or(after);
@@ -133,7 +133,7 @@ pub async fn disclosures(
         ));
     }
     wait_for(
-        &state.pool,
+        &state.waits,
         p.consistency_token.as_deref(),
         Some("rm.disclosures_checkpoint"),
     )

@@ -68,7 +68,7 @@ pub async fn calendar(
                 .map_err(|_| ApiError::param("date", "must be a date as YYYY-MM-DD"))
         })
         .transpose()?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), BOOKINGS).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), BOOKINGS).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     let detail = crate::read::locations::detail(&tx, caller.tenant, location)
@@ -174,7 +174,7 @@ pub async fn of_customer(
     let customer: CustomerId = id
         .parse()
         .map_err(|_| ApiError::BadRequest("customer id must be a UUID".into()))?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), BOOKINGS).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), BOOKINGS).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     if crate::read::customers::detail(&tx, caller.tenant, customer)

@@ -21,7 +21,7 @@ pub async fn categories(
     ApiQuery(p): ApiQuery<ReadParams>,
 ) -> Result<Json<Vec<Category>>, ApiError> {
     wait_for(
-        &state.pool,
+        &state.waits,
         p.consistency_token.as_deref(),
         Some("rm.catalogue_checkpoint"),
     )
@@ -38,7 +38,7 @@ pub async fn services(
     ApiQuery(p): ApiQuery<ReadParams>,
 ) -> Result<Json<Vec<crate::read::catalogue::Service>>, ApiError> {
     wait_for(
-        &state.pool,
+        &state.waits,
         p.consistency_token.as_deref(),
         Some("rm.catalogue_checkpoint"),
     )
@@ -122,7 +122,7 @@ pub async fn price(
             .map_err(|_| ApiError::param("at", "must be an RFC 3339 instant"))?,
     };
     wait_for(
-        &state.pool,
+        &state.waits,
         p.consistency_token.as_deref(),
         Some("rm.catalogue_checkpoint"),
     )

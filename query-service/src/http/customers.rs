@@ -158,7 +158,7 @@ pub async fn search(
             )
         })?);
     }
-    wait_for(&state.pool, p.consistency_token.as_deref(), CHECKPOINT).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), CHECKPOINT).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     Ok(Json(customers::search(&tx, caller.tenant, &s).await?))
@@ -176,7 +176,7 @@ pub async fn detail(
     ApiQuery(p): ApiQuery<ReadParams>,
 ) -> Result<Json<CustomerDetail>, ApiError> {
     let id = customer_id(&id)?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), CHECKPOINT).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), CHECKPOINT).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     customers::detail(&tx, caller.tenant, id)
@@ -195,7 +195,7 @@ pub async fn me(
     let id = caller
         .customer
         .ok_or(ApiError::NotFound("this account has no customer record"))?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), CHECKPOINT).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), CHECKPOINT).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     customers::detail(&tx, caller.tenant, id)
@@ -211,7 +211,7 @@ pub async fn history(
     ApiQuery(p): ApiQuery<ReadParams>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let id = customer_id(&id)?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), CHECKPOINT).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), CHECKPOINT).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     let entries = customers::history(&tx, caller.tenant, id).await?;

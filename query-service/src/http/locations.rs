@@ -44,7 +44,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(p): ApiQuery<ReadParams>,
 ) -> Result<Json<Vec<LocationSummary>>, ApiError> {
-    wait_for(&state.pool, p.consistency_token.as_deref(), CHECKPOINT).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), CHECKPOINT).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     Ok(Json(locations::list(&tx, caller.tenant).await?))
@@ -56,7 +56,7 @@ async fn load(
     id: LocationId,
     token: Option<&str>,
 ) -> Result<LocationDetail, ApiError> {
-    wait_for(&state.pool, token, CHECKPOINT).await?;
+    wait_for(&state.waits, token, CHECKPOINT).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     locations::detail(&tx, caller.tenant, id)

@@ -28,6 +28,8 @@ use serde::de::DeserializeOwned;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
+    /// Reads waiting for a consistency token, and the one watcher serving them.
+    pub waits: std::sync::Arc<crate::consistency::Waits>,
     pub keys: KeyStore,
     pub tokens: TokenSecret,
     /// Admits full-chain verifications (one at a time, a few per tenant and hour).

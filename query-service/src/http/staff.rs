@@ -96,7 +96,7 @@ pub async fn search(
         limit,
         offset,
     };
-    wait_for(&state.pool, p.consistency_token.as_deref(), STAFF).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), STAFF).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     let (total, items) = staff::search(&tx, caller.tenant, &q).await?;
@@ -115,7 +115,7 @@ pub async fn detail(
     ApiQuery(p): ApiQuery<ReadParams>,
 ) -> Result<Json<StaffView>, ApiError> {
     let id = staff_id(&id)?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), STAFF).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), STAFF).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     staff::detail(&tx, caller.tenant, id)
@@ -131,7 +131,7 @@ pub async fn history(
     ApiQuery(p): ApiQuery<ReadParams>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let id = staff_id(&id)?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), STAFF).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), STAFF).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     let entries = staff::history(&tx, caller.tenant, id).await?;
@@ -146,7 +146,7 @@ pub async fn templates(
     caller: Caller,
     ApiQuery(p): ApiQuery<ReadParams>,
 ) -> Result<Json<Vec<TemplateView>>, ApiError> {
-    wait_for(&state.pool, p.consistency_token.as_deref(), ROTA).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), ROTA).await?;
     let mut client = state.pool.get().await?;
     let tx = tenant_tx(&mut client, caller.tenant).await?;
     Ok(Json(staff::templates(&tx, caller.tenant).await?))
@@ -245,8 +245,8 @@ pub async fn rota(
         .as_deref()
         .map(|s| uuid_param::<StaffId>("staff_id", s))
         .transpose()?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), ROTA).await?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), STAFF).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), ROTA).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), STAFF).await?;
     Ok(Json(
         rota_view(&state, &caller, dates, location, person).await?,
     ))
@@ -260,8 +260,8 @@ pub async fn own_rota(
     ApiQuery(p): ApiQuery<OwnRotaParams>,
 ) -> Result<Json<OwnRota>, ApiError> {
     let dates = range(p.from.as_deref(), p.to.as_deref())?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), ROTA).await?;
-    wait_for(&state.pool, p.consistency_token.as_deref(), STAFF).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), ROTA).await?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), STAFF).await?;
     let me = {
         let mut client = state.pool.get().await?;
         let tx = tenant_tx(&mut client, caller.tenant).await?;
