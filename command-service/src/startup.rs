@@ -104,6 +104,7 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         login_limits: crate::app::throttle::LoginLimits::default(),
         notifier: crate::app::notify::Notifier::new(config.notify_channel.clone())?,
         stream_turns: Arc::default(),
+        availability_cache: Arc::default(),
     })
 }
 

@@ -774,3 +774,99 @@ async fn every_start_availability_offers_can_be_booked_and_none_is_missing() {
     }
     app.cleanup().await;
 }
+
+/// Availability keeps answers (DESIGN §11 asks ≤ 20 ms); each of the things an answer
+/// depends on must still show at once: a booking at this location, the technician's
+/// booking at another location, a changed shift, a cancellation.
+#[tokio::test]
+async fn kept_availability_follows_every_change_it_depends_on() {
+    let app = spawn_app().await;
+    let (_, owner) = app.tenant("book-kept").await;
+    let here = salon(&app, &owner, "Asia/Shanghai").await;
+    let there = super::staff::location(&app, &owner, "分店", "Asia/Shanghai").await;
+    let massage = service(&app, &owner, "肩颈按摩", false).await;
+    let who = customer(&app, &owner, "13700008888").await;
+    let date = shanghai_date(4);
+    let mut r = record(&[&here, &there], None);
+    r["skills"] = json!([massage]);
+    let tech = hire(&app, &owner, &r).await;
+    let day = json!([{ "start": "09:00", "end": "21:00" }]);
+    let (status, out) = app
+        .post(
+            &owner,
+            &format!("/staff/{tech}/rota"),
+            &json!({ "action": "set_pattern", "location_id": here, "valid_from": date.to_string(),
+                     "days": { "mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let offered = || async {
+        let r = app
+            .http
+            .get(format!(
+                "{}/locations/{here}/availability?service_id={massage}&staff_id={tech}&date={date}",
+                app.command_url
+            ))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status(), 200);
+        windows(&r.json().await.unwrap_or(Value::Null))
+    };
+    let at = |wins: &[(u32, u32)], h: u32| wins.iter().any(|(a, b)| *a <= h * 60 && h * 60 <= *b);
+    let book = |location: &str, hour: u32, reason: Option<&str>| {
+        let mut b = json!({ "location_id": location, "customer_id": who,
+                            "start": format!("{date}T{hour:02}:00"),
+                            "services": [{ "service_id": massage, "staff_id": tech }] });
+        if let Some(reason) = reason {
+            b["override_reason"] = json!(reason);
+        }
+        b
+    };
+    // A one-hour visit may start 09:00..=20:00; asked twice, the second answer is kept.
+    assert_eq!(offered().await, [(9 * 60, 20 * 60)]);
+    assert_eq!(offered().await, [(9 * 60, 20 * 60)]);
+
+    let (status, out) = app.post(&owner, "/bookings", &book(&here, 10, None)).await;
+    assert_eq!(status, 201, "{out}");
+    let ten = out["booking_id"].as_str().unwrap_or_default().to_owned();
+    let wins = offered().await;
+    assert!(!at(&wins, 10) && at(&wins, 12), "{wins:?}");
+
+    // Booked at the other location (outside any shift there, so with a reason).
+    let (status, out) = app
+        .post(&owner, "/bookings", &book(&there, 15, Some("老客户指定")))
+        .await;
+    assert_eq!(status, 201, "{out}");
+    let wins = offered().await;
+    assert!(!at(&wins, 15) && at(&wins, 17), "{wins:?}");
+
+    // The shift that day ends at 13:00.
+    let (status, out) = app
+        .post(
+            &owner,
+            &format!("/staff/{tech}/rota"),
+            &json!({ "action": "override_day", "date": date.to_string(), "reason": "培训",
+                     "shifts": [{ "location_id": here, "start": "09:00", "end": "13:00" }] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let wins = offered().await;
+    assert!(
+        !at(&wins, 17) && at(&wins, 12) && !at(&wins, 10),
+        "{wins:?}"
+    );
+
+    let (status, _) = app
+        .post(
+            &owner,
+            &format!("/bookings/{ten}/cancel"),
+            &json!({ "reason": "改期" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let wins = offered().await;
+    assert_eq!(wins, [(9 * 60, 12 * 60)]);
+    app.cleanup().await;
+}

@@ -27,13 +27,15 @@ use events_schema::booking::{
 use events_schema::catalogue::Segments;
 use events_schema::envelope::DomainEvent;
 use events_schema::ids::{BookingId, CustomerId, LocationId, RoomId, ServiceId, StaffId, TenantId};
-use events_schema::localtime::{self, Side};
+use events_schema::localtime;
 use events_schema::location::LocationSettings;
 use events_schema::rota::Rota;
 use events_schema::staff::WorkTerms;
 use events_schema::store::{self, ExpectedVersion};
 use serde_json::json;
 use std::collections::HashMap;
+
+mod availability;
 
 /// Tries of one booking when another booking of the day lands first.
 const RETRIES: usize = 8;
@@ -862,9 +864,7 @@ impl App {
         } else {
             self.staff_ids(tenant).await?
         };
-        let day_start = localtime::instant(tz, date.and_time(chrono::NaiveTime::MIN), Side::Start)
-            .unwrap_or(now);
-        let day_end = day_start + Duration::days(1) + Duration::hours(2);
+        let window = availability::day_window(tz, date);
         let mut technicians = Vec::new();
         for staff_id in wanted {
             if technicians
@@ -882,15 +882,19 @@ impl App {
                 Err(e) => return Err(e),
             };
             let (_, rota) = self.load_rota(tenant, staff_id).await?;
-            let elsewhere = self
-                .holds_elsewhere(tenant, staff_id, location_id, date, (day_start, day_end))
-                .await?;
             technicians.push(Technician {
                 staff_id,
                 work,
                 rota,
-                elsewhere,
+                elsewhere: Vec::new(),
             });
+        }
+        let ids: Vec<StaffId> = technicians.iter().map(|t| t.staff_id).collect();
+        let mut elsewhere = self
+            .holds_elsewhere(tenant, &ids, location_id, date, window)
+            .await?;
+        for t in &mut technicians {
+            t.elsewhere = elsewhere.remove(&t.staff_id).unwrap_or_default();
         }
         Ok(Context {
             location_id,
@@ -922,43 +926,52 @@ impl App {
             .collect())
     }
 
-    /// A technician's holds around a date in other schedules than this one.
+    /// Technicians' holds around a date in other schedules than this one.
     async fn holds_elsewhere(
         &self,
         tenant: TenantId,
-        staff: StaffId,
+        staff: &[StaffId],
         location: LocationId,
         date: NaiveDate,
         (from, to): (DateTime<Utc>, DateTime<Utc>),
-    ) -> Result<Vec<Span>, AppError> {
+    ) -> Result<HashMap<StaffId, Vec<Span>>, AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
         let stmt = client
             .prepare_cached(
-                "SELECT lower(r.during), upper(r.during) FROM booking.reservations r
+                "SELECT r.resource, lower(r.during), upper(r.during) FROM booking.reservations r
                  JOIN booking.bookings b ON b.tenant_id = r.tenant_id AND b.booking_id = r.booking_id
-                 WHERE r.tenant_id = $1 AND r.resource = $2 AND b.stream_id <> $3
+                 WHERE r.tenant_id = $1 AND r.resource = ANY($2) AND b.stream_id <> $3
                    AND r.during && tstzrange($4, $5, '[)')",
             )
             .await?;
-        let resource = format!("staff:{staff}");
-        Ok(client
+        let resources: Vec<String> = staff.iter().map(|s| format!("staff:{s}")).collect();
+        let mut out: HashMap<StaffId, Vec<Span>> = HashMap::new();
+        for r in client
             .query(
                 &stmt,
                 &[
                     &tenant.as_uuid(),
-                    &resource,
+                    &resources,
                     &wire::stream_id(location, date),
                     &from,
                     &to,
                 ],
             )
             .await?
-            .iter()
-            .map(|r| Span {
-                start: r.get(0),
-                end: r.get(1),
-            })
-            .collect())
+        {
+            let Some(id) = r
+                .get::<_, &str>(0)
+                .strip_prefix("staff:")
+                .and_then(|id| id.parse().ok())
+            else {
+                continue;
+            };
+            out.entry(id).or_default().push(Span {
+                start: r.get(1),
+                end: r.get(2),
+            });
+        }
+        Ok(out)
     }
 
     /// Nearest free times with the same technicians, other technicians at the same
@@ -1032,8 +1045,10 @@ impl App {
                         let (_, rota) = self.load_rota(tenant, staff_id).await?;
                         let (from, to) = (start - Duration::days(1), start + Duration::days(1));
                         let elsewhere = self
-                            .holds_elsewhere(tenant, staff_id, ctx.location_id, date, (from, to))
-                            .await?;
+                            .holds_elsewhere(tenant, &[staff_id], ctx.location_id, date, (from, to))
+                            .await?
+                            .remove(&staff_id)
+                            .unwrap_or_default();
                         wider.technicians.push(Technician {
                             staff_id,
                             work,
@@ -1085,19 +1100,19 @@ impl App {
                 technicians: Vec::new(),
                 memo: Memo::default(),
             };
+            let ids: Vec<StaffId> = ctx.technicians.iter().map(|t| t.staff_id).collect();
+            let mut elsewhere = self
+                .holds_elsewhere(
+                    tenant,
+                    &ids,
+                    ctx.location_id,
+                    other,
+                    (t - Duration::days(1), t + Duration::days(1)),
+                )
+                .await?;
             for tech in &ctx.technicians {
-                let day_start = t - Duration::days(1);
-                let elsewhere = self
-                    .holds_elsewhere(
-                        tenant,
-                        tech.staff_id,
-                        ctx.location_id,
-                        other,
-                        (day_start, t + Duration::days(1)),
-                    )
-                    .await?;
                 later.technicians.push(Technician {
-                    elsewhere,
+                    elsewhere: elsewhere.remove(&tech.staff_id).unwrap_or_default(),
                     ..tech.clone()
                 });
             }
@@ -1114,151 +1129,7 @@ impl App {
     }
 }
 
-/// What is free: every bookable start of a visit at a location over some dates.
-pub struct AvailabilityQuery {
-    pub location_id: LocationId,
-    pub services: Vec<ServiceRequest>,
-    pub from: NaiveDate,
-    pub days: u32,
-}
-
-/// Most dates one availability request covers.
-pub const MAX_AVAILABILITY_DAYS: u32 = 7;
-/// Slots offered (aligned to this many minutes) besides the complete windows.
-const SLOT_MINUTES: u32 = 15;
-
-/// The idle time a visit would leave its technicians: from their previous commitment
-/// (or the start of their shift) to the visit, and from the visit to their next one (or
-/// the end of their shift). Smaller packs the day tighter.
-fn idle_gap(ctx: &Context, day: &DaySchedule, date: NaiveDate, fit: &Fit) -> i64 {
-    let mut gap = 0;
-    for s in &fit.services {
-        let Some(tech) = ctx.technicians.iter().find(|t| t.staff_id == s.staff_id) else {
-            continue;
-        };
-        let shifts = ctx.shifts_of(tech, date);
-        let Some((shift_start, shift_end)) = shifts
-            .iter()
-            .find(|(a, b)| *a <= s.span.start && s.span.end <= *b)
-            .copied()
-        else {
-            continue;
-        };
-        let busy = ctx.busy_of(tech, day, date);
-        let before = busy
-            .iter()
-            .map(|b| b.end)
-            .filter(|e| *e <= s.span.start)
-            .max()
-            .unwrap_or(shift_start)
-            .max(shift_start);
-        let after = busy
-            .iter()
-            .map(|b| b.start)
-            .filter(|x| *x >= s.span.end)
-            .min()
-            .unwrap_or(shift_end)
-            .min(shift_end);
-        gap += (s.span.start - before).num_minutes() + (after - s.span.end).num_minutes();
-    }
-    gap
-}
-
-impl App {
-    /// Every minute a visit could start on each date (as windows of consecutive
-    /// starts), and the starts on the quarter hour ranked by the idle gap they leave.
-    /// Computed from the write side with the very rule a booking is decided by, so
-    /// every start offered can be booked while nothing else changes.
-    pub async fn availability(
-        &self,
-        tenant: TenantId,
-        q: AvailabilityQuery,
-    ) -> Result<serde_json::Value, AppError> {
-        let settings = self
-            .location_settings(tenant, q.location_id)
-            .await?
-            .ok_or(AppError::NotFound("location"))?;
-        let tz: Tz = settings
-            .time_zone
-            .parse()
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("a stored zone does not parse")))?;
-        let now = Utc::now();
-        let mut dates = Vec::new();
-        for date in q.from.iter_days().take(q.days as usize) {
-            let ctx = self
-                .booking_context(
-                    tenant,
-                    q.location_id,
-                    &q.services,
-                    settings.clone(),
-                    tz,
-                    date,
-                )
-                .await?;
-            let (_, day) = self.load_day(tenant, q.location_id, date).await?;
-            let mut windows: Vec<serde_json::Value> = Vec::new();
-            let mut slots: Vec<(i64, DateTime<Utc>, serde_json::Value)> = Vec::new();
-            let mut open_window: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
-            let close = |w: (DateTime<Utc>, DateTime<Utc>), out: &mut Vec<serde_json::Value>| {
-                out.push(json!({
-                    "first_start": w.0.with_timezone(&tz).naive_local().format("%H:%M").to_string(),
-                    "last_start": w.1.with_timezone(&tz).naive_local().format("%H:%M").to_string(),
-                    "first_starts_at": w.0,
-                    "last_starts_at": w.1,
-                }));
-            };
-            for iv in settings.hours_on(date) {
-                let Some((open, end)) = localtime::interval(tz, date, iv.start, iv.end) else {
-                    continue;
-                };
-                let mut t = open;
-                while t < end {
-                    let fits = if t > now {
-                        // Whatever the misfit (taken, closed, nobody here does it): not then.
-                        first_fit(&ctx, &day, date, t, &q.services, false).ok()
-                    } else {
-                        None
-                    };
-                    match (fits, open_window) {
-                        (Some((fit, staff)), w) => {
-                            open_window = Some((w.map_or(t, |w| w.0), t));
-                            let local = t.with_timezone(&tz).naive_local();
-                            if chrono::Timelike::minute(&local) % SLOT_MINUTES == 0 {
-                                let gap = idle_gap(&ctx, &day, date, &fit);
-                                slots.push((
-                                    gap,
-                                    t,
-                                    json!({
-                                        "start": local.format("%H:%M").to_string(),
-                                        "starts_at": t,
-                                        "staff": staff,
-                                        "idle_gap_minutes": gap,
-                                    }),
-                                ));
-                            }
-                        }
-                        (None, Some(w)) => {
-                            close(w, &mut windows);
-                            open_window = None;
-                        }
-                        (None, None) => {}
-                    }
-                    t += Duration::minutes(1);
-                }
-                if let Some(w) = open_window.take() {
-                    close(w, &mut windows);
-                }
-            }
-            slots.sort_by_key(|(gap, t, _)| (*gap, *t));
-            dates.push(json!({
-                "date": date,
-                "windows": windows,
-                "slots": slots.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>(),
-            }));
-        }
-        Ok(json!({ "location_id": q.location_id, "time_zone": settings.time_zone, "dates": dates }))
-    }
-}
+pub use availability::{AvailabilityCache, AvailabilityQuery, MAX_AVAILABILITY_DAYS};
 
 /// Every resource a booking holds, with when: `staff:<id>` per busy span,
 /// `room:<id>:<place>`, `service:<location>:<service>:<place>`,

@@ -59,6 +59,8 @@ pub struct App {
     /// take turns instead of failing each other's appends; other instances are still
     /// kept apart by the stream version.
     pub stream_turns: Arc<StreamTurns>,
+    /// Availability answers kept with what they were computed from.
+    pub availability_cache: Arc<bookings::AvailabilityCache>,
 }
 
 /// One async lock per stream id, made on demand and dropped when nobody waits.

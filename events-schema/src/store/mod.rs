@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "cheaper_event_digest",
         sql: include_str!("0005_cheaper_event_digest.sql"),
     },
+    Migration {
+        version: 6,
+        name: "streams_by_type",
+        sql: include_str!("0006_streams_by_type.sql"),
+    },
 ];
 
 /// What the appender believes the stream's version is.
