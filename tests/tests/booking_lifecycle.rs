@@ -801,3 +801,125 @@ async fn bookable_rules_are_refused_and_never_offered() {
     assert_eq!(status, 201, "lead time and her limit overridden: {out}");
     app.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_moves_across_days_leave_the_booking_in_exactly_one_schedule() {
+    let app = spawn_app().await;
+    let (tenant, owner) = app.tenant("life-race").await;
+    let loc = salon(&app, &owner, "Asia/Shanghai").await;
+    let facial = service(&app, &owner, "水光护理", false).await;
+    let first = shanghai_date(2);
+    let staff = technicians(&app, &owner, &loc, &[&facial], 1, &first.to_string()).await;
+    let who = customer(&app, &owner, "13700018888").await;
+    let (status, placed) = app
+        .post(
+            &owner,
+            "/bookings",
+            &booking(&loc, &who, first, "10:00", &facial, &staff[0]),
+        )
+        .await;
+    assert_eq!(status, 201, "{placed}");
+    let id = id_of(&placed);
+    let app = std::sync::Arc::new(app);
+
+    // Sixteen moves at once between four days, half over HTTP, half through a second
+    // instance of the command side (its own turns), so appends race across instances
+    // and opposite moves lock the same two streams in both orders.
+    let mut second = app.command_app().clone();
+    second.stream_turns = std::sync::Arc::default();
+    let mut tasks = Vec::new();
+    for i in 0..16i64 {
+        let date = first + Duration::days(i % 4);
+        let start = format!("{date}T{:02}:00", 10 + (i / 4) * 2);
+        let (app, owner, id) = (app.clone(), owner.clone(), id.clone());
+        if i % 2 == 0 {
+            tasks.push(tokio::spawn(async move {
+                app.post(
+                    &owner,
+                    &format!("/bookings/{id}/reschedule"),
+                    &json!({ "start": start }),
+                )
+                .await
+                .0
+            }));
+            continue;
+        }
+        let request = command_service::app::visits::RescheduleRequest {
+            booking_id: id.parse().unwrap_or_default(),
+            start: chrono::NaiveDateTime::parse_from_str(&start, "%Y-%m-%dT%H:%M")
+                .unwrap_or_default(),
+            fold: None,
+            services: None,
+            override_reason: None,
+            own: None,
+        };
+        let (second, ctx) = (second.clone(), app.context(&tenant));
+        tasks.push(tokio::spawn(async move {
+            match second.reschedule_booking(&ctx, request).await {
+                Ok(o) => o.status,
+                Err(command_service::app::AppError::Conflict) => 409,
+                Err(e) => panic!("{e:?}"),
+            }
+        }));
+    }
+    let mut moved = 0;
+    for t in tasks {
+        let status = t.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(status == 200 || status == 409, "{status}");
+        moved += usize::from(status == 200);
+    }
+    assert!(moved > 0);
+
+    // The log's view: of the four days' schedules, exactly one holds it.
+    let admin = app.admin().await;
+    let mut holding = Vec::new();
+    for d in 0..4 {
+        let date = first + Duration::days(d);
+        let last: Option<String> = admin
+            .query_opt(
+                "SELECT event_type FROM es.events WHERE stream_id = $1
+                   AND payload::text LIKE '%' || $2 || '%'
+                 ORDER BY stream_version DESC LIMIT 1",
+                &[&format!("schedule-{loc}-{date}"), &id],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|r| r.get(0));
+        if matches!(
+            last.as_deref(),
+            Some("BookingPlaced" | "BookingRescheduled")
+        ) {
+            holding.push(date);
+        }
+    }
+    assert_eq!(holding.len(), 1, "{holding:?}");
+    let rescheduled = count(
+        &app,
+        "SELECT count(*) FROM es.events WHERE event_type = 'BookingRescheduled'",
+    )
+    .await;
+    assert_eq!(rescheduled, i64::try_from(moved).unwrap_or(0));
+    // The write side agrees: its row names that day, and it holds one span.
+    let stream: String = admin
+        .query_one(
+            "SELECT stream_id FROM booking.bookings WHERE booking_id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stream, format!("schedule-{loc}-{}", holding[0]));
+    let holds = count(
+        &app,
+        &format!("SELECT count(*) FROM booking.reservations WHERE booking_id = '{id}'"),
+    )
+    .await;
+    assert_eq!(holds, 1);
+    match std::sync::Arc::try_unwrap(app) {
+        Ok(app) => {
+            app.assert_replays_agree().await;
+            app.cleanup().await;
+        }
+        Err(_) => panic!("app still shared"),
+    }
+}
