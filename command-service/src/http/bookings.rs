@@ -23,7 +23,7 @@ use serde::Deserialize;
 /// Most services in one visit.
 const MAX_SERVICES: usize = 8;
 
-#[derive(Clone, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceDto {
     pub service_id: Option<String>,
@@ -64,6 +64,76 @@ fn uuid_field<T: std::str::FromStr>(
     }
 }
 
+/// The visit's local start (`YYYY-MM-DDTHH:MM`).
+fn start_field(raw: Option<&str>, e: &mut Vec<FieldError>) -> Option<NaiveDateTime> {
+    match raw {
+        None => {
+            e.push(FieldError::new("start", "is required"));
+            None
+        }
+        Some(s) => NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M")
+            .map_err(|_| {
+                e.push(FieldError::new(
+                    "start",
+                    "must be a local time at the location as YYYY-MM-DDTHH:MM",
+                ))
+            })
+            .ok(),
+    }
+}
+
+fn fold_field(raw: Option<&str>, e: &mut Vec<FieldError>) -> Option<Fold> {
+    match raw {
+        None => None,
+        Some("earlier") => Some(Fold::Earlier),
+        Some("later") => Some(Fold::Later),
+        Some(_) => {
+            e.push(FieldError::new("fold", "must be earlier or later"));
+            None
+        }
+    }
+}
+
+/// A visit's services in order, one to [`MAX_SERVICES`].
+fn services_field(raw: &[ServiceDto], e: &mut Vec<FieldError>) -> Vec<ServiceRequest> {
+    if raw.is_empty() {
+        e.push(FieldError::new("services", "at least one service"));
+    }
+    if raw.len() > MAX_SERVICES {
+        e.push(FieldError::new(
+            "services",
+            format!("at most {MAX_SERVICES}"),
+        ));
+    }
+    let mut services = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        let at = |f: &str| format!("services[{i}].{f}");
+        let service_id =
+            uuid_field::<ServiceId>(&at("service_id"), s.service_id.as_deref(), true, e);
+        let staff_id = uuid_field::<StaffId>(&at("staff_id"), s.staff_id.as_deref(), false, e);
+        let room_id = uuid_field::<RoomId>(&at("room_id"), s.room_id.as_deref(), false, e);
+        if let Some(service_id) = service_id {
+            services.push(ServiceRequest {
+                service_id,
+                staff_id,
+                room_id,
+            });
+        }
+    }
+    services
+}
+
+fn override_field(raw: Option<&str>, e: &mut Vec<FieldError>) -> Option<String> {
+    match raw.map(|r| text(r, 500)) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(m)) => {
+            e.push(FieldError::new("override_reason", m));
+            None
+        }
+    }
+}
+
 impl BookingDto {
     fn parse(self) -> Result<BookingRequest, Vec<FieldError>> {
         let mut e = Vec::new();
@@ -71,62 +141,10 @@ impl BookingDto {
             uuid_field::<LocationId>("location_id", self.location_id.as_deref(), true, &mut e);
         let customer_id =
             uuid_field::<CustomerId>("customer_id", self.customer_id.as_deref(), true, &mut e);
-        let start = match self.start.as_deref() {
-            None => {
-                e.push(FieldError::new("start", "is required"));
-                None
-            }
-            Some(s) => NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M")
-                .map_err(|_| {
-                    e.push(FieldError::new(
-                        "start",
-                        "must be a local time at the location as YYYY-MM-DDTHH:MM",
-                    ))
-                })
-                .ok(),
-        };
-        let fold = match self.fold.as_deref() {
-            None => None,
-            Some("earlier") => Some(Fold::Earlier),
-            Some("later") => Some(Fold::Later),
-            Some(_) => {
-                e.push(FieldError::new("fold", "must be earlier or later"));
-                None
-            }
-        };
-        if self.services.is_empty() {
-            e.push(FieldError::new("services", "at least one service"));
-        }
-        if self.services.len() > MAX_SERVICES {
-            e.push(FieldError::new(
-                "services",
-                format!("at most {MAX_SERVICES}"),
-            ));
-        }
-        let mut services = Vec::new();
-        for (i, s) in self.services.iter().enumerate() {
-            let at = |f: &str| format!("services[{i}].{f}");
-            let service_id =
-                uuid_field::<ServiceId>(&at("service_id"), s.service_id.as_deref(), true, &mut e);
-            let staff_id =
-                uuid_field::<StaffId>(&at("staff_id"), s.staff_id.as_deref(), false, &mut e);
-            let room_id = uuid_field::<RoomId>(&at("room_id"), s.room_id.as_deref(), false, &mut e);
-            if let Some(service_id) = service_id {
-                services.push(ServiceRequest {
-                    service_id,
-                    staff_id,
-                    room_id,
-                });
-            }
-        }
-        let override_reason = match self.override_reason.as_deref().map(|r| text(r, 500)) {
-            None => None,
-            Some(Ok(r)) => Some(r),
-            Some(Err(m)) => {
-                e.push(FieldError::new("override_reason", m));
-                None
-            }
-        };
+        let start = start_field(self.start.as_deref(), &mut e);
+        let fold = fold_field(self.fold.as_deref(), &mut e);
+        let services = services_field(&self.services, &mut e);
+        let override_reason = override_field(self.override_reason.as_deref(), &mut e);
         match (location_id, customer_id, start) {
             (Some(location_id), Some(customer_id), Some(start)) if e.is_empty() => {
                 Ok(BookingRequest {
@@ -286,31 +304,22 @@ impl RescheduleDto {
         booking_id: BookingId,
         own: Option<CustomerId>,
     ) -> Result<RescheduleRequest, Vec<FieldError>> {
-        // The same checks as a new booking's, through its parser.
-        let services = self.services.clone();
-        let asked = BookingDto {
-            location_id: Some(uuid::Uuid::nil().to_string()),
-            customer_id: Some(uuid::Uuid::nil().to_string()),
-            start: self.start,
-            fold: self.fold,
-            services: services.unwrap_or_else(|| {
-                vec![ServiceDto {
-                    service_id: Some(uuid::Uuid::nil().to_string()),
-                    staff_id: None,
-                    room_id: None,
-                }]
+        let mut e = Vec::new();
+        let start = start_field(self.start.as_deref(), &mut e);
+        let fold = fold_field(self.fold.as_deref(), &mut e);
+        let services = self.services.map(|s| services_field(&s, &mut e));
+        let override_reason = override_field(self.override_reason.as_deref(), &mut e);
+        match start {
+            Some(start) if e.is_empty() => Ok(RescheduleRequest {
+                booking_id,
+                start,
+                fold,
+                services,
+                override_reason,
+                own,
             }),
-            override_reason: self.override_reason,
+            _ => Err(e),
         }
-        .parse()?;
-        Ok(RescheduleRequest {
-            booking_id,
-            start: asked.start,
-            fold: asked.fold,
-            services: self.services.map(|_| asked.services),
-            override_reason: asked.override_reason,
-            own,
-        })
     }
 }
 
