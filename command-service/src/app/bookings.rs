@@ -1581,6 +1581,95 @@ mod tests {
         );
     }
 
+    /// A visit of one technician from `start` to `end` (all busy).
+    fn visit(staff_id: StaffId, start: &str, end: &str) -> BookedService {
+        let span = Span {
+            start: at(start),
+            end: at(end),
+        };
+        BookedService {
+            service_id: ServiceId::new(),
+            staff_id,
+            room: None,
+            span,
+            staff_busy: vec![span],
+            service_slot: None,
+            price: rust_decimal::Decimal::ONE,
+        }
+    }
+
+    #[test]
+    fn a_technicians_daily_caps_count_the_days_visits_and_minutes() {
+        let (tech, other) = (StaffId::new(), StaffId::new());
+        let mut day = DaySchedule::default();
+        for (i, (s, e)) in [
+            ("2027-03-01T09:00:00Z", "2027-03-01T10:00:00Z"),
+            ("2027-03-01T11:00:00Z", "2027-03-01T12:30:00Z"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            day.apply(&BookingEvent::Placed(BookingPlaced {
+                booking_id: BookingId::new(),
+                location_id: LocationId::new(),
+                date: NaiveDate::from_ymd_opt(2027, 3, 1).unwrap_or_default(),
+                number: u32::try_from(i).unwrap_or(0) + 1,
+                customer_id: CustomerId::new(),
+                services: vec![visit(tech, s, e)],
+                location_slot: None,
+                override_reason: None,
+            }));
+        }
+        let next = [visit(tech, "2027-03-01T14:00:00Z", "2027-03-01T15:00:00Z")];
+        let rules = |visits: Option<u32>, minutes: Option<u32>| BookingRules {
+            max_bookings_per_technician_per_day: visits,
+            max_minutes_per_technician_per_day: minutes,
+            ..BookingRules::default()
+        };
+        let refused = |r: Result<(), Misfit>| matches!(r, Err(Misfit::Unavailable(_)));
+        assert!(within_daily_caps(&rules(None, None), &day, &next).is_ok());
+        assert!(within_daily_caps(&rules(Some(3), None), &day, &next).is_ok());
+        assert!(refused(within_daily_caps(
+            &rules(Some(2), None),
+            &day,
+            &next
+        )));
+        // 60 + 90 worked, 60 more: 210 minutes.
+        assert!(within_daily_caps(&rules(None, Some(210)), &day, &next).is_ok());
+        assert!(refused(within_daily_caps(
+            &rules(None, Some(209)),
+            &day,
+            &next
+        )));
+        // Another technician's day is theirs.
+        let theirs = [visit(other, "2027-03-01T14:00:00Z", "2027-03-01T15:00:00Z")];
+        assert!(within_daily_caps(&rules(Some(1), Some(60)), &day, &theirs).is_ok());
+    }
+
+    #[test]
+    fn lead_time_horizon_and_cut_off_bound_starts() {
+        let now = at("2027-03-01T08:00:00Z");
+        let rules = BookingRules {
+            min_lead_minutes: 60,
+            max_horizon_days: 2,
+            self_service_cutoff_minutes: 120,
+            ..BookingRules::default()
+        };
+        let ok = |t: &str, overriding: bool| check_window(&rules, at(t), now, overriding).is_ok();
+        assert!(!ok("2027-03-01T08:30:00Z", false), "inside the lead time");
+        assert!(ok("2027-03-01T09:00:00Z", false));
+        assert!(ok("2027-03-03T08:00:00Z", false));
+        assert!(!ok("2027-03-03T08:01:00Z", false), "past the horizon");
+        assert!(ok("2027-03-05T08:00:00Z", true), "an override passes both");
+        assert!(ok("2027-03-01T07:00:00Z", true), "and enters a visit begun");
+        assert!(
+            !ok("2027-02-28T07:00:00Z", true),
+            "but not one of yesterday"
+        );
+        assert!(check_cutoff(&rules, at("2027-03-01T10:00:00Z"), now).is_ok());
+        assert!(check_cutoff(&rules, at("2027-03-01T09:59:00Z"), now).is_err());
+    }
+
     #[test]
     fn local_times_in_the_gap_or_the_repeated_hour_are_refused_or_chosen() {
         let london: Tz = chrono_tz::Europe::London;
