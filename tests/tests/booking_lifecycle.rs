@@ -290,6 +290,19 @@ async fn a_moved_visit_is_reminded_of_its_new_time_only() {
         .collect();
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(texts[0].contains("15:00"), "{texts:?}");
+    // She was told of the move, once, without her name.
+    let notices: Vec<String> = app
+        .messages_to("+8613700012222")
+        .iter()
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .filter(|t| t.starts_with("Booking moved"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains(&format!("{tomorrow} 15:00")),
+        "{notices:?}"
+    );
+    assert!(!notices[0].contains("周敏"), "{notices:?}");
     app.cleanup().await;
 }
 

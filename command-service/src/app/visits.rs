@@ -25,6 +25,10 @@
 //! transaction and the planner plans the new time's under keys carrying the new
 //! revision (`booking:<id>:r<revision>:<lead>`), so a reminder already sent for the old
 //! time does not stop the new time's.
+//!
+//! **She is told.** A notice of the new time (`booking_moved`) is queued in the
+//! moving transaction, like a booking's confirmation: it goes out exactly when the
+//! move happened.
 
 use super::bookings::{
     answer_of, check_cutoff, check_window, first_fit, hold_columns, resolve_local, BookingRequest,
@@ -259,15 +263,16 @@ impl App {
                     ..s
                 })
                 .collect();
+            let number = if same_day {
+                current.number
+            } else {
+                to_day.placed + 1
+            };
             let moved = BookingPlaced {
                 booking_id: req.booking_id,
                 location_id: at.location,
                 date,
-                number: if same_day {
-                    current.number
-                } else {
-                    to_day.placed + 1
-                },
+                number,
                 customer_id: current.customer_id,
                 services: moved_services,
                 location_slot: fit.location_slot,
@@ -324,7 +329,21 @@ impl App {
                     .map_err(|e| AppError::Internal(e.into()))?,
                 )
             };
-            let (leaving, command) = (at.stream.clone(), ctx.clone());
+            // Her notice of the new time goes out with the move, or not at all (none when
+            // her record is erased: nobody to tell).
+            let phone = match self.customer_phone(ctx.tenant, current.customer_id).await {
+                Ok(p) => Some(p),
+                Err(AppError::Erased | AppError::NotFound(_) | AppError::Customer(_)) => None,
+                Err(e) => return Err(e),
+            };
+            let notice = format!(
+                "Booking moved: no. {} at {} is now on {}.",
+                number,
+                settings.name,
+                req.start.format("%Y-%m-%d %H:%M")
+            );
+            let (leaving, command, app) = (at.stream.clone(), ctx.clone(), self.clone());
+            let customer = current.customer_id.as_uuid();
             match self
                 .append_one_then(
                     ctx,
@@ -334,6 +353,21 @@ impl App {
                     (answer, &side),
                     move |tx| {
                         Box::pin(async move {
+                            if let Some(phone) = &phone {
+                                app.enqueue_tx(
+                                    tx,
+                                    &super::notify::Message {
+                                        tenant: command.tenant,
+                                        kind: "booking_moved",
+                                        subject: Some(customer),
+                                        recipient: phone,
+                                        text: &notice,
+                                        not_before: None,
+                                        dedupe_key: None,
+                                    },
+                                )
+                                .await?;
+                            }
                             let Some(away) = away else {
                                 return Ok(());
                             };
@@ -360,6 +394,7 @@ impl App {
                 .await
             {
                 Ok(outcome) => {
+                    self.wake_notifier();
                     self.notifier.plan_wakeup.notify_one();
                     return Ok(outcome);
                 }
