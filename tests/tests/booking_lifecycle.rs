@@ -150,6 +150,52 @@ async fn a_reschedule_is_decided_like_a_booking_and_moves_the_visit_between_days
     assert_eq!(holds, 1);
     assert_eq!(all_holds, 2, "one technician span and one room place");
 
+    // Sent again under its Idempotency-Key: the first answer, nothing moved twice.
+    let keyed = |start: String| {
+        let (http, url, desk) = (
+            app.http.clone(),
+            format!("{}/bookings/{a_id}/reschedule", app.command_url),
+            desk.clone(),
+        );
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(desk)
+                .header("Idempotency-Key", "move-a-to-15")
+                .json(&json!({ "start": start }))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, once) = keyed(format!("{next}T15:00")).await;
+    assert_eq!(status, 200, "{once}");
+    let (status, twice) = keyed(format!("{next}T15:00")).await;
+    assert_eq!((status, &twice), (200, &once));
+    let (status, _) = keyed(format!("{next}T16:00")).await;
+    assert_eq!(status, 422, "the key reused for another move");
+    let (status, back) = app
+        .post(
+            &desk,
+            &format!("/bookings/{a_id}/reschedule"),
+            &json!({ "start": format!("{next}T10:00") }),
+        )
+        .await;
+    assert_eq!(status, 200, "{back}");
+    let moves = count(
+        &app,
+        &format!(
+            "SELECT count(*) FROM es.events WHERE event_type = 'BookingRescheduled'
+               AND payload::text LIKE '%{a_id}%'"
+        ),
+    )
+    .await;
+    assert_eq!(moves, 4, "10:30, the next day, 15:00 once, and back");
+
     // Its old time is free again; its old day's numbers are not reused.
     let (status, c) = app
         .post(
