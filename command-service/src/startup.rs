@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "bookings",
         sql: include_str!("../migrations/0007_bookings.sql"),
     },
+    Migration {
+        version: 8,
+        name: "booking_lifecycle",
+        sql: include_str!("../migrations/0008_booking_lifecycle.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.

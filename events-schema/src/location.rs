@@ -131,6 +131,48 @@ pub struct LocationSettings {
     /// per lead time; empty: none. Settings saved before it existed read as a day ahead.
     #[serde(default = "default_reminder_leads")]
     pub reminder_leads_minutes: Vec<u32>,
+    /// Who may book when (APT-9, APT-10, APT-3). Settings saved before they existed
+    /// read as the defaults.
+    #[serde(default)]
+    pub booking_rules: BookingRules,
+}
+
+/// A location's bookable rules (APT-9, APT-10, APT-3). Staff allowed to override
+/// booking rules may pass all but the cut-off (which binds customers only) with a
+/// reason; customers never can.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BookingRules {
+    /// A visit starts at least this many minutes after it is booked or moved.
+    pub min_lead_minutes: u32,
+    /// A visit starts at most this many days ahead.
+    pub max_horizon_days: u32,
+    /// A customer changes or cancels her own booking no later than this many minutes
+    /// before it starts (staff are not bound by it).
+    pub self_service_cutoff_minutes: u32,
+    /// Most upcoming bookings one customer holds at this location; none: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_upcoming_per_customer: Option<u32>,
+    /// Most visits one technician takes here per day; none: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bookings_per_technician_per_day: Option<u32>,
+    /// Most minutes one technician works on visits here per day (processing, when
+    /// they are free, not counted); none: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_minutes_per_technician_per_day: Option<u32>,
+}
+
+impl Default for BookingRules {
+    fn default() -> Self {
+        BookingRules {
+            min_lead_minutes: 0,
+            max_horizon_days: 366,
+            self_service_cutoff_minutes: 120,
+            max_upcoming_per_customer: None,
+            max_bookings_per_technician_per_day: None,
+            max_minutes_per_technician_per_day: None,
+        }
+    }
 }
 
 /// A visit's reminder a day ahead.

@@ -59,8 +59,13 @@ pub enum Operation {
     ManageSettings,
     /// Read the salon's settings.
     ViewSettings,
-    /// Book a visit for a customer and cancel bookings (APT).
+    /// Book a visit for a customer, reschedule and cancel bookings (APT).
     ManageBookings,
+    /// Record a visit: the customer checked in, the visit completed, a no-show (APT-9).
+    RecordVisits,
+    /// A signed-in customer books, reschedules, cancels and lists her own bookings
+    /// (APT-5, APT-9), within the location's cut-off.
+    ManageOwnBookings,
     /// Read bookings: a location's day calendar, a customer's bookings.
     ViewBookings,
     /// Find the free times of a visit (availability).
@@ -71,7 +76,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 30] = [
+    pub const ALL: [Operation; 32] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -99,6 +104,8 @@ impl Operation {
         Operation::ManageSettings,
         Operation::ViewSettings,
         Operation::ManageBookings,
+        Operation::RecordVisits,
+        Operation::ManageOwnBookings,
         Operation::ViewBookings,
         Operation::ViewAvailability,
         Operation::OverrideBookingRules,
@@ -134,6 +141,8 @@ impl Operation {
             Operation::ManageSettings => "manage_settings",
             Operation::ViewSettings => "view_settings",
             Operation::ManageBookings => "manage_bookings",
+            Operation::RecordVisits => "record_visits",
+            Operation::ManageOwnBookings => "manage_own_bookings",
             Operation::ViewBookings => "view_bookings",
             Operation::ViewAvailability => "view_availability",
             Operation::OverrideBookingRules => "override_booking_rules",
@@ -159,10 +168,16 @@ pub const ROLES: [Role; 8] = [
 
 /// Operations a route asks for in its body rather than by itself, with where: the
 /// route's own rule admits the caller, the handler then checks this one.
-pub const IN_BODY: &[(Operation, &str)] = &[(
-    Operation::OverrideBookingRules,
-    "`POST /bookings` with `override_reason` (command)",
-)];
+pub const IN_BODY: &[(Operation, &str)] = &[
+    (
+        Operation::OverrideBookingRules,
+        "`POST /bookings` with `override_reason` (command)",
+    ),
+    (
+        Operation::OverrideBookingRules,
+        "`POST /bookings/{id}/reschedule` with `override_reason` (command)",
+    ),
+];
 
 /// Whether `role` may perform `op`.
 pub fn allows(role: Role, op: Operation) -> bool {
@@ -198,6 +213,9 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ManageSettings => role == Owner,
         ViewSettings => matches!(role, Owner | Manager),
         ManageBookings => matches!(role, Owner | Manager | FrontDesk),
+        // Technicians see their clients arrive and finish.
+        RecordVisits => matches!(role, Owner | Manager | FrontDesk | Technician),
+        ManageOwnBookings => role == Customer,
         ViewBookings => matches!(role, Owner | Manager | FrontDesk | Technician),
         // Customers too: they will book themselves.
         ViewAvailability => role != System,
@@ -365,6 +383,43 @@ pub const ROUTES: &[Route] = {
         route(
             Command,
             "POST",
+            "/bookings/{id}/reschedule",
+            Requires(ManageBookings),
+        ),
+        route(
+            Command,
+            "POST",
+            "/bookings/{id}/check-in",
+            Requires(RecordVisits),
+        ),
+        route(
+            Command,
+            "POST",
+            "/bookings/{id}/complete",
+            Requires(RecordVisits),
+        ),
+        route(
+            Command,
+            "POST",
+            "/bookings/{id}/no-show",
+            Requires(RecordVisits),
+        ),
+        route(Command, "POST", "/me/bookings", Requires(ManageOwnBookings)),
+        route(
+            Command,
+            "POST",
+            "/me/bookings/{id}/reschedule",
+            Requires(ManageOwnBookings),
+        ),
+        route(
+            Command,
+            "POST",
+            "/me/bookings/{id}/cancel",
+            Requires(ManageOwnBookings),
+        ),
+        route(
+            Command,
+            "POST",
             "/services/{id}/images",
             Requires(ManageCatalogue),
         ),
@@ -445,6 +500,7 @@ pub const ROUTES: &[Route] = {
             "/customers/{id}/bookings",
             Requires(ViewBookings),
         ),
+        route(Query, "GET", "/me/bookings", Requires(ManageOwnBookings)),
         route(Query, "GET", "/public/{slug}/images/{image_id}", Public),
         route(Query, "GET", "/images/{image_id}", Requires(ViewCatalogue)),
         route(Query, "GET", "/locations", Requires(ViewLocations)),
@@ -600,13 +656,19 @@ mod tests {
     fn customers_and_the_system_role_are_denied_staff_operations_and_system_everything() {
         for op in Operation::ALL {
             assert!(!allows(Role::System, op), "{op:?}");
-            // Customers read their own record and the salon's free times, nothing else.
+            // Customers read their own record and the salon's free times and manage
+            // their own bookings, nothing else.
             assert_eq!(
                 allows(Role::Customer, op),
-                matches!(op, Operation::ViewOwnRecord | Operation::ViewAvailability),
+                matches!(
+                    op,
+                    Operation::ViewOwnRecord
+                        | Operation::ViewAvailability
+                        | Operation::ManageOwnBookings
+                ),
                 "{op:?}"
             );
-            if op == Operation::ViewOwnRecord {
+            if matches!(op, Operation::ViewOwnRecord | Operation::ManageOwnBookings) {
                 for role in ROLES.into_iter().filter(|r| *r != Role::Customer) {
                     assert!(!allows(role, op), "{role:?}");
                 }

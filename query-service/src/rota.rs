@@ -167,6 +167,7 @@ mod tests {
             rooms: vec![],
             max_simultaneous_bookings: None,
             reminder_leads_minutes: vec![],
+            booking_rules: Default::default(),
         };
         let rota = Rota {
             patterns: vec![Pattern {

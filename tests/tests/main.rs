@@ -2,6 +2,7 @@
 //! database and NATS prefix (see `tests::spawn_app`).
 
 mod accounts;
+mod booking_lifecycle;
 mod bookings;
 mod catalogue;
 mod chain;

@@ -96,6 +96,25 @@ fn booking_setup() -> Vec<String> {
     BOOKING_SETUP.get().cloned().unwrap_or_default()
 }
 
+/// A free half hour of the sweep's technician for every call (`n` is never used
+/// twice): 40 a day from the day after tomorrow.
+fn free_start(n: u64) -> String {
+    let n = i64::try_from(n).unwrap_or(0);
+    let date = (chrono::Utc::now() + chrono::Duration::days(2 + n / 40))
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let time = chrono::NaiveTime::MIN + chrono::Duration::minutes((n % 40) * 30);
+    format!("{date}T{}", time.format("%H:%M"))
+}
+
+/// A local start at the sweep's salon `minutes` from now (negative: ago), to the minute.
+fn start_in(minutes: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::minutes(minutes))
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
 fn sweep_staff(n: u64) -> Value {
     json!({ "name": "许诺", "position": "美容师", "level": format!("L{n}"), "hire_date": "2025-01-01" })
 }
@@ -161,15 +180,17 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 4], role: Option<Rol
         ("POST", "/staff/{id}/erase") => json!({ "reference": format!("DSR-{n}") }),
         ("POST", "/bookings/{id}/cancel") => json!({ "reason": "permission sweep" }),
         ("POST", "/bookings") => {
-            // A free half hour for every call: 40 a day from the day after tomorrow.
-            let n = i64::try_from(n).unwrap_or(0);
-            let date = (chrono::Utc::now() + chrono::Duration::days(2 + n / 40))
-                .with_timezone(&chrono_tz::Asia::Shanghai)
-                .date_naive();
-            let time = chrono::NaiveTime::MIN + chrono::Duration::minutes((n % 40) * 30);
             let b = &booking_setup()[..];
-            json!({ "location_id": b[0], "customer_id": b[1], "start": format!("{date}T{}", time.format("%H:%M")),
+            json!({ "location_id": b[0], "customer_id": b[1], "start": free_start(n),
                     "services": [{ "service_id": b[2], "staff_id": b[3] }] })
+        }
+        ("POST", "/me/bookings") => {
+            let b = &booking_setup()[..];
+            json!({ "location_id": b[0], "start": free_start(n),
+                    "services": [{ "service_id": b[2], "staff_id": b[3] }] })
+        }
+        ("POST", "/bookings/{id}/reschedule" | "/me/bookings/{id}/reschedule") => {
+            json!({ "start": free_start(n) })
         }
         ("POST", "/staff/{id}/rota") => {
             let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default()
@@ -235,7 +256,8 @@ async fn call(
 async fn every_route_of_both_services_obeys_the_permission_matrix() {
     let app = spawn_app().await;
     let (tenant_a, owner_a) = app.tenant("sweep-a").await;
-    let (_, other_tenant) = app.tenant("sweep-b").await;
+    let (tenant_b, other_tenant) = app.tenant("sweep-b").await;
+    let other_customer = mint(&app.tokens, &tenant_b, Role::Customer, 600);
     let saved = app
         .register(
             &owner_a,
@@ -366,6 +388,24 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         .await;
     assert_eq!(status, 201, "{booked}");
     let booking = booked["booking_id"].as_str().unwrap_or_default().to_owned();
+    // One booking per lifecycle route (each route's callers all succeed on theirs):
+    // one to move, one begun half an hour ago to check in and complete, one begun two
+    // hours ago to record as missed (visits begun are entered with an override).
+    let mut lifecycle = Vec::new();
+    for (start, why) in [
+        (format!("{tomorrow}T14:00"), None),
+        (start_in(-30), Some("walk-in entered late")),
+        (start_in(-120), Some("walk-in entered late")),
+    ] {
+        let mut body = json!({ "location_id": salon, "customer_id": id, "start": start,
+                               "services": [{ "service_id": bookable, "staff_id": technician }] });
+        if let Some(why) = why {
+            body["override_reason"] = json!(why);
+        }
+        let (status, booked) = app.post(&owner_a, "/bookings", &body).await;
+        assert_eq!(status, 201, "{booked}");
+        lifecycle.push(booked["booking_id"].as_str().unwrap_or_default().to_owned());
+    }
     let (status, template) = app
         .post(
             &owner_a,
@@ -453,8 +493,23 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         let (_, token) = staff(&app, &owner_a, &format!("role{i}"), role).await;
         callers.push((role, token, true));
     }
-    // A customer signed up by herself, with a code sent to her phone.
+    // A customer signed up by herself, with a code sent to her phone, and two
+    // bookings of hers: one she cancels, one she moves.
     let customer = app.customer_session("sweep-a", "13966669997", "许愿").await;
+    let mut hers = Vec::new();
+    for time in ["16:00", "18:00"] {
+        let (status, booked) = app
+            .post(
+                &owner_a,
+                "/bookings",
+                &json!({ "location_id": salon, "customer_id": customer["customer_id"],
+                         "start": format!("{tomorrow}T{time}"),
+                         "services": [{ "service_id": bookable, "staff_id": technician }] }),
+            )
+            .await;
+        assert_eq!(status, 201, "{booked}");
+        hers.push(booked["booking_id"].as_str().unwrap_or_default().to_owned());
+    }
     app.settle().await;
     callers.push((
         Role::Customer,
@@ -521,8 +576,19 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             &staff_ids[2]
         } else if route.path.starts_with("/staff/") {
             &staff_ids[0]
+        } else if route.path == "/bookings/{id}/reschedule" {
+            &lifecycle[0]
+        } else if route.path == "/bookings/{id}/check-in" || route.path == "/bookings/{id}/complete"
+        {
+            &lifecycle[1]
+        } else if route.path == "/bookings/{id}/no-show" {
+            &lifecycle[2]
         } else if route.path.starts_with("/bookings/") {
             &booking
+        } else if route.path == "/me/bookings/{id}/cancel" {
+            &hers[0]
+        } else if route.path == "/me/bookings/{id}/reschedule" {
+            &hers[1]
         } else if route.path.starts_with("/shift-templates/") {
             &template
         } else if route.path.ends_with("/erase") {
@@ -623,11 +689,16 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             !text.contains(PHONE) && !text.contains(ID_NUMBER),
             "{what} shows another tenant the phone"
         );
-        if route.path.contains('{') {
-            assert_eq!(status, 404, "{what} from another tenant: {text}");
-        } else if !permissions::allows(Role::Owner, op) {
-            // A customer's own route: refused to any owner.
+        if !permissions::allows(Role::Owner, op) {
+            // A customer's own route: refused to any owner…
             assert_eq!(status, 403, "{what} from another tenant: {text}");
+            // …and another tenant's customer finds nothing of tenant A's.
+            if route.path.contains('{') {
+                let (status, text) = call(&app, route, &url, Some(&other_customer), &body()).await;
+                assert_eq!(status, 404, "{what} from another tenant's customer: {text}");
+            }
+        } else if route.path.contains('{') {
+            assert_eq!(status, 404, "{what} from another tenant: {text}");
         } else if route.method == "POST" && route.path == "/bookings" {
             // Tenant A's location is no location of hers.
             assert_eq!(status, 404, "{what} from another tenant: {text}");

@@ -23,12 +23,13 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use events_schema::booking::{
     self as wire, BookedService, BookingCancelled, BookingEvent, BookingPlaced, DaySchedule, Span,
+    VisitStatus,
 };
 use events_schema::catalogue::Segments;
 use events_schema::envelope::DomainEvent;
 use events_schema::ids::{BookingId, CustomerId, LocationId, RoomId, ServiceId, StaffId, TenantId};
 use events_schema::localtime;
-use events_schema::location::LocationSettings;
+use events_schema::location::{BookingRules, LocationSettings};
 use events_schema::rota::Rota;
 use events_schema::staff::WorkTerms;
 use events_schema::store::{self, ExpectedVersion};
@@ -37,14 +38,96 @@ use std::collections::HashMap;
 
 mod availability;
 
+/// Deletes the data keys of a booking's unsent reminders (a reminder being sent right
+/// now is held by the worker: this waits, then leaves it). `$1` tenant, `$2` booking.
+pub(super) const WITHDRAW_REMINDER_KEYS: &str =
+    "DELETE FROM keys.subject_keys WHERE tenant_id = $1 AND subject_id IN (
+         SELECT notification_id FROM notify.outbox
+         WHERE tenant_id = $1 AND dedupe_key LIKE 'booking:' || $2::uuid::text || ':%'
+           AND sent_at IS NULL AND failed_at IS NULL)";
+/// Deletes a booking's unsent reminders, after [`WITHDRAW_REMINDER_KEYS`].
+pub(super) const WITHDRAW_REMINDERS: &str = "DELETE FROM notify.outbox
+     WHERE tenant_id = $1 AND dedupe_key LIKE 'booking:' || $2::uuid::text || ':%'
+       AND sent_at IS NULL AND failed_at IS NULL";
+
+/// Where a booking is now ([`App::locate_booking`]).
+pub struct Located {
+    pub stream: String,
+    pub customer: CustomerId,
+    pub location: LocationId,
+    pub starts_at: DateTime<Utc>,
+}
+
 /// Tries of one booking when another booking of the day lands first.
-const RETRIES: usize = 8;
+pub(super) const RETRIES: usize = 8;
 /// Alternatives offered per kind.
 const ALTERNATIVES: usize = 3;
 /// Step of the times tried as alternatives.
 const STEP_MINUTES: i64 = 15;
-/// Furthest ahead a booking may be.
-const HORIZON_DAYS: i64 = 366;
+/// How far back an override may record a visit that already began (a walk-in
+/// entered late).
+const RECORD_LATE_HOURS: i64 = 24;
+
+/// The earliest and latest starts the location's rules let be booked at `now`
+/// (APT-10: minimum lead time, maximum horizon).
+pub fn bookable_window(rules: &BookingRules, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    (
+        now + minutes(rules.min_lead_minutes),
+        now + Duration::days(i64::from(rules.max_horizon_days)),
+    )
+}
+
+/// Whether a visit may start at `start` (APT-10); an override passes the lead time and
+/// the horizon, and may record a visit that began up to a day ago.
+pub fn check_window(
+    rules: &BookingRules,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    overriding: bool,
+) -> Result<(), AppError> {
+    if start < now - Duration::hours(RECORD_LATE_HOURS) {
+        return Err(AppError::Rule(format!(
+            "the visit would start more than {RECORD_LATE_HOURS} hours in the past"
+        )));
+    }
+    if overriding {
+        return Ok(());
+    }
+    if start < now {
+        return Err(AppError::Rule("the visit would start in the past".into()));
+    }
+    let (earliest, latest) = bookable_window(rules, now);
+    if start < earliest {
+        return Err(AppError::Rule(format!(
+            "this location takes bookings at least {} minutes ahead (min_lead_minutes)",
+            rules.min_lead_minutes
+        )));
+    }
+    if start > latest {
+        return Err(AppError::Rule(format!(
+            "this location takes bookings at most {} days ahead (max_horizon_days)",
+            rules.max_horizon_days
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a customer may still change her booking starting at `start` herself
+/// (APT-9): not within the location's cut-off.
+pub fn check_cutoff(
+    rules: &BookingRules,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    if start - now < minutes(rules.self_service_cutoff_minutes) {
+        return Err(AppError::Rule(format!(
+            "a booking can be changed or cancelled online until {} minutes before it starts \
+             (self_service_cutoff_minutes): please call the salon",
+            rules.self_service_cutoff_minutes
+        )));
+    }
+    Ok(())
+}
 
 /// An ambiguous local time's choice (the repeated hour when clocks go back).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -405,10 +488,63 @@ pub fn fit(
             }
             _ => None,
         };
+    if !overriding {
+        within_daily_caps(&ctx.settings.booking_rules, day, &placed)?;
+    }
     Ok(Fit {
         services: placed,
         location_slot,
     })
+}
+
+/// The daily caps of each technician of a visit (APT-3), counting the day's other
+/// visits at this location and this one.
+fn within_daily_caps(
+    rules: &BookingRules,
+    day: &DaySchedule,
+    placed: &[BookedService],
+) -> Result<(), Misfit> {
+    if rules.max_bookings_per_technician_per_day.is_none()
+        && rules.max_minutes_per_technician_per_day.is_none()
+    {
+        return Ok(());
+    }
+    let mut seen: Vec<StaffId> = Vec::new();
+    for s in placed {
+        if seen.contains(&s.staff_id) {
+            continue;
+        }
+        seen.push(s.staff_id);
+        if let Some(max) = rules.max_bookings_per_technician_per_day {
+            let visits = day
+                .bookings
+                .iter()
+                .filter(|b| b.services.iter().any(|x| x.staff_id == s.staff_id))
+                .count();
+            if visits >= max as usize {
+                return Err(unavailable(format!(
+                    "technician {} takes no more visits that day (max_bookings_per_technician_per_day)",
+                    s.staff_id
+                )));
+            }
+        }
+        if let Some(max) = rules.max_minutes_per_technician_per_day {
+            let worked: i64 = day
+                .services()
+                .chain(placed.iter())
+                .filter(|x| x.staff_id == s.staff_id)
+                .flat_map(|x| x.staff_busy.iter())
+                .map(|b| (b.end - b.start).num_minutes())
+                .sum();
+            if worked > i64::from(max) {
+                return Err(unavailable(format!(
+                    "technician {} works no more minutes on visits that day (max_minutes_per_technician_per_day)",
+                    s.staff_id
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a contraindicated group of any service of the visit (`孕期`, `皮肤破损`…)
@@ -444,7 +580,7 @@ fn candidates(ctx: &Context, services: &[ServiceRequest]) -> Vec<Vec<StaffId>> {
 }
 
 /// The first assignment of technicians (in order) that fits at `start`.
-fn first_fit(
+pub(super) fn first_fit(
     ctx: &Context,
     day: &DaySchedule,
     date: NaiveDate,
@@ -504,19 +640,16 @@ impl App {
             .map_err(|_| AppError::Internal(anyhow::anyhow!("a stored zone does not parse")))?;
         let start = resolve_local(tz, req.start, req.fold)?;
         let now = Utc::now();
-        if start < now {
-            return Err(AppError::Rule("the visit would start in the past".into()));
-        }
-        if start > now + Duration::days(HORIZON_DAYS) {
-            return Err(AppError::Rule(format!(
-                "bookings are taken at most {HORIZON_DAYS} days ahead"
-            )));
-        }
+        let overriding = req.override_reason.is_some();
+        check_window(&settings.booking_rules, start, now, overriding)?;
         let (phone, health) = self
             .customer_for_booking(ctx.tenant, req.customer_id)
             .await?;
+        if !overriding {
+            self.check_customer_limit(ctx.tenant, &req, &settings.booking_rules, now)
+                .await?;
+        }
         let date = req.start.date();
-        let overriding = req.override_reason.is_some();
         let _turn = self
             .stream_turns
             .take(&wire::stream_id(req.location_id, date))
@@ -532,6 +665,7 @@ impl App {
                     settings.clone(),
                     tz,
                     date,
+                    None,
                 )
                 .await?;
             if !overriding && contraindicated(&context, &health) {
@@ -549,7 +683,7 @@ impl App {
                 Err(Misfit::Rule(r)) => return Err(AppError::Rule(r)),
                 Err(Misfit::Unavailable(why)) => {
                     let alternatives = self
-                        .alternatives(ctx.tenant, &context, &req, date, start, &day)
+                        .alternatives(ctx.tenant, &context, &req, date, start, &day, None)
                         .await?;
                     return Err(AppError::Unavailable409 { why, alternatives });
                 }
@@ -566,28 +700,8 @@ impl App {
                 location_slot: fit.location_slot,
                 override_reason: req.override_reason.clone(),
             };
-            let answer = json!({
-                "booking_id": booking_id,
-                "number": placed.number,
-                "services": placed.services.iter().map(|s| json!({
-                    "service_id": s.service_id,
-                    "staff_id": s.staff_id,
-                    "room_id": s.room.map(|(r, _)| r),
-                    "starts_at": s.span.start,
-                    "ends_at": s.span.end,
-                    "price": s.price,
-                })).collect::<Vec<_>>(),
-            });
-            let holds = holds(&placed);
-            let (resources, starts, ends): (Vec<String>, Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) =
-                holds
-                    .into_iter()
-                    .fold((vec![], vec![], vec![]), |mut acc, (r, s)| {
-                        acc.0.push(r);
-                        acc.1.push(s.start);
-                        acc.2.push(s.end);
-                        acc
-                    });
+            let answer = answer_of(&placed);
+            let (resources, starts, ends) = hold_columns(&placed);
             let stream = wire::stream_id(req.location_id, date);
             let (tenant, booking) = (ctx.tenant.as_uuid(), booking_id.as_uuid());
             let (customer, location) = (req.customer_id.as_uuid(), req.location_id.as_uuid());
@@ -668,10 +782,11 @@ impl App {
                             settings.clone(),
                             tz,
                             date,
+                            None,
                         )
                         .await?;
                     let alternatives = self
-                        .alternatives(ctx.tenant, &context, &req, date, start, &day)
+                        .alternatives(ctx.tenant, &context, &req, date, start, &day, None)
                         .await?;
                     return Err(AppError::Unavailable409 {
                         why: "taken by another booking just now".into(),
@@ -683,39 +798,53 @@ impl App {
         }
     }
 
+    /// Cancels a booking (APT-14): staff any booked or checked-in visit; a customer
+    /// (`own`) only her own, and not within the location's cut-off. Cancelling again
+    /// records nothing and answers the same.
     pub async fn cancel_booking(
         &self,
         ctx: &CommandContext,
         booking_id: BookingId,
         reason: String,
+        own: Option<CustomerId>,
     ) -> Result<Outcome, AppError> {
         if let Some(done) = self.replay(ctx).await? {
             return Ok(done);
         }
-        let stream: String = {
-            let client = self.pool.get().await.map_err(AppError::from_pool)?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT stream_id FROM booking.bookings WHERE tenant_id = $1 AND booking_id = $2",
-                )
-                .await?;
-            client
-                .query_opt(&stmt, &[&ctx.tenant.as_uuid(), &booking_id.as_uuid()])
-                .await?
-                .map(|r| r.get(0))
-                .ok_or(AppError::NotFound("booking"))?
-        };
-        let _turn = self.stream_turns.take(&stream).await;
         let mut tries = 0;
         loop {
             tries += 1;
-            let (version, day) = self.read_day(ctx.tenant, &stream).await?;
-            if !day.bookings.iter().any(|b| b.booking_id == booking_id) {
-                // Already cancelled: nothing to record (as for deactivations).
-                return Ok(Outcome {
-                    status: 200,
-                    body: json!({ "booking_id": booking_id, "version": version, "cancelled": true }),
-                });
+            let at = self.locate_booking(ctx.tenant, booking_id, own).await?;
+            let _turn = self.stream_turns.take(&at.stream).await;
+            let (version, day) = self.read_day(ctx.tenant, &at.stream).await?;
+            match day.status.get(&booking_id) {
+                Some(VisitStatus::Cancelled) => {
+                    // Already cancelled: nothing to record (as for deactivations).
+                    return Ok(Outcome {
+                        status: 200,
+                        body: json!({ "booking_id": booking_id, "version": version, "cancelled": true }),
+                    });
+                }
+                Some(VisitStatus::Booked) => {}
+                Some(VisitStatus::CheckedIn) if own.is_none() => {}
+                Some(
+                    s @ (VisitStatus::CheckedIn | VisitStatus::Completed | VisitStatus::NoShow),
+                ) => {
+                    return Err(AppError::Rule(format!(
+                        "the visit is {}: it can no longer be cancelled",
+                        s.as_str().replace('_', " ")
+                    )));
+                }
+                // Moved to another date meanwhile: find it there.
+                Some(VisitStatus::MovedAway) | None if tries < RETRIES => continue,
+                Some(VisitStatus::MovedAway) | None => return Err(AppError::Conflict),
+            }
+            if own.is_some() {
+                let settings = self
+                    .location_settings(ctx.tenant, at.location)
+                    .await?
+                    .ok_or(AppError::NotFound("location"))?;
+                check_cutoff(&settings.booking_rules, at.starts_at, Utc::now())?;
             }
             let (tenant, booking) = (ctx.tenant.as_uuid(), booking_id.as_uuid());
             let side = SideWrites {
@@ -725,32 +854,19 @@ impl App {
                         vec![&tenant, &booking],
                     ),
                     (
-                        "UPDATE booking.bookings SET cancelled_at = now()
+                        "UPDATE booking.bookings SET cancelled_at = now(), status = 'cancelled'
                          WHERE tenant_id = $1 AND booking_id = $2",
                         vec![&tenant, &booking],
                     ),
-                    // Its unsent reminders go, with their keys (a reminder being sent
-                    // right now is held by the worker: these wait, then leave it).
-                    (
-                        "DELETE FROM keys.subject_keys WHERE tenant_id = $1 AND subject_id IN (
-                             SELECT notification_id FROM notify.outbox
-                             WHERE tenant_id = $1 AND dedupe_key LIKE 'booking:' || $2::uuid::text || ':%'
-                               AND sent_at IS NULL AND failed_at IS NULL)",
-                        vec![&tenant, &booking],
-                    ),
-                    (
-                        "DELETE FROM notify.outbox
-                         WHERE tenant_id = $1 AND dedupe_key LIKE 'booking:' || $2::uuid::text || ':%'
-                           AND sent_at IS NULL AND failed_at IS NULL",
-                        vec![&tenant, &booking],
-                    ),
+                    (WITHDRAW_REMINDER_KEYS, vec![&tenant, &booking]),
+                    (WITHDRAW_REMINDERS, vec![&tenant, &booking]),
                 ],
                 ..Default::default()
             };
             match self
                 .append_one_with(
                     ctx,
-                    (&stream, ExpectedVersion::Exact(version)),
+                    (&at.stream, ExpectedVersion::Exact(version)),
                     &BookingEvent::Cancelled(BookingCancelled {
                         booking_id,
                         reason: reason.clone(),
@@ -767,6 +883,78 @@ impl App {
         }
     }
 
+    /// Where a booking is now (its schedule stream, customer, location and start);
+    /// 404 when there is none, or when `own` is given and it is not hers.
+    pub(super) async fn locate_booking(
+        &self,
+        tenant: TenantId,
+        booking_id: BookingId,
+        own: Option<CustomerId>,
+    ) -> Result<Located, AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT stream_id, customer_id, location_id, starts_at FROM booking.bookings
+                 WHERE tenant_id = $1 AND booking_id = $2",
+            )
+            .await?;
+        let row = client
+            .query_opt(&stmt, &[&tenant.as_uuid(), &booking_id.as_uuid()])
+            .await?
+            .ok_or(AppError::NotFound("booking"))?;
+        let located = Located {
+            stream: row.get(0),
+            customer: CustomerId::from_uuid(row.get(1)),
+            location: LocationId::from_uuid(row.get(2)),
+            starts_at: row.get(3),
+        };
+        match own {
+            Some(c) if c != located.customer => Err(AppError::NotFound("booking")),
+            _ => Ok(located),
+        }
+    }
+
+    /// APT-10: a customer holds at most the location's number of upcoming bookings.
+    async fn check_customer_limit(
+        &self,
+        tenant: TenantId,
+        req: &BookingRequest,
+        rules: &BookingRules,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let Some(max) = rules.max_upcoming_per_customer else {
+            return Ok(());
+        };
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT count(*) FROM booking.bookings
+                 WHERE tenant_id = $1 AND customer_id = $2 AND location_id = $3
+                   AND cancelled_at IS NULL AND status IN ('booked', 'checked_in')
+                   AND starts_at > $4",
+            )
+            .await?;
+        let held: i64 = client
+            .query_one(
+                &stmt,
+                &[
+                    &tenant.as_uuid(),
+                    &req.customer_id.as_uuid(),
+                    &req.location_id.as_uuid(),
+                    &now,
+                ],
+            )
+            .await?
+            .get(0);
+        if held >= i64::from(max) {
+            return Err(AppError::Rule(format!(
+                "a customer holds at most {max} upcoming bookings at this location \
+                 (max_upcoming_per_customer)"
+            )));
+        }
+        Ok(())
+    }
+
     /// The customer's phone (E.164), where her notices go; 404 / 410 for no customer
     /// or an erased one.
     pub(super) async fn customer_phone(
@@ -779,7 +967,7 @@ impl App {
 
     /// Her phone, and her recorded conditions and allergies (lower-cased) to check
     /// services' contraindications against (SVC-3).
-    async fn customer_for_booking(
+    pub(super) async fn customer_for_booking(
         &self,
         tenant: TenantId,
         customer: CustomerId,
@@ -798,7 +986,7 @@ impl App {
         }
     }
 
-    async fn load_day(
+    pub(super) async fn load_day(
         &self,
         tenant: TenantId,
         location: LocationId,
@@ -808,7 +996,7 @@ impl App {
             .await
     }
 
-    async fn read_day(
+    pub(super) async fn read_day(
         &self,
         tenant: TenantId,
         stream: &str,
@@ -824,8 +1012,13 @@ impl App {
         Ok((history.last().map_or(0, |e| e.stream_version), day))
     }
 
-    /// Services, technicians (with rotas and holds elsewhere) for a request.
-    async fn booking_context(
+    /// Services, technicians (with rotas and holds elsewhere) for a request; `except`:
+    /// a booking being moved, whose own holds do not count.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one request's parts, each needed"
+    )]
+    pub(super) async fn booking_context(
         &self,
         tenant: TenantId,
         location_id: LocationId,
@@ -833,6 +1026,7 @@ impl App {
         settings: LocationSettings,
         tz: Tz,
         date: NaiveDate,
+        except: Option<BookingId>,
     ) -> Result<Context, AppError> {
         let now = Utc::now();
         let mut services = HashMap::new();
@@ -891,7 +1085,7 @@ impl App {
         }
         let ids: Vec<StaffId> = technicians.iter().map(|t| t.staff_id).collect();
         let mut elsewhere = self
-            .holds_elsewhere(tenant, &ids, location_id, date, window)
+            .holds_elsewhere(tenant, &ids, (location_id, date, except), window)
             .await?;
         for t in &mut technicians {
             t.elsewhere = elsewhere.remove(&t.staff_id).unwrap_or_default();
@@ -926,13 +1120,13 @@ impl App {
             .collect())
     }
 
-    /// Technicians' holds around a date in other schedules than this one.
+    /// Technicians' holds around a date in other schedules than this one (but the
+    /// holds of `except`, a booking being moved).
     async fn holds_elsewhere(
         &self,
         tenant: TenantId,
         staff: &[StaffId],
-        location: LocationId,
-        date: NaiveDate,
+        (location, date, except): (LocationId, NaiveDate, Option<BookingId>),
         (from, to): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<HashMap<StaffId, Vec<Span>>, AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
@@ -941,10 +1135,11 @@ impl App {
                 "SELECT r.resource, lower(r.during), upper(r.during) FROM booking.reservations r
                  JOIN booking.bookings b ON b.tenant_id = r.tenant_id AND b.booking_id = r.booking_id
                  WHERE r.tenant_id = $1 AND r.resource = ANY($2) AND b.stream_id <> $3
-                   AND r.during && tstzrange($4, $5, '[)')",
+                   AND r.during && tstzrange($4, $5, '[)') AND r.booking_id <> $6",
             )
             .await?;
         let resources: Vec<String> = staff.iter().map(|s| format!("staff:{s}")).collect();
+        let except = except.map_or(uuid::Uuid::nil(), |b| b.as_uuid());
         let mut out: HashMap<StaffId, Vec<Span>> = HashMap::new();
         for r in client
             .query(
@@ -955,6 +1150,7 @@ impl App {
                     &wire::stream_id(location, date),
                     &from,
                     &to,
+                    &except,
                 ],
             )
             .await?
@@ -976,7 +1172,11 @@ impl App {
 
     /// Nearest free times with the same technicians, other technicians at the same
     /// time, and the same time on the next days.
-    async fn alternatives(
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one request's parts, each needed"
+    )]
+    pub(super) async fn alternatives(
         &self,
         tenant: TenantId,
         ctx: &Context,
@@ -984,8 +1184,16 @@ impl App {
         date: NaiveDate,
         start: DateTime<Utc>,
         day: &DaySchedule,
+        except: Option<BookingId>,
     ) -> Result<serde_json::Value, AppError> {
         let overriding = req.override_reason.is_some();
+        let now = Utc::now();
+        let (earliest, latest) = if overriding {
+            (now, DateTime::<Utc>::MAX_UTC)
+        } else {
+            bookable_window(&ctx.settings.booking_rules, now)
+        };
+        let offerable = |t: DateTime<Utc>| t > now && t >= earliest && t <= latest;
         let describe = |t: DateTime<Utc>, fit: &Fit| {
             json!({
                 "start": t.with_timezone(&ctx.tz).naive_local().format("%Y-%m-%dT%H:%M").to_string(),
@@ -1002,7 +1210,7 @@ impl App {
             };
             let mut t = s;
             while t < e {
-                if t != start && t > Utc::now() {
+                if t != start && offerable(t) {
                     if let Ok((fit, _)) = first_fit(ctx, day, date, t, &req.services, overriding) {
                         same_day.push(((t - start).num_minutes().abs(), describe(t, &fit)));
                     }
@@ -1045,7 +1253,12 @@ impl App {
                         let (_, rota) = self.load_rota(tenant, staff_id).await?;
                         let (from, to) = (start - Duration::days(1), start + Duration::days(1));
                         let elsewhere = self
-                            .holds_elsewhere(tenant, &[staff_id], ctx.location_id, date, (from, to))
+                            .holds_elsewhere(
+                                tenant,
+                                &[staff_id],
+                                (ctx.location_id, date, except),
+                                (from, to),
+                            )
                             .await?
                             .remove(&staff_id)
                             .unwrap_or_default();
@@ -1091,6 +1304,9 @@ impl App {
             ) else {
                 continue;
             };
+            if !offerable(t) {
+                continue;
+            }
             let (_, other_day) = self.load_day(tenant, ctx.location_id, other).await?;
             let mut later = Context {
                 location_id: ctx.location_id,
@@ -1105,8 +1321,7 @@ impl App {
                 .holds_elsewhere(
                     tenant,
                     &ids,
-                    ctx.location_id,
-                    other,
+                    (ctx.location_id, other, except),
                     (t - Duration::days(1), t + Duration::days(1)),
                 )
                 .await?;
@@ -1130,6 +1345,37 @@ impl App {
 }
 
 pub use availability::{AvailabilityCache, AvailabilityQuery, MAX_AVAILABILITY_DAYS};
+
+/// A placed or moved booking as the command answers it.
+pub(super) fn answer_of(placed: &BookingPlaced) -> serde_json::Value {
+    json!({
+        "booking_id": placed.booking_id,
+        "number": placed.number,
+        "date": placed.date,
+        "services": placed.services.iter().map(|s| json!({
+            "service_id": s.service_id,
+            "staff_id": s.staff_id,
+            "room_id": s.room.map(|(r, _)| r),
+            "starts_at": s.span.start,
+            "ends_at": s.span.end,
+            "price": s.price,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A booking's holds as the columns `booking.reservations` is filled from.
+pub(super) type HoldColumns = (Vec<String>, Vec<DateTime<Utc>>, Vec<DateTime<Utc>>);
+
+pub(super) fn hold_columns(placed: &BookingPlaced) -> HoldColumns {
+    holds(placed)
+        .into_iter()
+        .fold((vec![], vec![], vec![]), |mut acc, (r, s)| {
+            acc.0.push(r);
+            acc.1.push(s.start);
+            acc.2.push(s.end);
+            acc
+        })
+}
 
 /// Every resource a booking holds, with when: `staff:<id>` per busy span,
 /// `room:<id>:<place>`, `service:<location>:<service>:<place>`,
@@ -1195,6 +1441,95 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// A visit of one technician from `start` to `end` (all busy).
+    fn visit(staff_id: StaffId, start: &str, end: &str) -> BookedService {
+        let span = Span {
+            start: at(start),
+            end: at(end),
+        };
+        BookedService {
+            service_id: ServiceId::new(),
+            staff_id,
+            room: None,
+            span,
+            staff_busy: vec![span],
+            service_slot: None,
+            price: rust_decimal::Decimal::ONE,
+        }
+    }
+
+    #[test]
+    fn a_technicians_daily_caps_count_the_days_visits_and_minutes() {
+        let (tech, other) = (StaffId::new(), StaffId::new());
+        let mut day = DaySchedule::default();
+        for (i, (s, e)) in [
+            ("2027-03-01T09:00:00Z", "2027-03-01T10:00:00Z"),
+            ("2027-03-01T11:00:00Z", "2027-03-01T12:30:00Z"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            day.apply(&BookingEvent::Placed(BookingPlaced {
+                booking_id: BookingId::new(),
+                location_id: LocationId::new(),
+                date: NaiveDate::from_ymd_opt(2027, 3, 1).unwrap_or_default(),
+                number: u32::try_from(i).unwrap_or(0) + 1,
+                customer_id: CustomerId::new(),
+                services: vec![visit(tech, s, e)],
+                location_slot: None,
+                override_reason: None,
+            }));
+        }
+        let next = [visit(tech, "2027-03-01T14:00:00Z", "2027-03-01T15:00:00Z")];
+        let rules = |visits: Option<u32>, minutes: Option<u32>| BookingRules {
+            max_bookings_per_technician_per_day: visits,
+            max_minutes_per_technician_per_day: minutes,
+            ..BookingRules::default()
+        };
+        let refused = |r: Result<(), Misfit>| matches!(r, Err(Misfit::Unavailable(_)));
+        assert!(within_daily_caps(&rules(None, None), &day, &next).is_ok());
+        assert!(within_daily_caps(&rules(Some(3), None), &day, &next).is_ok());
+        assert!(refused(within_daily_caps(
+            &rules(Some(2), None),
+            &day,
+            &next
+        )));
+        // 60 + 90 worked, 60 more: 210 minutes.
+        assert!(within_daily_caps(&rules(None, Some(210)), &day, &next).is_ok());
+        assert!(refused(within_daily_caps(
+            &rules(None, Some(209)),
+            &day,
+            &next
+        )));
+        // Another technician's day is theirs.
+        let theirs = [visit(other, "2027-03-01T14:00:00Z", "2027-03-01T15:00:00Z")];
+        assert!(within_daily_caps(&rules(Some(1), Some(60)), &day, &theirs).is_ok());
+    }
+
+    #[test]
+    fn lead_time_horizon_and_cut_off_bound_starts() {
+        let now = at("2027-03-01T08:00:00Z");
+        let rules = BookingRules {
+            min_lead_minutes: 60,
+            max_horizon_days: 2,
+            self_service_cutoff_minutes: 120,
+            ..BookingRules::default()
+        };
+        let ok = |t: &str, overriding: bool| check_window(&rules, at(t), now, overriding).is_ok();
+        assert!(!ok("2027-03-01T08:30:00Z", false), "inside the lead time");
+        assert!(ok("2027-03-01T09:00:00Z", false));
+        assert!(ok("2027-03-03T08:00:00Z", false));
+        assert!(!ok("2027-03-03T08:01:00Z", false), "past the horizon");
+        assert!(ok("2027-03-05T08:00:00Z", true), "an override passes both");
+        assert!(ok("2027-03-01T07:00:00Z", true), "and enters a visit begun");
+        assert!(
+            !ok("2027-02-28T07:00:00Z", true),
+            "but not one of yesterday"
+        );
+        assert!(check_cutoff(&rules, at("2027-03-01T10:00:00Z"), now).is_ok());
+        assert!(check_cutoff(&rules, at("2027-03-01T09:59:00Z"), now).is_err());
     }
 
     #[test]

@@ -186,9 +186,10 @@ impl App {
 
     /// One planning round of visit reminders (APT-4): for every live booking about to
     /// start, one message per lead time of its location, due `lead` before the visit,
-    /// keyed `booking:<id>:<lead>`. A cancelled booking's unsent reminders were
-    /// withdrawn with the cancellation; a rescheduled visit is a new booking with keys
-    /// of its own. Returns how many it queued.
+    /// keyed `booking:<id>:<lead>` (`booking:<id>:r<revision>:<lead>` once moved). A
+    /// cancelled or moved booking's unsent reminders were withdrawn in the cancelling
+    /// or moving transaction; a moved visit's new time gets reminders of its own
+    /// revision. Returns how many it queued.
     pub async fn plan_booking_reminders(&self) -> Result<usize, AppError> {
         let now = Utc::now();
         let rows = {
@@ -196,9 +197,10 @@ impl App {
             // No lead time is longer than two weeks (see the locations' validation).
             let stmt = client
                 .prepare_cached(
-                    "SELECT tenant_id, booking_id, customer_id, location_id, starts_at
+                    "SELECT tenant_id, booking_id, customer_id, location_id, starts_at, revision
                      FROM booking.bookings
-                     WHERE cancelled_at IS NULL AND starts_at > $1 AND starts_at <= $2
+                     WHERE cancelled_at IS NULL AND status = 'booked'
+                       AND starts_at > $1 AND starts_at <= $2
                      ORDER BY starts_at",
                 )
                 .await?;
@@ -213,6 +215,13 @@ impl App {
             let customer = events_schema::ids::CustomerId::from_uuid(row.get(2));
             let location = LocationId::from_uuid(row.get(3));
             let start: DateTime<Utc> = row.get(4);
+            // A moved visit's reminders are keyed by its revision (its first time's keep
+            // the original keys), so one sent for an earlier time never stands in.
+            let revision: i32 = row.get(5);
+            let key = |lead: u32| match revision {
+                0 => format!("booking:{booking}:{lead}"),
+                r => format!("booking:{booking}:r{r}:{lead}"),
+            };
             let settings = match locations.get(&location) {
                 Some(s) => s.clone(),
                 None => {
@@ -236,7 +245,7 @@ impl App {
             let keys: Vec<Planned> = due
                 .iter()
                 .map(|(lead, due)| Planned {
-                    key: format!("booking:{booking}:{lead}"),
+                    key: key(*lead),
                     due: *due,
                     text: String::new(),
                 })
@@ -261,7 +270,7 @@ impl App {
             let local = start.with_timezone(&tz).naive_local();
             for (lead, due) in due {
                 let planned = Planned {
-                    key: format!("booking:{booking}:{lead}"),
+                    key: key(lead),
                     due,
                     text: format!(
                         "Reminder: your visit at {} is on {} at {}.",
@@ -470,6 +479,7 @@ mod tests {
             rooms: vec![],
             max_simultaneous_bookings: None,
             reminder_leads_minutes: vec![],
+            booking_rules: Default::default(),
         }
     }
 

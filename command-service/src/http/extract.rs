@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use bytes::Bytes;
 use events_schema::envelope::{Actor, Role};
-use events_schema::ids::{AccountId, TenantId};
+use events_schema::ids::{AccountId, CustomerId, TenantId};
 use serde::de::DeserializeOwned;
 
 /// A JSON body: the typed DTO and, for a command sent under an `Idempotency-Key`, the
@@ -83,6 +83,8 @@ pub struct Caller {
     pub tenant: TenantId,
     pub account: AccountId,
     pub role: Role,
+    /// A customer's own account: her customer record.
+    pub customer: Option<CustomerId>,
 }
 
 impl Caller {

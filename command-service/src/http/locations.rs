@@ -11,7 +11,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{NaiveDate, NaiveTime};
 use events_schema::ids::{LocationId, RoomId};
-use events_schema::location::{Closure, Exception, Interval, LocationSettings, Room, WeeklyHours};
+use events_schema::location::{
+    BookingRules, Closure, Exception, Interval, LocationSettings, Room, WeeklyHours,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -69,6 +71,67 @@ pub struct SettingsDto {
     pub max_simultaneous_bookings: Option<i64>,
     /// Minutes before a visit at which its customer is reminded; absent: a day ahead.
     pub reminder_leads_minutes: Option<Vec<i64>>,
+    /// Bookable rules (APT-9, APT-10, APT-3); absent, or a rule left out: its default.
+    pub booking_rules: Option<BookingRulesDto>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BookingRulesDto {
+    pub min_lead_minutes: Option<i64>,
+    pub max_horizon_days: Option<i64>,
+    pub self_service_cutoff_minutes: Option<i64>,
+    pub max_upcoming_per_customer: Option<i64>,
+    pub max_bookings_per_technician_per_day: Option<i64>,
+    pub max_minutes_per_technician_per_day: Option<i64>,
+}
+
+impl BookingRulesDto {
+    fn parse(&self, errors: &mut Vec<FieldError>) -> BookingRules {
+        let mut rules = BookingRules::default();
+        let mut number = |field: &str, raw: Option<i64>, range: std::ops::RangeInclusive<u32>| {
+            let raw = raw?;
+            match u32::try_from(raw).ok().filter(|n| range.contains(n)) {
+                Some(n) => Some(n),
+                None => {
+                    errors.push(FieldError::new(
+                        format!("booking_rules.{field}"),
+                        format!("must be {} to {}", range.start(), range.end()),
+                    ));
+                    None
+                }
+            }
+        };
+        if let Some(n) = number("min_lead_minutes", self.min_lead_minutes, 0..=30 * 24 * 60) {
+            rules.min_lead_minutes = n;
+        }
+        if let Some(n) = number("max_horizon_days", self.max_horizon_days, 1..=730) {
+            rules.max_horizon_days = n;
+        }
+        if let Some(n) = number(
+            "self_service_cutoff_minutes",
+            self.self_service_cutoff_minutes,
+            0..=7 * 24 * 60,
+        ) {
+            rules.self_service_cutoff_minutes = n;
+        }
+        rules.max_upcoming_per_customer = number(
+            "max_upcoming_per_customer",
+            self.max_upcoming_per_customer,
+            1..=100,
+        );
+        rules.max_bookings_per_technician_per_day = number(
+            "max_bookings_per_technician_per_day",
+            self.max_bookings_per_technician_per_day,
+            1..=100,
+        );
+        rules.max_minutes_per_technician_per_day = number(
+            "max_minutes_per_technician_per_day",
+            self.max_minutes_per_technician_per_day,
+            1..=24 * 60,
+        );
+        rules
+    }
 }
 
 #[derive(Deserialize)]
@@ -314,6 +377,7 @@ impl SettingsDto {
                 reminder_leads_minutes.sort_unstable();
             }
         }
+        let booking_rules = self.booking_rules.unwrap_or_default().parse(&mut errors);
         match (name, time_zone) {
             (Some(name), Some(time_zone)) if errors.is_empty() => Ok(LocationSettings {
                 name,
@@ -324,6 +388,7 @@ impl SettingsDto {
                 rooms,
                 max_simultaneous_bookings,
                 reminder_leads_minutes,
+                booking_rules,
             }),
             _ => Err(errors),
         }

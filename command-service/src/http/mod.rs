@@ -57,6 +57,16 @@ pub fn router(state: AppState) -> Router {
         .route("/bookings", post(bookings::place))
         .route("/locations/{id}/availability", get(bookings::availability))
         .route("/bookings/{id}/cancel", post(bookings::cancel))
+        .route("/bookings/{id}/reschedule", post(bookings::reschedule))
+        .route("/bookings/{id}/check-in", post(bookings::check_in))
+        .route("/bookings/{id}/complete", post(bookings::complete))
+        .route("/bookings/{id}/no-show", post(bookings::no_show))
+        .route("/me/bookings", post(bookings::place_own))
+        .route(
+            "/me/bookings/{id}/reschedule",
+            post(bookings::reschedule_own),
+        )
+        .route("/me/bookings/{id}/cancel", post(bookings::cancel_own))
         .route("/staff", post(staff::hire))
         .route("/staff/{id}", put(staff::change))
         .route("/staff/{id}/deactivate", post(staff::deactivate))
@@ -110,6 +120,7 @@ async fn authorize(
                 tenant: claims.tenant,
                 account: claims.sub,
                 role: claims.role,
+                customer: claims.customer,
             });
             next.run(req).await
         }

@@ -64,7 +64,15 @@ pub fn spec() -> Value {
         "rooms": { "type": "array", "items": { "type": "object", "properties": {
             "room_id": { "type": "string", "format": "uuid" }, "name": { "type": "string" },
             "kind": { "type": "string" }, "capacity": { "type": "integer" } } } },
-        "max_simultaneous_bookings": { "type": "integer" } } });
+        "max_simultaneous_bookings": { "type": "integer" },
+        "reminder_leads_minutes": { "type": "array", "items": { "type": "integer" }, "description": "APT-4; default [1440]" },
+        "booking_rules": { "type": "object", "additionalProperties": false, "description": "APT-9, APT-10, APT-3; each left out keeps its default", "properties": {
+            "min_lead_minutes": { "type": "integer", "description": "0 to 43200; default 0" },
+            "max_horizon_days": { "type": "integer", "description": "1 to 730; default 366" },
+            "self_service_cutoff_minutes": { "type": "integer", "description": "0 to 10080; default 120: customers change or cancel their own bookings no later than this before the start" },
+            "max_upcoming_per_customer": { "type": "integer", "description": "1 to 100; absent: no limit" },
+            "max_bookings_per_technician_per_day": { "type": "integer", "description": "1 to 100; absent: no limit" },
+            "max_minutes_per_technician_per_day": { "type": "integer", "description": "1 to 1440; absent: no limit" } } } } });
     let category = json!({ "type": "object", "additionalProperties": false, "properties": {
         "name": { "type": "string", "description": "1 to 32 characters" },
         "description": { "type": "string", "description": "at most 500 characters" },
@@ -342,6 +350,16 @@ pub fn spec() -> Value {
 fn staff_paths() -> Value {
     let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
                     { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string" } }]);
+    let empty = json!({ "type": "object", "additionalProperties": false });
+    let service_item = json!({ "type": "object", "required": ["service_id"], "additionalProperties": false, "properties": {
+        "service_id": { "type": "string", "format": "uuid" },
+        "staff_id": { "type": "string", "format": "uuid", "description": "absent: any technician who may" },
+        "room_id": { "type": "string", "format": "uuid" } } });
+    let reschedule = json!({ "type": "object", "required": ["start"], "additionalProperties": false, "properties": {
+        "start": { "type": "string", "example": "2027-03-28T15:00", "description": "the new local wall-clock start at the booking's location" },
+        "fold": { "type": "string", "enum": ["earlier", "later"], "description": "which of a repeated local time" },
+        "services": { "type": "array", "items": service_item.clone(), "description": "the booking's services in order with the technician or room wanted; absent: the same technicians" },
+        "override_reason": { "type": "string", "description": "staff who may override booking rules (not on /me routes)" } } });
     let date = json!({ "type": "string", "format": "date" });
     let interval = json!({ "type": "object", "required": ["start", "end"], "properties": {
         "start": { "type": "string", "example": "09:00" }, "end": { "type": "string", "example": "18:00" } } });
@@ -446,6 +464,59 @@ fn staff_paths() -> Value {
                 { "name": "days", "in": "query", "description": "1 to 7 (default 1)", "schema": { "type": "integer" } }],
             "responses": { "200": { "description": "{location_id, time_zone, dates: [{date, windows: [{first_start, last_start, first_starts_at, last_starts_at}], slots: [{start, starts_at, staff, idle_gap_minutes}]}]}" },
                            "404": { "description": "No such location or service" } } } },
+        "/bookings/{id}/reschedule": { "post": {
+            "summary": "Move a booking to another local start, the same day or another (APT-9), with the same guards as a new booking; its prices stay, its reminders move",
+            "description": "Its own holds do not block it. Within its date it keeps its number; on another date it takes that date's next. A time that cannot be booked answers 409 with alternatives, as for a new booking.",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": reschedule.clone() } } },
+            "responses": { "200": { "description": "{booking_id, number, date, services, rescheduled, version, consistency_token}" },
+                           "404": { "description": "No such booking" },
+                           "409": { "description": "Not bookable then: {error: unavailable, message, alternatives}" },
+                           "422": { "description": "Not a booked visit (checked in, completed, cancelled…), services changed, a time the rules refuse" } } } },
+        "/bookings/{id}/check-in": { "post": {
+            "summary": "Record that the customer arrived (at most 12 hours before the start; not for a cancelled, completed or missed visit); a repeat records nothing",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": empty.clone() } } },
+            "responses": { "200": { "description": "{booking_id, status, version}" }, "404": { "description": "No such booking" },
+                           "422": { "description": "Not in a state that can be checked in" } } } },
+        "/bookings/{id}/complete": { "post": {
+            "summary": "Record that the visit took place: after check-in, or directly once it has started; a repeat records nothing",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": empty.clone() } } },
+            "responses": { "200": { "description": "{booking_id, status, version}" }, "404": { "description": "No such booking" },
+                           "422": { "description": "Not started and not checked in, cancelled, or a no-show" } } } },
+        "/bookings/{id}/no-show": { "post": {
+            "summary": "Record that the customer did not come (only after the start time, not after check-in); frees what is left of its time; a repeat records nothing",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": empty.clone() } } },
+            "responses": { "200": { "description": "{booking_id, status, version}" }, "404": { "description": "No such booking" },
+                           "422": { "description": "Before its start, checked in, completed or cancelled" } } } },
+        "/me/bookings": { "post": {
+            "summary": "A signed-in customer books a visit for herself (APT-5): as POST /bookings without customer_id and override_reason",
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["location_id", "start", "services"], "additionalProperties": false, "properties": {
+                    "location_id": { "type": "string", "format": "uuid" },
+                    "start": { "type": "string", "example": "2027-03-28T10:00" },
+                    "fold": { "type": "string", "enum": ["earlier", "later"] },
+                    "services": { "type": "array", "items": service_item.clone() } } } } } },
+            "responses": { "201": { "description": "{booking_id, number, date, services, version, consistency_token}" },
+                           "409": { "description": "Not bookable then, with alternatives" },
+                           "422": { "description": "A time the location's rules refuse (lead time, horizon), her limit of upcoming bookings…" } } } },
+        "/me/bookings/{id}/reschedule": { "post": {
+            "summary": "A customer moves her own booking (APT-9), no later than the location's cut-off before it starts",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": reschedule.clone() } } },
+            "responses": { "200": { "description": "As POST /bookings/{id}/reschedule" },
+                           "404": { "description": "No booking of hers" },
+                           "409": { "description": "Not bookable then, with alternatives" },
+                           "422": { "description": "Within the cut-off (self_service_cutoff_minutes), or a time the rules refuse" } } } },
+        "/me/bookings/{id}/cancel": { "post": {
+            "summary": "A customer cancels her own booking, no later than the location's cut-off before it starts",
+            "parameters": id,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "additionalProperties": false, "properties": { "reason": { "type": "string" } } } } } },
+            "responses": { "200": { "description": "Cancelled" }, "404": { "description": "No booking of hers" },
+                           "422": { "description": "Within the cut-off (self_service_cutoff_minutes), or no longer a booked visit" } } } },
         "/bookings/{id}/cancel": { "post": {
             "summary": "Cancel a booking, with a reason: its technician, room and places are free again",
             "parameters": id,

@@ -1,10 +1,13 @@
-//! The bookings read model (APT): each booking with its services, as placed, and its
-//! cancellation. Events are applied in feed order, one statement each (bookings are
-//! few per batch next to customers); a replayed placement changes nothing.
+//! The bookings read model (APT): each booking with its services as placed or last
+//! moved, and where it stands (`booked`, `checked_in`, `completed`, `no_show`,
+//! `cancelled`). Events are applied in feed order, one statement each (bookings are
+//! few per batch next to customers); a replayed placement changes nothing. A move to
+//! another date is read from its `BookingRescheduled` (which carries the whole
+//! booking); the leaving schedule's `BookingMovedAway` changes nothing here.
 
 use crate::{Prepared, Projection};
 use deadpool_postgres::Transaction;
-use events_schema::booking::{self, BookingEvent};
+use events_schema::booking::{self, BookingEvent, VisitStatus};
 use events_schema::envelope::{DomainEvent, FeedEvent};
 use futures::future::BoxFuture;
 
@@ -94,14 +97,81 @@ impl Projection for BookingsProjection {
                      WHERE tenant_id = $1 AND booking_id = $2 AND status = 'booked'",
                 )
                 .await?;
+            let moved = tx
+                .prepare_cached(
+                    "UPDATE bookings SET date = $3, number = $4, starts_at = $5, ends_at = $6,
+                         override_reason = coalesce($7, override_reason)
+                     WHERE tenant_id = $1 AND booking_id = $2",
+                )
+                .await?;
+            let unbook = tx
+                .prepare_cached(
+                    "DELETE FROM booked_services WHERE tenant_id = $1 AND booking_id = $2",
+                )
+                .await?;
+            let step = tx
+                .prepare_cached(
+                    "UPDATE bookings SET status = $3
+                     WHERE tenant_id = $1 AND booking_id = $2 AND status <> 'cancelled'",
+                )
+                .await?;
             for a in applied {
-                match &a.event {
-                    BookingEvent::Placed(p) => {
+                let (placed, replace) = match &a.event {
+                    BookingEvent::Placed(p) => (p, false),
+                    BookingEvent::Rescheduled(r) => (&r.booking, true),
+                    BookingEvent::Cancelled(c) => {
+                        tx.execute(
+                            &cancel,
+                            &[&a.tenant, &c.booking_id.as_uuid(), &a.at, &c.reason],
+                        )
+                        .await?;
+                        continue;
+                    }
+                    BookingEvent::MovedAway(_) => continue,
+                    BookingEvent::CheckedIn(e) => {
+                        let s = VisitStatus::CheckedIn.as_str();
+                        tx.execute(&step, &[&a.tenant, &e.booking_id.as_uuid(), &s])
+                            .await?;
+                        continue;
+                    }
+                    BookingEvent::Completed(e) => {
+                        let s = VisitStatus::Completed.as_str();
+                        tx.execute(&step, &[&a.tenant, &e.booking_id.as_uuid(), &s])
+                            .await?;
+                        continue;
+                    }
+                    BookingEvent::NoShow(e) => {
+                        let s = VisitStatus::NoShow.as_str();
+                        tx.execute(&step, &[&a.tenant, &e.booking_id.as_uuid(), &s])
+                            .await?;
+                        continue;
+                    }
+                };
+                {
+                    let p = placed;
+                    {
                         let (Some(first), Some(last)) = (p.services.first(), p.services.last())
                         else {
                             continue;
                         };
                         let number = i32::try_from(p.number)?;
+                        if replace {
+                            tx.execute(
+                                &moved,
+                                &[
+                                    &a.tenant,
+                                    &p.booking_id.as_uuid(),
+                                    &p.date,
+                                    &number,
+                                    &first.span.start,
+                                    &last.span.end,
+                                    &p.override_reason,
+                                ],
+                            )
+                            .await?;
+                            tx.execute(&unbook, &[&a.tenant, &p.booking_id.as_uuid()])
+                                .await?;
+                        }
                         tx.execute(
                             &place,
                             &[
@@ -137,13 +207,6 @@ impl Projection for BookingsProjection {
                             )
                             .await?;
                         }
-                    }
-                    BookingEvent::Cancelled(c) => {
-                        tx.execute(
-                            &cancel,
-                            &[&a.tenant, &c.booking_id.as_uuid(), &a.at, &c.reason],
-                        )
-                        .await?;
                     }
                 }
             }

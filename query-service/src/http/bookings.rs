@@ -1,5 +1,6 @@
-//! `GET /locations/{id}/calendar` (a day by technician and room) and
-//! `GET /customers/{id}/bookings` (upcoming and past).
+//! `GET /locations/{id}/calendar` (a day by technician and room),
+//! `GET /customers/{id}/bookings` and a customer's own `GET /me/bookings` (upcoming
+//! and past, each with its status).
 
 use super::error::ApiError;
 use super::{ApiQuery, AppState, Caller};
@@ -183,9 +184,33 @@ pub async fn of_customer(
     {
         return Err(ApiError::NotFound("no such customer"));
     }
+    visits(&tx, caller.tenant, customer).await
+}
+
+/// Upcoming (soonest first) and past (latest first) bookings of a customer.
+async fn visits(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: events_schema::ids::TenantId,
+    customer: CustomerId,
+) -> Result<Json<CustomerBookings>, ApiError> {
     let now = chrono::Utc::now();
-    let all = bookings::of_customer(&tx, caller.tenant, customer, 200).await?;
+    let all = bookings::of_customer(tx, tenant, customer, 200).await?;
     let (mut upcoming, past): (Vec<_>, Vec<_>) = all.into_iter().partition(|b| b.starts_at >= now);
     upcoming.reverse();
     Ok(Json(CustomerBookings { upcoming, past }))
+}
+
+/// `GET /me/bookings`: the signed-in customer's own bookings (APT-9).
+pub async fn mine(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<CustomerParams>,
+) -> Result<Json<CustomerBookings>, ApiError> {
+    let customer = caller
+        .customer
+        .ok_or(ApiError::NotFound("this account has no customer record"))?;
+    wait_for(&state.waits, p.consistency_token.as_deref(), BOOKINGS).await?;
+    let mut client = state.pool.get().await?;
+    let tx = tenant_tx(&mut client, caller.tenant).await?;
+    visits(&tx, caller.tenant, customer).await
 }

@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/locations/{id}/opening", get(locations::opening))
         .route("/locations/{id}/calendar", get(bookings::calendar))
         .route("/customers/{id}/bookings", get(bookings::of_customer))
+        .route("/me/bookings", get(bookings::mine))
         .route("/customers/{id}/history", get(customers::history))
         .route(
             "/audit/streams/{stream_id}/events",

@@ -138,7 +138,8 @@ fn staff_paths(id: &Value, token: &Value) -> Value {
         "/settings": op("The salon's settings: price-change bound, shift-reminder lead times", vec![], "{version, price_change_bound_percent, shift_reminder_leads_minutes}"),
         "/locations/{id}/calendar": op("A location's day by technician (shifts and bookings) and by room (bookings)", vec![
             id.clone(), q("date", "The date (YYYY-MM-DD; default today at the location)", "string"), token.clone()], "{location_id, date, time_zone, technicians, rooms}"),
-        "/customers/{id}/bookings": op("A customer's upcoming and past bookings", vec![id.clone(), token.clone()], "{upcoming, past}")
+        "/customers/{id}/bookings": op("A customer's upcoming and past bookings, each with its status (booked, checked_in, completed, no_show, cancelled)", vec![id.clone(), token.clone()], "{upcoming, past}"),
+        "/me/bookings": op("The signed-in customer's own upcoming and past bookings, with their status", vec![token.clone()], "{upcoming, past}")
     })
 }
 

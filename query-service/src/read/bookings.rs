@@ -52,7 +52,8 @@ fn row(r: &tokio_postgres::Row) -> BookedView {
     }
 }
 
-/// The live bookings of a location on a date, by start.
+/// The bookings of a location on a date but the cancelled ones (booked, checked in,
+/// completed, missed), by start.
 pub async fn of_day(
     client: &impl GenericClient,
     tenant: TenantId,
@@ -61,7 +62,7 @@ pub async fn of_day(
 ) -> Result<Vec<BookedView>, tokio_postgres::Error> {
     let sql = format!(
         "{SELECT} WHERE b.tenant_id = $1 AND b.location_id = $2 AND b.date = $3
-                    AND b.status = 'booked'
+                    AND b.status <> 'cancelled'
          ORDER BY s.starts_at, s.staff_id"
     );
     let stmt = client.prepare_cached(&sql).await?;

@@ -13,7 +13,7 @@
 //! versions are read *before* the answer is computed, so a write racing the
 //! computation makes the next request compute again rather than serve stale times.
 
-use super::{first_fit, Context, Fit, ServiceRequest};
+use super::{bookable_window, first_fit, Context, Fit, ServiceRequest};
 use crate::app::{App, AppError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -72,6 +72,8 @@ struct Key {
 
 struct Entry {
     sources: Sources,
+    /// The location's rules (lead time and horizon are applied when served).
+    rules: events_schema::location::BookingRules,
     tz: Tz,
     time_zone: String,
     /// The technicians the answer considered (whose holds elsewhere count).
@@ -171,8 +173,9 @@ impl App {
             .await?
             .streams;
         let time_zone = settings.time_zone.clone();
+        let rules = settings.booking_rules.clone();
         let ctx = self
-            .booking_context(tenant, q.location_id, &q.services, settings, tz, date)
+            .booking_context(tenant, q.location_id, &q.services, settings, tz, date, None)
             .await?;
         let (_, day) = self.load_day(tenant, q.location_id, date).await?;
         let answer = compute(&ctx, &day, date, &q.services);
@@ -188,6 +191,7 @@ impl App {
         elsewhere.sort();
         let entry = Entry {
             sources: Sources { streams, elsewhere },
+            rules,
             tz,
             time_zone,
             technicians: ctx.technicians.iter().map(|t| t.staff_id).collect(),
@@ -335,9 +339,17 @@ fn compute(
     DayAnswer { windows, slots }
 }
 
-/// A date's answer as of `now`: only starts after it.
+/// A date's answer as of `now`: only starts after it that the location's rules let be
+/// booked now (APT-10: none before the lead time or past the horizon).
 fn render(entry: &Entry, date: NaiveDate, now: DateTime<Utc>) -> serde_json::Value {
     let tz = entry.tz;
+    let (earliest, latest) = bookable_window(&entry.rules, now);
+    // The first bookable start: strictly after `now`, not before `earliest`.
+    let from = if earliest > now {
+        earliest - Duration::nanoseconds(1)
+    } else {
+        now
+    };
     let local = |t: DateTime<Utc>| {
         t.with_timezone(&tz)
             .naive_local()
@@ -348,20 +360,28 @@ fn render(entry: &Entry, date: NaiveDate, now: DateTime<Utc>) -> serde_json::Val
         .answer
         .windows
         .iter()
-        .filter(|(_, last)| *last > now)
-        .map(|&(first, last)| {
-            // Starts are whole minutes from the opening; the first one after `now`.
-            let first = if first > now {
+        .filter(|&&(first, last)| last > from && first <= latest)
+        .filter_map(|&(first, last)| {
+            // Starts are whole minutes from the opening; the first one after `from`.
+            let first = if first > from {
                 first
             } else {
-                let behind = (now - first).num_minutes() + 1;
+                let behind = (from - first).num_minutes() + 1;
                 first + Duration::minutes(behind)
             };
-            json!({
-                "first_start": local(first),
-                "last_start": local(last),
-                "first_starts_at": first,
-                "last_starts_at": last,
+            let last = if last > latest {
+                // The last whole minute from `first` not past `latest`.
+                first + Duration::minutes((latest - first).num_minutes())
+            } else {
+                last
+            };
+            (first <= last).then(|| {
+                json!({
+                    "first_start": local(first),
+                    "last_start": local(last),
+                    "first_starts_at": first,
+                    "last_starts_at": last,
+                })
             })
         })
         .collect();
@@ -369,7 +389,7 @@ fn render(entry: &Entry, date: NaiveDate, now: DateTime<Utc>) -> serde_json::Val
         .answer
         .slots
         .iter()
-        .filter(|s| s.at > now)
+        .filter(|s| s.at > from && s.at <= latest)
         .map(|s| {
             json!({
                 "start": local(s.at),
