@@ -131,6 +131,23 @@ pub struct LocationSettings {
     /// per lead time; empty: none. Settings saved before it existed read as a day ahead.
     #[serde(default = "default_reminder_leads")]
     pub reminder_leads_minutes: Vec<u32>,
+    /// Minutes a waiting customer has to answer an offer of a freed slot (APT-13).
+    #[serde(default = "default_waitlist_reply_minutes")]
+    pub waitlist_reply_minutes: u32,
+    /// Most waitlist offers one customer is sent in 24 hours; beyond it she is
+    /// skipped (APT-13's limit on messages per customer).
+    #[serde(default = "default_waitlist_offers_per_day")]
+    pub waitlist_offers_per_day: u32,
+}
+
+/// Half an hour to answer an offer.
+pub const fn default_waitlist_reply_minutes() -> u32 {
+    30
+}
+
+/// Three offers a day at most.
+pub const fn default_waitlist_offers_per_day() -> u32 {
+    3
 }
 
 /// A visit's reminder a day ahead.

@@ -112,6 +112,8 @@ mod tests {
             rooms: vec![],
             max_simultaneous_bookings: None,
             reminder_leads_minutes: vec![],
+            waitlist_reply_minutes: 30,
+            waitlist_offers_per_day: 3,
         }
     }
 
