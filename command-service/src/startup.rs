@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "bookings",
         sql: include_str!("../migrations/0007_bookings.sql"),
     },
+    Migration {
+        version: 8,
+        name: "waitlist",
+        sql: include_str!("../migrations/0008_waitlist.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.
@@ -69,6 +74,7 @@ pub struct Application {
     relay: Option<JoinHandle<()>>,
     notifier: Option<JoinHandle<()>>,
     planner: Option<JoinHandle<()>>,
+    sweeper: Option<JoinHandle<()>>,
 }
 
 /// Builds the application state (pools, keys) without serving.
@@ -142,6 +148,12 @@ impl Application {
                 shutdown_rx.clone(),
             ))
         });
+        let sweeper = config.notify_worker.then(|| {
+            tokio::spawn(crate::app::waitlist::run_sweeper(
+                app.clone(),
+                shutdown_rx.clone(),
+            ))
+        });
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -169,6 +181,7 @@ impl Application {
             relay,
             notifier,
             planner,
+            sweeper,
         })
     }
 
@@ -192,6 +205,9 @@ impl Application {
         }
         if let Some(planner) = self.planner {
             let _ = planner.await;
+        }
+        if let Some(sweeper) = self.sweeper {
+            let _ = sweeper.await;
         }
     }
 

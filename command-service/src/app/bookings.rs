@@ -442,7 +442,7 @@ fn candidates(ctx: &Context, services: &[ServiceRequest]) -> Vec<Vec<StaffId>> {
 }
 
 /// The first assignment of technicians (in order) that fits at `start`.
-fn first_fit(
+pub(super) fn first_fit(
     ctx: &Context,
     day: &DaySchedule,
     date: NaiveDate,
@@ -760,6 +760,14 @@ impl App {
                 .await
             {
                 Err(AppError::Conflict) if tries < RETRIES => continue,
+                Ok(outcome) => {
+                    // APT-13: the freed time goes to the waitlist (never fails the
+                    // cancellation; the waitlist sweeper catches up on a failure).
+                    if let Some(freed) = day.bookings.iter().find(|b| b.booking_id == booking_id) {
+                        self.offer_freed_booking(ctx, freed).await;
+                    }
+                    return Ok(outcome);
+                }
                 other => return other,
             }
         }
@@ -796,7 +804,7 @@ impl App {
         }
     }
 
-    async fn load_day(
+    pub(super) async fn load_day(
         &self,
         tenant: TenantId,
         location: LocationId,
@@ -823,7 +831,7 @@ impl App {
     }
 
     /// Services, technicians (with rotas and holds elsewhere) for a request.
-    async fn booking_context(
+    pub(super) async fn booking_context(
         &self,
         tenant: TenantId,
         location_id: LocationId,

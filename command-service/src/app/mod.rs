@@ -24,6 +24,7 @@ pub mod settings;
 pub mod sign_in;
 pub mod staff;
 pub mod throttle;
+pub mod waitlist;
 
 pub use error::AppError;
 

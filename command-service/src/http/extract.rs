@@ -83,6 +83,8 @@ pub struct Caller {
     pub tenant: TenantId,
     pub account: AccountId,
     pub role: Role,
+    /// For a customer's own account: her customer record.
+    pub customer: Option<events_schema::ids::CustomerId>,
 }
 
 impl Caller {
