@@ -24,3 +24,4 @@ mod sign_in;
 mod staff;
 mod tenancy;
 mod validation;
+mod waitlist;
