@@ -34,6 +34,10 @@
 //! the acceptance answers as the booking did (409 with alternatives, 422). An
 //! acceptance interrupted after its claim is finished by the sweeper the same way.
 //! An offer holds nothing until accepted.
+//!
+//! **Other ways time frees up.** Only cancellations call the waitlist so far; a
+//! reschedule that frees its old time should call [`App::offer_freed_booking`] with
+//! the booking as it was placed, after its commit, as `cancel_booking` does.
 
 use super::bookings::{self, BookingRequest, Fold, ServiceRequest};
 use super::notify::Message;
