@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "booking_lifecycle",
         sql: include_str!("../migrations/0008_booking_lifecycle.sql"),
     },
+    Migration {
+        version: 9,
+        name: "waitlist",
+        sql: include_str!("../migrations/0009_waitlist.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.
@@ -74,6 +79,7 @@ pub struct Application {
     relay: Option<JoinHandle<()>>,
     notifier: Option<JoinHandle<()>>,
     planner: Option<JoinHandle<()>>,
+    sweeper: Option<JoinHandle<()>>,
 }
 
 /// Builds the application state (pools, keys) without serving.
@@ -148,6 +154,12 @@ impl Application {
                 shutdown_rx.clone(),
             ))
         });
+        let sweeper = config.notify_worker.then(|| {
+            tokio::spawn(crate::app::waitlist::run_sweeper(
+                app.clone(),
+                shutdown_rx.clone(),
+            ))
+        });
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -175,6 +187,7 @@ impl Application {
             relay,
             notifier,
             planner,
+            sweeper,
         })
     }
 
@@ -198,6 +211,9 @@ impl Application {
         }
         if let Some(planner) = self.planner {
             let _ = planner.await;
+        }
+        if let Some(sweeper) = self.sweeper {
+            let _ = sweeper.await;
         }
     }
 

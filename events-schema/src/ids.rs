@@ -112,3 +112,11 @@ uuid_id!(
     /// A booking (one visit: one or more services).
     BookingId
 );
+uuid_id!(
+    /// A customer's place on a location's waitlist for a wanted window (APT-13).
+    WaitlistEntryId
+);
+uuid_id!(
+    /// An offer of a freed slot to one waiting customer (APT-13).
+    OfferId
+);

@@ -35,6 +35,7 @@ pub mod staff;
 pub mod subjects;
 pub mod token;
 pub mod values;
+pub mod waitlist;
 
 #[cfg(feature = "pg")]
 pub mod db;

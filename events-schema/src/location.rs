@@ -135,6 +135,23 @@ pub struct LocationSettings {
     /// read as the defaults.
     #[serde(default)]
     pub booking_rules: BookingRules,
+    /// Minutes a waiting customer has to answer an offer of a freed slot (APT-13).
+    #[serde(default = "default_waitlist_reply_minutes")]
+    pub waitlist_reply_minutes: u32,
+    /// Most waitlist offers one customer is sent in 24 hours; beyond it she is
+    /// skipped (APT-13's limit on messages per customer).
+    #[serde(default = "default_waitlist_offers_per_day")]
+    pub waitlist_offers_per_day: u32,
+}
+
+/// Half an hour to answer an offer.
+pub const fn default_waitlist_reply_minutes() -> u32 {
+    30
+}
+
+/// Three offers a day at most.
+pub const fn default_waitlist_offers_per_day() -> u32 {
+    3
 }
 
 /// A location's bookable rules (APT-9, APT-10, APT-3). Staff allowed to override

@@ -73,10 +73,15 @@ pub enum Operation {
     /// Book outside shifts or opening hours or beyond a capacity limit, with a reason
     /// (asked for in the booking's body: `override_reason`).
     OverrideBookingRules,
+    /// Put a customer on a waitlist, take her off, accept or decline her offers
+    /// (APT-13); a customer only for herself.
+    UseWaitlist,
+    /// Read a location's waitlist: entries and offer activity (APT-14).
+    ViewWaitlist,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 32] = [
+    pub const ALL: [Operation; 34] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -109,6 +114,8 @@ impl Operation {
         Operation::ViewBookings,
         Operation::ViewAvailability,
         Operation::OverrideBookingRules,
+        Operation::UseWaitlist,
+        Operation::ViewWaitlist,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -146,6 +153,8 @@ impl Operation {
             Operation::ViewBookings => "view_bookings",
             Operation::ViewAvailability => "view_availability",
             Operation::OverrideBookingRules => "override_booking_rules",
+            Operation::UseWaitlist => "use_waitlist",
+            Operation::ViewWaitlist => "view_waitlist",
         }
     }
 
@@ -220,6 +229,9 @@ pub fn allows(role: Role, op: Operation) -> bool {
         // Customers too: they will book themselves.
         ViewAvailability => role != System,
         OverrideBookingRules => matches!(role, Owner | Manager),
+        // The front desk for anyone; a customer for herself (checked by the handler).
+        UseWaitlist => matches!(role, Owner | Manager | FrontDesk | Customer),
+        ViewWaitlist => matches!(role, Owner | Manager | FrontDesk),
     }
 }
 
@@ -429,6 +441,25 @@ pub const ROUTES: &[Route] = {
             "/services/{id}/images/{image_id}",
             Requires(ManageCatalogue),
         ),
+        route(Command, "POST", "/waitlist", Requires(UseWaitlist)),
+        route(
+            Command,
+            "POST",
+            "/waitlist/{id}/leave",
+            Requires(UseWaitlist),
+        ),
+        route(
+            Command,
+            "POST",
+            "/waitlist/offers/{id}/accept",
+            Requires(UseWaitlist),
+        ),
+        route(
+            Command,
+            "POST",
+            "/waitlist/offers/{id}/decline",
+            Requires(UseWaitlist),
+        ),
         route(Command, "POST", "/locations", Requires(ManageLocations)),
         route(Command, "PUT", "/locations/{id}", Requires(ManageLocations)),
         route(Command, "POST", "/customers", Requires(RegisterCustomer)),
@@ -503,6 +534,7 @@ pub const ROUTES: &[Route] = {
         route(Query, "GET", "/me/bookings", Requires(ManageOwnBookings)),
         route(Query, "GET", "/public/{slug}/images/{image_id}", Public),
         route(Query, "GET", "/images/{image_id}", Requires(ViewCatalogue)),
+        route(Query, "GET", "/waitlist", Requires(ViewWaitlist)),
         route(Query, "GET", "/locations", Requires(ViewLocations)),
         route(Query, "GET", "/locations/{id}", Requires(ViewLocations)),
         route(
@@ -656,8 +688,8 @@ mod tests {
     fn customers_and_the_system_role_are_denied_staff_operations_and_system_everything() {
         for op in Operation::ALL {
             assert!(!allows(Role::System, op), "{op:?}");
-            // Customers read their own record and the salon's free times and manage
-            // their own bookings, nothing else.
+            // Customers read their own record and the salon's free times, manage
+            // their own bookings and wait for a slot, nothing else.
             assert_eq!(
                 allows(Role::Customer, op),
                 matches!(
@@ -665,6 +697,7 @@ mod tests {
                     Operation::ViewOwnRecord
                         | Operation::ViewAvailability
                         | Operation::ManageOwnBookings
+                        | Operation::UseWaitlist
                 ),
                 "{op:?}"
             );

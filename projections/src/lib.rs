@@ -19,6 +19,7 @@ pub mod registry;
 pub mod rota;
 pub mod runner;
 pub mod staff;
+pub mod waitlist;
 
 use deadpool_postgres::Transaction;
 use events_schema::envelope::FeedEvent;
@@ -87,6 +88,7 @@ pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> 
         Arc::new(staff::StaffProjection::new(keys.clone())),
         Arc::new(rota::RotaProjection),
         Arc::new(bookings::BookingsProjection),
+        Arc::new(waitlist::WaitlistProjection),
     ]
 }
 

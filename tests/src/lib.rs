@@ -618,7 +618,8 @@ impl TestApp {
                                   (SELECT seq FROM rm.catalogue_checkpoint),
                                   (SELECT seq FROM rm.staff_checkpoint),
                                   (SELECT seq FROM rm.rota_checkpoint),
-                                  (SELECT seq FROM rm.bookings_checkpoint))",
+                                  (SELECT seq FROM rm.bookings_checkpoint),
+                                  (SELECT seq FROM rm.waitlist_checkpoint))",
                     &[],
                 )
                 .await

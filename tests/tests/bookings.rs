@@ -10,7 +10,7 @@ use tests::{spawn_app, TestApp};
 
 /// A location open 09:00–21:00 every day with two facial rooms; returns its id and the
 /// rooms' ids.
-pub(super) async fn salon(app: &TestApp, owner: &str, zone: &str) -> String {
+pub(crate) async fn salon(app: &TestApp, owner: &str, zone: &str) -> String {
     let day = json!([{ "start": "09:00", "end": "21:00" }]);
     let (status, out) = app
         .post(
@@ -27,7 +27,7 @@ pub(super) async fn salon(app: &TestApp, owner: &str, zone: &str) -> String {
 }
 
 /// A published service; `room`: it needs a facial room.
-pub(super) async fn service(app: &TestApp, owner: &str, name: &str, room: bool) -> String {
+pub(crate) async fn service(app: &TestApp, owner: &str, name: &str, room: bool) -> String {
     app.settle().await;
     let (_, categories) = app.get(owner, "/categories").await;
     let mut body = json!({ "category_id": categories[0]["category_id"], "name": name,
@@ -47,7 +47,7 @@ pub(super) async fn service(app: &TestApp, owner: &str, name: &str, room: bool) 
 
 /// `n` technicians at the location, skilled in `services`, on shift 09:00–21:00 every
 /// day from `from`.
-pub(super) async fn technicians(
+pub(crate) async fn technicians(
     app: &TestApp,
     owner: &str,
     location: &str,
@@ -76,7 +76,7 @@ pub(super) async fn technicians(
     out
 }
 
-pub(super) async fn customer(app: &TestApp, owner: &str, phone: &str) -> String {
+pub(crate) async fn customer(app: &TestApp, owner: &str, phone: &str) -> String {
     app.register(
         owner,
         &json!({ "name": "周敏", "phone": phone, "consent": { "privacy_policy_version": "v1" } }),
@@ -87,7 +87,7 @@ pub(super) async fn customer(app: &TestApp, owner: &str, phone: &str) -> String 
         .to_owned()
 }
 
-pub(super) fn shanghai_date(days_ahead: i64) -> chrono::NaiveDate {
+pub(crate) fn shanghai_date(days_ahead: i64) -> chrono::NaiveDate {
     (chrono::Utc::now() + chrono::Duration::days(days_ahead))
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .date_naive()

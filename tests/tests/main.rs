@@ -25,3 +25,4 @@ mod sign_in;
 mod staff;
 mod tenancy;
 mod validation;
+mod waitlist;

@@ -192,6 +192,21 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 4], role: Option<Rol
         ("POST", "/bookings/{id}/reschedule" | "/me/bookings/{id}/reschedule") => {
             json!({ "start": free_start(n) })
         }
+        ("POST", "/waitlist") => {
+            // Another date for every call (one waiting entry per customer and date).
+            let n = i64::try_from(n).unwrap_or(0);
+            let date = (chrono::Utc::now() + chrono::Duration::days(30 + n % 300))
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .date_naive();
+            let b = &booking_setup()[..];
+            let mut body = json!({ "location_id": b[0], "date": date.to_string(), "from": "09:00",
+                                   "to": "18:00", "services": [{ "service_id": b[2] }] });
+            if role != Some(Role::Customer) {
+                // A customer puts herself on the list; staff name whom.
+                body["customer_id"] = json!(b[1]);
+            }
+            body
+        }
         ("POST", "/staff/{id}/rota") => {
             let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default()
                 + chrono::Duration::days(i64::try_from(n).unwrap_or(0));
@@ -538,6 +553,82 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             .unwrap_or_default()
             .to_owned();
     }
+    // The signed-up customer's waitlist: an entry to leave, and two offers (of two
+    // cancelled bookings) to accept and to decline; staff may act on them too.
+    let on_day = |days: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(days))
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .date_naive()
+    };
+    let customer_token = customer["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // A technician of their own, so that the sweep's bookings never take their time.
+    let (status, hired) = app
+        .post(
+            &owner_a,
+            "/staff",
+            &json!({ "name": "候补", "position": "美容师", "level": "初级", "hire_date": "2025-01-01",
+                     "skills": [bookable], "locations": [salon] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{hired}");
+    let waiter_tech = hired["staff_id"].as_str().unwrap_or_default().to_owned();
+    let (status, out) = app
+        .post(
+            &owner_a,
+            &format!("/staff/{waiter_tech}/rota"),
+            &json!({ "action": "set_pattern", "location_id": salon, "valid_from": today, "days": week }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let mut waitlist_ids = Vec::new();
+    for days in [20, 21, 22] {
+        let date = on_day(days);
+        let (status, joined) = app
+            .post(
+                &customer_token,
+                "/waitlist",
+                &json!({ "location_id": salon, "date": date.to_string(), "from": "11:00",
+                         "to": "14:00", "services": [{ "service_id": bookable, "staff_id": waiter_tech }] }),
+            )
+            .await;
+        assert_eq!(status, 201, "{joined}");
+        if days == 22 {
+            waitlist_ids.push(joined["entry_id"].as_str().unwrap_or_default().to_owned());
+            continue;
+        }
+        let (status, freed) = app
+            .post(
+                &owner_a,
+                "/bookings",
+                &json!({ "location_id": salon, "customer_id": id, "start": format!("{date}T12:00"),
+                         "services": [{ "service_id": bookable, "staff_id": waiter_tech }] }),
+            )
+            .await;
+        assert_eq!(status, 201, "{freed}");
+        let freed = freed["booking_id"].as_str().unwrap_or_default().to_owned();
+        let (status, _) = app
+            .post(
+                &owner_a,
+                &format!("/bookings/{freed}/cancel"),
+                &json!({ "reason": "permission sweep" }),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let offer: String = app
+            .admin()
+            .await
+            .query_one(
+                "SELECT offer_id::text FROM waitlist.offers WHERE slot_id = $1::text::uuid",
+                &[&freed],
+            )
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or_else(|e| panic!("no offer of the freed slot: {e}"));
+        waitlist_ids.push(offer);
+    }
     secrets[2] = app.sign_in_code("sweep-a", SIGN_UP_PHONE).await;
     secrets[3] = category.clone();
     let (target, _) = staff(&app, &owner_a, "target", Role::Technician).await;
@@ -562,7 +653,13 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
     let n = AtomicU64::new(1);
     let mut checked = 0;
     for route in &routes {
-        let subject = if route.path.starts_with("/accounts/") {
+        let subject = if route.path == "/waitlist/offers/{id}/accept" {
+            &waitlist_ids[0]
+        } else if route.path == "/waitlist/offers/{id}/decline" {
+            &waitlist_ids[1]
+        } else if route.path == "/waitlist/{id}/leave" {
+            &waitlist_ids[2]
+        } else if route.path.starts_with("/accounts/") {
             &target
         } else if route.path.starts_with("/locations/") {
             &location
@@ -596,7 +693,12 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         } else {
             &id
         };
-        let query = if route.path == "/locations/{id}/availability" {
+        let query = if route.path == "/waitlist" && route.method == "GET" {
+            format!(
+                "?location_id={}",
+                booking_setup().first().cloned().unwrap_or_default()
+            )
+        } else if route.path == "/locations/{id}/availability" {
             format!(
                 "?service_id={}",
                 booking_setup().get(2).cloned().unwrap_or_default()
@@ -699,7 +801,8 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             }
         } else if route.path.contains('{') {
             assert_eq!(status, 404, "{what} from another tenant: {text}");
-        } else if route.method == "POST" && route.path == "/bookings" {
+        } else if route.method == "POST" && (route.path == "/bookings" || route.path == "/waitlist")
+        {
             // Tenant A's location is no location of hers.
             assert_eq!(status, 404, "{what} from another tenant: {text}");
         } else if route.method == "POST" && route.path == "/services" {

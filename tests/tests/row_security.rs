@@ -154,12 +154,15 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
             .await;
         assert_eq!(status, 200);
     }
-    // And a location.
+    // And a location, open round the clock.
+    let all_day = json!([{ "start": "00:00", "end": "23:59" }]);
+    let all_week = json!({ "mon": all_day, "tue": all_day, "wed": all_day, "thu": all_day,
+                           "fri": all_day, "sat": all_day, "sun": all_day });
     let (status, _) = app
         .post(
             &a,
             "/locations",
-            &json!({ "name": "RLS branch", "time_zone": "Asia/Shanghai" }),
+            &json!({ "name": "RLS branch", "time_zone": "Asia/Shanghai", "weekly_hours": all_week }),
         )
         .await;
     assert_eq!(status, 201);
@@ -206,6 +209,39 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
         )
         .await;
     assert_eq!(status, 201, "{booked}");
+    // And a waitlist with an offer: another customer waits, the booking is cancelled.
+    let staff_id = hired["staff_id"].as_str().unwrap_or_default();
+    let (status, out) = app
+        .post(
+            &a,
+            &format!("/staff/{staff_id}/rota"),
+            &json!({ "action": "set_pattern", "location_id": location,
+                     "valid_from": chrono::Utc::now().date_naive().to_string(), "days": all_week }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let (_, found) = app.get(&a, "/customers?per_page=2").await;
+    let (status, out) = app
+        .post(
+            &a,
+            "/waitlist",
+            &json!({ "location_id": location, "customer_id": found["items"][1]["customer_id"],
+                     "date": tomorrow.to_string(), "from": "11:00", "to": "14:00",
+                     "services": [{ "service_id": service_id }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{out}");
+    let (status, _) = app
+        .post(
+            &a,
+            &format!(
+                "/bookings/{}/cancel",
+                booked["booking_id"].as_str().unwrap_or_default()
+            ),
+            &json!({ "reason": "rls test" }),
+        )
+        .await;
+    assert_eq!(status, 200);
     let (status, _) = app
         .post(
             &a,

@@ -878,6 +878,14 @@ impl App {
                 .await
             {
                 Err(AppError::Conflict) if tries < RETRIES => continue,
+                Ok(outcome) => {
+                    // APT-13: the freed time goes to the waitlist (never fails the
+                    // cancellation; the waitlist sweeper catches up on a failure).
+                    if let Some(freed) = day.bookings.iter().find(|b| b.booking_id == booking_id) {
+                        self.offer_freed_booking(ctx, freed).await;
+                    }
+                    return Ok(outcome);
+                }
                 other => return other,
             }
         }

@@ -120,6 +120,13 @@ impl From<StoreError> for AppError {
                 // Another booking holds the resource: decided again, as for a conflict.
                 AppError::Conflict
             }
+            StoreError::Constraint { constraint }
+                if constraint == "offers_one_holder_per_slot"
+                    || constraint == "offers_one_per_entry" =>
+            {
+                // Someone holds the slot's offer (or hers) already: decided again.
+                AppError::Conflict
+            }
             StoreError::Constraint { constraint } if constraint == "erasures_pkey" => {
                 AppError::Erased
             }

@@ -25,6 +25,7 @@ pub mod sign_in;
 pub mod staff;
 pub mod throttle;
 pub mod visits;
+pub mod waitlist;
 
 pub use error::AppError;
 

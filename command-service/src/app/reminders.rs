@@ -480,6 +480,8 @@ mod tests {
             max_simultaneous_bookings: None,
             reminder_leads_minutes: vec![],
             booking_rules: Default::default(),
+            waitlist_reply_minutes: 30,
+            waitlist_offers_per_day: 3,
         }
     }
 

@@ -73,6 +73,10 @@ pub struct SettingsDto {
     pub reminder_leads_minutes: Option<Vec<i64>>,
     /// Bookable rules (APT-9, APT-10, APT-3); absent, or a rule left out: its default.
     pub booking_rules: Option<BookingRulesDto>,
+    /// Minutes a waiting customer has to answer an offer (5 to 1440, default 30).
+    pub waitlist_reply_minutes: Option<i64>,
+    /// Most waitlist offers one customer gets in 24 hours (1 to 20, default 3).
+    pub waitlist_offers_per_day: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -378,6 +382,29 @@ impl SettingsDto {
             }
         }
         let booking_rules = self.booking_rules.unwrap_or_default().parse(&mut errors);
+        let mut bounded =
+            |field: &str, raw: Option<i64>, default: u32, (lo, hi): (u32, u32)| match raw {
+                None => default,
+                Some(n) => match u32::try_from(n).ok().filter(|n| (lo..=hi).contains(n)) {
+                    Some(n) => n,
+                    None => {
+                        errors.push(FieldError::new(field, format!("must be {lo} to {hi}")));
+                        default
+                    }
+                },
+            };
+        let waitlist_reply_minutes = bounded(
+            "waitlist_reply_minutes",
+            self.waitlist_reply_minutes,
+            events_schema::location::default_waitlist_reply_minutes(),
+            (5, 1440),
+        );
+        let waitlist_offers_per_day = bounded(
+            "waitlist_offers_per_day",
+            self.waitlist_offers_per_day,
+            events_schema::location::default_waitlist_offers_per_day(),
+            (1, 20),
+        );
         match (name, time_zone) {
             (Some(name), Some(time_zone)) if errors.is_empty() => Ok(LocationSettings {
                 name,
@@ -389,6 +416,8 @@ impl SettingsDto {
                 max_simultaneous_bookings,
                 reminder_leads_minutes,
                 booking_rules,
+                waitlist_reply_minutes,
+                waitlist_offers_per_day,
             }),
             _ => Err(errors),
         }

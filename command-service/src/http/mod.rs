@@ -11,6 +11,7 @@ pub mod images;
 pub mod locations;
 pub mod openapi;
 pub mod staff;
+pub mod waitlist;
 
 use crate::app::{command_id_from_key, request_hash, App, CommandContext};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -80,6 +81,10 @@ pub fn router(state: AppState) -> Router {
             post(images::upload).layer(DefaultBodyLimit::max(images::UPLOAD_BODY_LIMIT)),
         )
         .route("/services/{id}/images/{image_id}", delete(images::remove))
+        .route("/waitlist", post(waitlist::join))
+        .route("/waitlist/{id}/leave", post(waitlist::leave))
+        .route("/waitlist/offers/{id}/accept", post(waitlist::accept))
+        .route("/waitlist/offers/{id}/decline", post(waitlist::decline))
         .route("/locations", post(locations::create))
         .route("/locations/{id}", put(locations::change))
         .route("/customers", post(customers::register))

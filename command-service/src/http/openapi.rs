@@ -66,6 +66,8 @@ pub fn spec() -> Value {
             "kind": { "type": "string" }, "capacity": { "type": "integer" } } } },
         "max_simultaneous_bookings": { "type": "integer" },
         "reminder_leads_minutes": { "type": "array", "items": { "type": "integer" }, "description": "APT-4; default [1440]" },
+        "waitlist_reply_minutes": { "type": "integer", "minimum": 5, "maximum": 1440, "description": "APT-13: minutes to answer a waitlist offer; default 30" },
+        "waitlist_offers_per_day": { "type": "integer", "minimum": 1, "maximum": 20, "description": "APT-13: most offers one customer gets in 24 hours; default 3" },
         "booking_rules": { "type": "object", "additionalProperties": false, "description": "APT-9, APT-10, APT-3; each left out keeps its default", "properties": {
             "min_lead_minutes": { "type": "integer", "description": "0 to 43200; default 0" },
             "max_horizon_days": { "type": "integer", "description": "1 to 730; default 366" },
@@ -331,6 +333,7 @@ pub fn spec() -> Value {
             &location_paths,
             &service_paths,
             &staff_paths(),
+            &waitlist_paths(),
         ] {
             if let Some(extra) = extra.as_object() {
                 paths.extend(extra.clone());
@@ -344,6 +347,50 @@ pub fn spec() -> Value {
             Value::Object(o)
         })
         .unwrap_or_default()
+}
+
+/// The waitlist (APT-13): joining, leaving, answering offers.
+fn waitlist_paths() -> Value {
+    let id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string" } }]);
+    let empty = json!({ "required": false, "content": { "application/json": { "schema": {
+        "type": "object", "additionalProperties": false, "properties": {} } } } });
+    json!({
+        "/waitlist": { "post": {
+            "summary": "Put a customer on a location's waitlist for a wanted window of one date (APT-13); a customer signed in with her own account puts herself",
+            "description": "When a booking of that date is cancelled, its time is offered automatically to the first waiting customer (in the order they joined) whose services fit it, one customer at a time, each with the location's reply window (waitlist_reply_minutes); a decline or an expired window moves it to the next. A customer gets at most waitlist_offers_per_day offers in 24 hours; beyond that she is skipped.",
+            "parameters": [{ "name": "Idempotency-Key", "in": "header", "schema": { "type": "string" } }],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["location_id", "date", "from", "to", "services"], "additionalProperties": false, "properties": {
+                    "location_id": { "type": "string", "format": "uuid" },
+                    "customer_id": { "type": "string", "format": "uuid", "description": "required for staff; a customer may leave it out (it must be her own)" },
+                    "date": { "type": "string", "format": "date", "description": "local date at the location" },
+                    "from": { "type": "string", "example": "14:00", "description": "earliest local start" },
+                    "to": { "type": "string", "example": "18:00", "description": "latest local end (after from)" },
+                    "services": { "type": "array", "items": { "type": "object", "required": ["service_id"], "additionalProperties": false, "properties": {
+                        "service_id": { "type": "string", "format": "uuid" },
+                        "staff_id": { "type": "string", "format": "uuid", "description": "absent: any technician who may" } } } } } } } } },
+            "responses": { "201": { "description": "Joined: {entry_id, version, consistency_token}" },
+                           "404": { "description": "No such location, customer or service" } } } },
+        "/waitlist/{id}/leave": { "post": {
+            "summary": "Take an entry off the waitlist (a customer: only her own); leaving twice records once",
+            "parameters": id,
+            "requestBody": empty,
+            "responses": { "200": { "description": "{entry_id, status}" }, "404": { "description": "No such entry" } } } },
+        "/waitlist/offers/{id}/accept": { "post": {
+            "summary": "Accept an offer of a freed slot: the visit is booked through the ordinary booking path (both double-booking guards apply)",
+            "parameters": id,
+            "requestBody": empty,
+            "responses": { "201": { "description": "Booked: {offer_id, booking_id, number, services}" },
+                           "200": { "description": "Accepted before: {offer_id, booking_id, status}" },
+                           "404": { "description": "No such offer" },
+                           "409": { "description": "The offer ended (declined, expired, withdrawn), or the time was taken meanwhile (the offer then ends)" } } } },
+        "/waitlist/offers/{id}/decline": { "post": {
+            "summary": "Decline an offer: the slot goes to the next waiting customer; an offer that already ended is answered with its status",
+            "parameters": id,
+            "requestBody": empty,
+            "responses": { "200": { "description": "{offer_id, status}" }, "404": { "description": "No such offer" } } } }
+    })
 }
 
 /// Staff records, the rota, shift templates and the salon's settings (STF-1..3, SVC-5).

@@ -9,6 +9,7 @@ pub mod images;
 pub mod locations;
 pub mod openapi;
 pub mod staff;
+pub mod waitlist;
 
 use axum::extract::{FromRequestParts, MatchedPath, Query, Request, State};
 use axum::http::request::Parts;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             get(images::public_image),
         )
         .route("/images/{image_id}", get(images::image))
+        .route("/waitlist", get(waitlist::list))
         .route("/locations", get(locations::list))
         .route("/locations/{id}", get(locations::detail))
         .route("/locations/{id}/opening", get(locations::opening))

@@ -139,7 +139,11 @@ fn staff_paths(id: &Value, token: &Value) -> Value {
         "/locations/{id}/calendar": op("A location's day by technician (shifts and bookings) and by room (bookings)", vec![
             id.clone(), q("date", "The date (YYYY-MM-DD; default today at the location)", "string"), token.clone()], "{location_id, date, time_zone, technicians, rooms}"),
         "/customers/{id}/bookings": op("A customer's upcoming and past bookings, each with its status (booked, checked_in, completed, no_show, cancelled)", vec![id.clone(), token.clone()], "{upcoming, past}"),
-        "/me/bookings": op("The signed-in customer's own upcoming and past bookings, with their status", vec![token.clone()], "{upcoming, past}")
+        "/me/bookings": op("The signed-in customer's own upcoming and past bookings, with their status", vec![token.clone()], "{upcoming, past}"),
+        "/waitlist": op("A location's waitlist and its activity (APT-13, APT-14): entries in the order they joined, each with its status and the offers made to it (time offered, made, expires, how it ended); another tenant's location shows nothing", vec![
+            json!({ "name": "location_id", "in": "query", "required": true, "schema": { "type": "string", "format": "uuid" } }),
+            q("date", "Only this local date (YYYY-MM-DD)", "string"), token.clone()],
+            "{location_id, date, entries: [{entry_id, date, customer_id, customer_name, services, window_from, window_to, joined_at, status, ended_at, booking_id, offers: [{offer_id, slot_id, starts_at, ends_at, services, made_at, expires_at, status, answered_at, booking_id, reason}]}]}")
     })
 }
 
