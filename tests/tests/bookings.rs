@@ -870,3 +870,202 @@ async fn kept_availability_follows_every_change_it_depends_on() {
     assert_eq!(wins, [(9 * 60, 12 * 60)]);
     app.cleanup().await;
 }
+
+/// Lead times are elapsed time before the visit's instant (APT-4, APT-15): around the
+/// clocks going forward and back, each reminder is due exactly `lead` before the
+/// instant the visit starts, whatever the wall clock did in between.
+#[tokio::test]
+async fn reminders_are_due_at_the_right_instants_around_daylight_saving_changes() {
+    use chrono::{DateTime, Duration, Utc};
+    let app = tests::spawn_app_with(tests::Options {
+        notify_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let (_, owner) = app.tenant("book-dst-remind").await;
+    let day = json!([{ "start": "09:00", "end": "21:00" }]);
+    let (status, out) = app
+        .post(
+            &owner,
+            "/locations",
+            &json!({ "name": "Soho", "time_zone": "Europe/London",
+                     "weekly_hours": { "mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day },
+                     "reminder_leads_minutes": [1440, 120] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{out}");
+    let loc = out["location_id"].as_str().unwrap_or_default().to_owned();
+    let facial = service(&app, &owner, "Facial", false).await;
+    let staff = technicians(&app, &owner, &loc, &[&facial], 1, "2027-01-01").await;
+    let who = customer(&app, &owner, "13700005555").await;
+    let book = |start: &str, fold: Option<&str>| {
+        let mut b = json!({ "location_id": loc, "customer_id": who, "start": start,
+                            "override_reason": "early opening",
+                            "services": [{ "service_id": facial, "staff_id": staff[0] }] });
+        if let Some(fold) = fold {
+            b["fold"] = json!(fold);
+        }
+        b
+    };
+    let instant = |s: &str| -> DateTime<Utc> { s.parse().unwrap_or_else(|e| panic!("{s}: {e}")) };
+    // (local start, fold, the instant it is)
+    let visits = [
+        ("2027-03-28T03:00", None, "2027-03-28T02:00:00Z"), // BST, an hour after the gap
+        ("2027-03-28T10:00", None, "2027-03-28T09:00:00Z"),
+        ("2027-10-31T01:30", Some("earlier"), "2027-10-31T00:30:00Z"), // BST
+        ("2027-10-31T01:30", Some("later"), "2027-10-31T01:30:00Z"),   // GMT
+    ];
+    let mut expected: Vec<(String, DateTime<Utc>)> = Vec::new();
+    for (start, fold, at) in visits {
+        let (status, out) = app.post(&owner, "/bookings", &book(start, fold)).await;
+        assert_eq!(status, 201, "{start} {fold:?}: {out}");
+        assert_eq!(out["services"][0]["starts_at"], at, "{start} {fold:?}");
+        let id = out["booking_id"].as_str().unwrap_or_default().to_owned();
+        for lead in [1440i64, 120] {
+            expected.push((
+                format!("booking:{id}:{lead}"),
+                instant(at) - Duration::minutes(lead),
+            ));
+        }
+    }
+    // The planner runs ten minutes before each reminder is due, in time order: each
+    // run queues exactly the one coming due, at its instant.
+    expected.sort_by_key(|(_, due)| *due);
+    let command = app.command_app().clone();
+    for (key, due) in &expected {
+        assert_eq!(
+            command
+                .plan_booking_reminders_at(*due - Duration::minutes(10))
+                .await
+                .ok(),
+            Some(1),
+            "{key} due {due}"
+        );
+    }
+    let rows = app
+        .admin()
+        .await
+        .query(
+            "SELECT dedupe_key, next_attempt_at FROM notify.outbox
+             WHERE kind = 'booking_reminder' ORDER BY next_attempt_at",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let queued: Vec<(String, DateTime<Utc>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(queued, expected);
+    // Spring: the 03:00 visit's two-hour reminder is at 00:00 GMT, three wall-clock
+    // hours before; autumn: the two 01:30s are reminded an hour apart.
+    assert!(queued
+        .iter()
+        .any(|(_, due)| *due == instant("2027-03-28T00:00:00Z")));
+    assert!(queued
+        .iter()
+        .any(|(_, due)| *due == instant("2027-10-30T22:30:00Z")));
+    assert!(queued
+        .iter()
+        .any(|(_, due)| *due == instant("2027-10-30T23:30:00Z")));
+    app.cleanup().await;
+}
+
+/// APT-4: one reminder per booking and lead time reaches the gateway even when the
+/// worker is killed in the middle of each first send; a cancelled visit gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booking_reminders_go_out_once_per_lead_even_when_the_worker_is_killed() {
+    let gateway = super::rota::Gateway::start().await;
+    let app = tests::spawn_app_with(tests::Options {
+        notify_webhook: Some(gateway.url.clone()),
+        notify_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let (_, owner) = app.tenant("book-kill").await;
+    let day = json!([{ "start": "09:00", "end": "21:00" }]);
+    let (status, out) = app
+        .post(
+            &owner,
+            "/locations",
+            &json!({ "name": "徐汇店", "time_zone": "Asia/Shanghai",
+                     "weekly_hours": { "mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day },
+                     "reminder_leads_minutes": [4320, 2880] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{out}");
+    let loc = out["location_id"].as_str().unwrap_or_default().to_owned();
+    let facial = service(&app, &owner, "补水护理", false).await;
+    let today = shanghai_date(0);
+    let staff = technicians(&app, &owner, &loc, &[&facial], 1, &today.to_string()).await;
+    let who = customer(&app, &owner, "13700006666").await;
+    let book = |time: &str| {
+        json!({ "location_id": loc, "customer_id": who, "start": format!("{}T{time}", shanghai_date(1)),
+                "services": [{ "service_id": facial, "staff_id": staff[0] }] })
+    };
+    let (status, kept) = app.post(&owner, "/bookings", &book("10:00")).await;
+    assert_eq!(status, 201, "{kept}");
+    let (status, dropped) = app.post(&owner, "/bookings", &book("12:00")).await;
+    assert_eq!(status, 201, "{dropped}");
+    let dropped_id = dropped["booking_id"].as_str().unwrap_or_default();
+    let (status, _) = app
+        .post(
+            &owner,
+            &format!("/bookings/{dropped_id}/cancel"),
+            &json!({ "reason": "出差" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let command = app.command_app().clone();
+    assert_eq!(command.plan_booking_reminders().await.ok(), Some(2));
+
+    let outbox: i64 = app
+        .admin()
+        .await
+        .query_one("SELECT count(*) FROM notify.outbox", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kills = super::rota::deliver_through_kills(
+        &app,
+        &command,
+        &gateway,
+        usize::try_from(outbox).unwrap_or_default(),
+        async || command.plan_booking_reminders().await.ok(),
+    )
+    .await;
+    assert!(kills >= 1, "the worker was killed at least once");
+
+    let sent = super::rota::sent_events(&app).await;
+    let reminders: Vec<&Value> = sent
+        .iter()
+        .filter(|s| s["kind"] == "booking_reminder")
+        .collect();
+    assert_eq!(reminders.len(), 2, "one per lead: {sent:?}");
+    let calls = gateway.calls();
+    let mut texts: Vec<String> = Vec::new();
+    for r in &reminders {
+        let id = r["notification_id"].as_str().unwrap_or_default();
+        let bodies: Vec<&Value> = calls
+            .iter()
+            .filter(|(k, _)| k == id)
+            .map(|(_, b)| b)
+            .collect();
+        assert!(!bodies.is_empty(), "{id} reached the gateway");
+        assert!(
+            bodies.windows(2).all(|w| w[0] == w[1]),
+            "every try of a message is the same message"
+        );
+        texts.push(bodies[0]["text"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(
+        texts
+            .iter()
+            .all(|t| t.contains("10:00") && !t.contains("12:00")),
+        "the kept visit's, never the cancelled one's: {texts:?}"
+    );
+    assert_eq!(
+        command.plan_booking_reminders().await.ok(),
+        Some(0),
+        "sent ones stay sent"
+    );
+    gateway.stop();
+    app.cleanup().await;
+}

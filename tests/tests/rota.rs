@@ -390,7 +390,91 @@ fn calls_of(calls: &Calls) -> Vec<(String, Value)> {
         .clone()
 }
 
-async fn sent_events(app: &TestApp) -> Vec<Value> {
+/// A fake SMS gateway on a local port whose first try of each message hangs.
+pub(crate) struct Gateway {
+    pub url: String,
+    calls: Calls,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    pub(crate) async fn start() -> Gateway {
+        let calls: Calls = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!(
+            "http://{}/sms",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        let router = axum::Router::new()
+            .route("/sms", post(gateway))
+            .with_state(calls.clone());
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        Gateway { url, calls, server }
+    }
+
+    /// (Idempotency-Key, body) of every call so far.
+    pub(crate) fn calls(&self) -> Vec<(String, Value)> {
+        calls_of(&self.calls)
+    }
+
+    pub(crate) fn stop(&self) {
+        self.server.abort();
+    }
+}
+
+/// Runs the notification worker until `expected` messages are recorded sent, killing
+/// it whenever a first try of a message hangs at the gateway and starting it again;
+/// after each restart `replan` (the planner) must queue nothing. Returns the kills.
+pub(crate) async fn deliver_through_kills(
+    app: &TestApp,
+    command: &command_service::app::App,
+    gateway: &Gateway,
+    expected: usize,
+    mut replan: impl AsyncFnMut() -> Option<usize>,
+) -> usize {
+    let mut kills = 0;
+    loop {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(command_service::app::notify::run_worker(
+            command.clone(),
+            rx,
+        ));
+        let seen = gateway.calls().len();
+        let mut outcome = None;
+        wait_until("a send or every outcome", async || {
+            if sent_events(app).await.len() == expected {
+                outcome = Some(true);
+                return true;
+            }
+            let now = gateway.calls();
+            let first_try_hanging = now.len() > seen
+                && now[seen..]
+                    .iter()
+                    .any(|(k, _)| now.iter().filter(|(x, _)| x == k).count() == 1);
+            if first_try_hanging {
+                outcome = Some(false);
+            }
+            first_try_hanging
+        })
+        .await;
+        if outcome == Some(true) {
+            let _ = stop.send(true);
+            let _ = worker.await;
+            return kills;
+        }
+        worker.abort();
+        let _ = worker.await;
+        kills += 1;
+        assert!(kills <= expected + 2, "too many restarts");
+        // The abandoned claim's transaction rolls back; planning again adds nothing.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(replan().await, Some(0), "planning again after a kill");
+    }
+}
+
+pub(crate) async fn sent_events(app: &TestApp) -> Vec<Value> {
     app.admin()
         .await
         .query(
@@ -426,18 +510,8 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shift_reminders_go_out_once_per_shift_and_lead_even_when_the_worker_is_killed() {
-    let calls: Calls = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "http://{}/sms",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
-    let router = axum::Router::new()
-        .route("/sms", post(gateway))
-        .with_state(calls.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let gateway = Gateway::start().await;
+    let url = gateway.url.clone();
     let app = spawn_app_with(Options {
         notify_webhook: Some(url),
         notify_worker: false,
@@ -504,46 +578,10 @@ async fn shift_reminders_go_out_once_per_shift_and_lead_even_when_the_worker_is_
 
     // The worker is killed in the middle of each first send and started again; the
     // planner runs again after each restart.
-    let mut kills = 0;
-    loop {
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(command_service::app::notify::run_worker(
-            command.clone(),
-            rx,
-        ));
-        let seen = calls_of(&calls).len();
-        let calls_now = calls.clone();
-        let app_ref = &app;
-        let mut outcome = None;
-        wait_until("a send or both outcomes", async || {
-            if sent_events(app_ref).await.len() == 2 {
-                outcome = Some(true);
-                return true;
-            }
-            let now = calls_of(&calls_now);
-            let first_try_hanging = now.len() > seen
-                && now[seen..]
-                    .iter()
-                    .any(|(k, _)| now.iter().filter(|(x, _)| x == k).count() == 1);
-            if first_try_hanging {
-                outcome = Some(false);
-            }
-            first_try_hanging
-        })
-        .await;
-        if outcome == Some(true) {
-            let _ = stop.send(true);
-            let _ = worker.await;
-            break;
-        }
-        worker.abort();
-        let _ = worker.await;
-        kills += 1;
-        assert!(kills <= 4, "too many restarts");
-        // The abandoned claim's transaction rolls back; planning again adds nothing.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(command.plan_shift_reminders().await.ok(), Some(0));
-    }
+    let kills = deliver_through_kills(&app, &command, &gateway, 2, async || {
+        command.plan_shift_reminders().await.ok()
+    })
+    .await;
     assert!(kills >= 1, "the worker was killed at least once");
 
     let sent = sent_events(&app).await;
@@ -553,7 +591,7 @@ async fn shift_reminders_go_out_once_per_shift_and_lead_even_when_the_worker_is_
         "one NotificationSent per shift and lead: {sent:?}"
     );
     assert!(sent.iter().all(|s| s["kind"] == "shift_reminder"));
-    let calls = calls_of(&calls);
+    let calls = gateway.calls();
     let mut keys: Vec<&str> = calls.iter().map(|(k, _)| k.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -592,6 +630,6 @@ async fn shift_reminders_go_out_once_per_shift_and_lead_even_when_the_worker_is_
         "sent ones stay sent"
     );
     assert_eq!(queued(&app).await, 2);
-    server.abort();
+    gateway.stop();
     app.cleanup().await;
 }

@@ -191,7 +191,12 @@ impl App {
     /// or moving transaction; a moved visit's new time gets reminders of its own
     /// revision. Returns how many it queued.
     pub async fn plan_booking_reminders(&self) -> Result<usize, AppError> {
-        let now = Utc::now();
+        self.plan_booking_reminders_at(Utc::now()).await
+    }
+
+    /// [`App::plan_booking_reminders`] as if the clock read `now` (tests choose instants
+    /// around daylight-saving transitions). A reminder is never due before `now`.
+    pub async fn plan_booking_reminders_at(&self, now: DateTime<Utc>) -> Result<usize, AppError> {
         let rows = {
             let client = self.pool.get().await.map_err(AppError::from_pool)?;
             // No lead time is longer than two weeks (see the locations' validation).
