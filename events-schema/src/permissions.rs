@@ -78,10 +78,12 @@ pub enum Operation {
     UseWaitlist,
     /// Read a location's waitlist: entries and offer activity (APT-14).
     ViewWaitlist,
+    /// Read the technicians' utilisation per day: booked service time ÷ shift time.
+    ViewUtilisation,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 34] = [
+    pub const ALL: [Operation; 35] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -116,6 +118,7 @@ impl Operation {
         Operation::OverrideBookingRules,
         Operation::UseWaitlist,
         Operation::ViewWaitlist,
+        Operation::ViewUtilisation,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -155,6 +158,7 @@ impl Operation {
             Operation::OverrideBookingRules => "override_booking_rules",
             Operation::UseWaitlist => "use_waitlist",
             Operation::ViewWaitlist => "view_waitlist",
+            Operation::ViewUtilisation => "view_utilisation",
         }
     }
 
@@ -232,6 +236,8 @@ pub fn allows(role: Role, op: Operation) -> bool {
         // The front desk for anyone; a customer for herself (checked by the handler).
         UseWaitlist => matches!(role, Owner | Manager | FrontDesk | Customer),
         ViewWaitlist => matches!(role, Owner | Manager | FrontDesk),
+        // A management figure: how full each technician's shifts are.
+        ViewUtilisation => matches!(role, Owner | Manager),
     }
 }
 
@@ -535,6 +541,7 @@ pub const ROUTES: &[Route] = {
         route(Query, "GET", "/public/{slug}/images/{image_id}", Public),
         route(Query, "GET", "/images/{image_id}", Requires(ViewCatalogue)),
         route(Query, "GET", "/waitlist", Requires(ViewWaitlist)),
+        route(Query, "GET", "/utilisation", Requires(ViewUtilisation)),
         route(Query, "GET", "/locations", Requires(ViewLocations)),
         route(Query, "GET", "/locations/{id}", Requires(ViewLocations)),
         route(

@@ -19,6 +19,7 @@ pub mod registry;
 pub mod rota;
 pub mod runner;
 pub mod staff;
+pub mod utilisation;
 pub mod waitlist;
 
 use deadpool_postgres::Transaction;
@@ -89,6 +90,7 @@ pub fn all(keys: events_schema::keystore::KeyStore) -> Vec<Arc<dyn Projection>> 
         Arc::new(rota::RotaProjection),
         Arc::new(bookings::BookingsProjection),
         Arc::new(waitlist::WaitlistProjection),
+        Arc::new(utilisation::UtilisationProjection),
     ]
 }
 

@@ -619,7 +619,8 @@ impl TestApp {
                                   (SELECT seq FROM rm.staff_checkpoint),
                                   (SELECT seq FROM rm.rota_checkpoint),
                                   (SELECT seq FROM rm.bookings_checkpoint),
-                                  (SELECT seq FROM rm.waitlist_checkpoint))",
+                                  (SELECT seq FROM rm.waitlist_checkpoint),
+                                  (SELECT seq FROM rm.utilisation_checkpoint))",
                     &[],
                 )
                 .await

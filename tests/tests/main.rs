@@ -24,5 +24,6 @@ mod settings;
 mod sign_in;
 mod staff;
 mod tenancy;
+mod utilisation;
 mod validation;
 mod waitlist;

@@ -693,7 +693,9 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
         } else {
             &id
         };
-        let query = if route.path == "/waitlist" && route.method == "GET" {
+        let query = if (route.path == "/waitlist" || route.path == "/utilisation")
+            && route.method == "GET"
+        {
             format!(
                 "?location_id={}",
                 booking_setup().first().cloned().unwrap_or_default()
@@ -801,7 +803,9 @@ async fn every_route_of_both_services_obeys_the_permission_matrix() {
             }
         } else if route.path.contains('{') {
             assert_eq!(status, 404, "{what} from another tenant: {text}");
-        } else if route.method == "POST" && (route.path == "/bookings" || route.path == "/waitlist")
+        } else if (route.method == "POST"
+            && (route.path == "/bookings" || route.path == "/waitlist"))
+            || (route.method == "GET" && route.path == "/utilisation")
         {
             // Tenant A's location is no location of hers.
             assert_eq!(status, 404, "{what} from another tenant: {text}");

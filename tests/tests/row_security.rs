@@ -242,6 +242,17 @@ async fn with_no_tenant_set_the_service_roles_see_no_read_model_rows() {
         )
         .await;
     assert_eq!(status, 200);
+    // And a booking that stays (utilisation counts live bookings only).
+    let (status, kept) = app
+        .post(
+            &a,
+            "/bookings",
+            &json!({ "location_id": location, "customer_id": found["items"][0]["customer_id"],
+                     "start": format!("{tomorrow}T18:00"), "override_reason": "rls test",
+                     "services": [{ "service_id": service_id, "staff_id": hired["staff_id"] }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{kept}");
     let (status, _) = app
         .post(
             &a,

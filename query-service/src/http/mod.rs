@@ -9,6 +9,7 @@ pub mod images;
 pub mod locations;
 pub mod openapi;
 pub mod staff;
+pub mod utilisation;
 pub mod waitlist;
 
 use axum::extract::{FromRequestParts, MatchedPath, Query, Request, State};
@@ -63,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/images/{image_id}", get(images::image))
         .route("/waitlist", get(waitlist::list))
+        .route("/utilisation", get(utilisation::utilisation))
         .route("/locations", get(locations::list))
         .route("/locations/{id}", get(locations::detail))
         .route("/locations/{id}/opening", get(locations::opening))

@@ -143,7 +143,13 @@ fn staff_paths(id: &Value, token: &Value) -> Value {
         "/waitlist": op("A location's waitlist and its activity (APT-13, APT-14): entries in the order they joined, each with its status and the offers made to it (time offered, made, expires, how it ended); another tenant's location shows nothing", vec![
             json!({ "name": "location_id", "in": "query", "required": true, "schema": { "type": "string", "format": "uuid" } }),
             q("date", "Only this local date (YYYY-MM-DD)", "string"), token.clone()],
-            "{location_id, date, entries: [{entry_id, date, customer_id, customer_name, services, window_from, window_to, joined_at, status, ended_at, booking_id, offers: [{offer_id, slot_id, starts_at, ends_at, services, made_at, expires_at, status, answered_at, booking_id, reason}]}]}")
+            "{location_id, date, entries: [{entry_id, date, customer_id, customer_name, services, window_from, window_to, joined_at, status, ended_at, booking_id, offers: [{offer_id, slot_id, starts_at, ends_at, services, made_at, expires_at, status, answered_at, booking_id, reason}]}]}"),
+        "/utilisation": op("Utilisation per technician and local date at a location: booked service time (the technician's own minutes in bookings that hold their time — not cancelled, moved away or missed; processing segments excluded) ÷ shift time from the rota", vec![
+            json!({ "name": "location_id", "in": "query", "required": true, "schema": { "type": "string", "format": "uuid" } }),
+            q("from", "First date (YYYY-MM-DD; default today at the location)", "string"),
+            q("to", "Last date (inclusive; default a week on; at most 31 days from from)", "string"),
+            token.clone()],
+            "{location_id, from, to, time_zone, days: [{date, staff_id, name, booked_minutes, shift_minutes, utilisation (null without a shift)}]}")
     })
 }
 
