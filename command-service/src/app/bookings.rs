@@ -705,6 +705,11 @@ impl App {
             let stream = wire::stream_id(req.location_id, date);
             let (tenant, booking) = (ctx.tenant.as_uuid(), booking_id.as_uuid());
             let (customer, location) = (req.customer_id.as_uuid(), req.location_id.as_uuid());
+            let service_ids: Vec<uuid::Uuid> = req
+                .services
+                .iter()
+                .map(|s| s.service_id.as_uuid())
+                .collect();
             let side = SideWrites {
                 statements: vec![
                     (
@@ -715,9 +720,17 @@ impl App {
                     ),
                     (
                         "INSERT INTO booking.bookings (tenant_id, booking_id, stream_id, customer_id,
-                                                       location_id, starts_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                        vec![&tenant, &booking, &stream, &customer, &location, &start],
+                                                       location_id, starts_at, service_ids)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        vec![
+                            &tenant,
+                            &booking,
+                            &stream,
+                            &customer,
+                            &location,
+                            &start,
+                            &service_ids,
+                        ],
                     ),
                 ],
                 ..Default::default()
