@@ -78,10 +78,12 @@ pub enum Operation {
     UseWaitlist,
     /// Read a location's waitlist: entries and offer activity (APT-14).
     ViewWaitlist,
+    /// Record a customer's patch test of a service and its result (SVC-3).
+    RecordPatchTests,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 34] = [
+    pub const ALL: [Operation; 35] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -116,6 +118,7 @@ impl Operation {
         Operation::OverrideBookingRules,
         Operation::UseWaitlist,
         Operation::ViewWaitlist,
+        Operation::RecordPatchTests,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -155,6 +158,7 @@ impl Operation {
             Operation::OverrideBookingRules => "override_booking_rules",
             Operation::UseWaitlist => "use_waitlist",
             Operation::ViewWaitlist => "view_waitlist",
+            Operation::RecordPatchTests => "record_patch_tests",
         }
     }
 
@@ -232,6 +236,8 @@ pub fn allows(role: Role, op: Operation) -> bool {
         // The front desk for anyone; a customer for herself (checked by the handler).
         UseWaitlist => matches!(role, Owner | Manager | FrontDesk | Customer),
         ViewWaitlist => matches!(role, Owner | Manager | FrontDesk),
+        // Those who do them; the front desk only learns that a booking needs one.
+        RecordPatchTests => matches!(role, Owner | Manager | Technician),
     }
 }
 
@@ -492,6 +498,12 @@ pub const ROUTES: &[Route] = {
             "PATCH",
             "/customers/{id}",
             Requires(ChangeCustomer),
+        ),
+        route(
+            Command,
+            "POST",
+            "/customers/{id}/patch-tests",
+            Requires(RecordPatchTests),
         ),
         route(Query, "GET", "/health", Public),
         route(Query, "GET", "/openapi.json", Public),

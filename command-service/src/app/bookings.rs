@@ -560,6 +560,19 @@ pub fn contraindicated(ctx: &Context, health: &str) -> bool {
         })
 }
 
+/// The services of the visit that need a patch test (SVC-3), with how many days
+/// before the visit one stays valid.
+pub fn patch_test_needs(ctx: &Context) -> Vec<(ServiceId, u32)> {
+    ctx.services
+        .values()
+        .filter_map(|s| {
+            s.details
+                .requires_patch_test_days
+                .map(|days| (s.service_id, days))
+        })
+        .collect()
+}
+
 /// The technicians to try for each service: the one asked for, or everyone who may.
 fn candidates(ctx: &Context, services: &[ServiceRequest]) -> Vec<Vec<StaffId>> {
     services
@@ -676,6 +689,15 @@ impl App {
                      with a reason books it anyway)"
                         .into(),
                 ));
+            }
+            if !overriding && tries == 1 {
+                self.check_patch_tests(
+                    ctx.tenant,
+                    req.customer_id,
+                    &patch_test_needs(&context),
+                    date,
+                )
+                .await?;
             }
             let (version, day) = self.load_day(ctx.tenant, req.location_id, date).await?;
             let (fit, _) = match first_fit(&context, &day, date, start, &req.services, overriding) {
