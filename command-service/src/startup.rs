@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "waitlist",
         sql: include_str!("../migrations/0009_waitlist.sql"),
     },
+    Migration {
+        version: 10,
+        name: "booked_services",
+        sql: include_str!("../migrations/0010_booked_services.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.

@@ -145,6 +145,11 @@ pub struct ServiceDetails {
     /// but the location's, its people and its rooms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_simultaneous_bookings: Option<u32>,
+    /// SVC-3: booked only for a customer with a passed patch test of this service done
+    /// at most this many days before the visit's date (and not after it); none: no
+    /// patch test needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_patch_test_days: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -262,12 +262,57 @@ pub struct MarketingConsentChanged {
     pub marketing: bool,
 }
 
+/// A patch test's result (SVC-3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchTestResult {
+    Passed,
+    Failed,
+}
+
+impl PatchTestResult {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PatchTestResult::Passed => "passed",
+            PatchTestResult::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PatchTestResult> {
+        match s {
+            "passed" => Some(PatchTestResult::Passed),
+            "failed" => Some(PatchTestResult::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Sealing label of a patch test's result.
+pub const PATCH_TEST_RESULT_FIELD: &str = "patch_test_result";
+
+/// Staff tested the customer's skin for a service's products (SVC-3). The service and
+/// the date stay plain: they say no more than a booking of the service does, and the
+/// booking rule reads them. The result says how her skin reacted — health data — so
+/// it is sealed with her data key under [`PATCH_TEST_RESULT_FIELD`] (its plaintext
+/// `passed` or `failed`) and goes with her keys when she is erased. No free-text
+/// notes are kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTestRecorded {
+    pub customer_id: CustomerId,
+    pub service_id: crate::ids::ServiceId,
+    /// The day the test was done (the salon's local date).
+    pub done_on: chrono::NaiveDate,
+    pub result: SealedValue,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CustomerEvent {
     Registered(CustomerRegistered),
     Changed(CustomerChanged),
     Erased(CustomerErased),
     MarketingConsentChanged(MarketingConsentChanged),
+    PatchTestRecorded(PatchTestRecorded),
 }
 
 impl CustomerEvent {
@@ -277,6 +322,7 @@ impl CustomerEvent {
             CustomerEvent::Changed(c) => c.customer_id,
             CustomerEvent::Erased(e) => e.customer_id,
             CustomerEvent::MarketingConsentChanged(m) => m.customer_id,
+            CustomerEvent::PatchTestRecorded(p) => p.customer_id,
         }
     }
 
@@ -287,6 +333,7 @@ impl CustomerEvent {
         let details = match self {
             CustomerEvent::Registered(r) => &r.details,
             CustomerEvent::Changed(c) => &c.details,
+            CustomerEvent::PatchTestRecorded(p) => return Some(p.result.kv),
             CustomerEvent::Erased(_) | CustomerEvent::MarketingConsentChanged(_) => return None,
         };
         details
@@ -309,6 +356,7 @@ impl DomainEvent for CustomerEvent {
             CustomerEvent::Changed(_) => "CustomerChanged",
             CustomerEvent::Erased(_) => "CustomerErased",
             CustomerEvent::MarketingConsentChanged(_) => "MarketingConsentChanged",
+            CustomerEvent::PatchTestRecorded(_) => "PatchTestRecorded",
         }
     }
 
@@ -318,6 +366,7 @@ impl DomainEvent for CustomerEvent {
             CustomerEvent::Changed(e) => new_event(self.event_type(), 1, e),
             CustomerEvent::Erased(e) => new_event(self.event_type(), 1, e),
             CustomerEvent::MarketingConsentChanged(e) => new_event(self.event_type(), 1, e),
+            CustomerEvent::PatchTestRecorded(e) => new_event(self.event_type(), 1, e),
         }
     }
 
@@ -337,11 +386,15 @@ impl DomainEvent for CustomerEvent {
             ("MarketingConsentChanged", 1) => {
                 decode_payload(event_type, payload).map(CustomerEvent::MarketingConsentChanged)
             }
+            ("PatchTestRecorded", 1) => {
+                decode_payload(event_type, payload).map(CustomerEvent::PatchTestRecorded)
+            }
             (
                 "CustomerRegistered"
                 | "CustomerChanged"
                 | "CustomerErased"
-                | "MarketingConsentChanged",
+                | "MarketingConsentChanged"
+                | "PatchTestRecorded",
                 v,
             ) => Err(DecodeError::UnknownVersion {
                 event_type: event_type.to_owned(),

@@ -80,10 +80,12 @@ pub enum Operation {
     ViewWaitlist,
     /// Read the technicians' utilisation per day: booked service time ÷ shift time.
     ViewUtilisation,
+    /// Record a customer's patch test of a service and its result (SVC-3).
+    RecordPatchTests,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 35] = [
+    pub const ALL: [Operation; 36] = [
         Operation::RegisterCustomer,
         Operation::ChangeCustomer,
         Operation::SearchCustomers,
@@ -119,6 +121,7 @@ impl Operation {
         Operation::UseWaitlist,
         Operation::ViewWaitlist,
         Operation::ViewUtilisation,
+        Operation::RecordPatchTests,
     ];
 
     /// Stable name (OpenAPI `x-belle-operation`, README).
@@ -159,6 +162,7 @@ impl Operation {
             Operation::UseWaitlist => "use_waitlist",
             Operation::ViewWaitlist => "view_waitlist",
             Operation::ViewUtilisation => "view_utilisation",
+            Operation::RecordPatchTests => "record_patch_tests",
         }
     }
 
@@ -238,6 +242,8 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ViewWaitlist => matches!(role, Owner | Manager | FrontDesk),
         // A management figure: how full each technician's shifts are.
         ViewUtilisation => matches!(role, Owner | Manager),
+        // Those who do them; the front desk only learns that a booking needs one.
+        RecordPatchTests => matches!(role, Owner | Manager | Technician),
     }
 }
 
@@ -498,6 +504,12 @@ pub const ROUTES: &[Route] = {
             "PATCH",
             "/customers/{id}",
             Requires(ChangeCustomer),
+        ),
+        route(
+            Command,
+            "POST",
+            "/customers/{id}/patch-tests",
+            Requires(RecordPatchTests),
         ),
         route(Query, "GET", "/health", Public),
         route(Query, "GET", "/openapi.json", Public),

@@ -16,6 +16,7 @@ mod keys;
 mod limits;
 mod locations;
 mod login;
+mod patch_tests;
 mod permissions;
 mod privacy;
 mod rota;

@@ -123,6 +123,9 @@ fn sample_body(route: &DocRoute, n: u64, secrets: &[String; 4], role: Option<Rol
     match (route.method.as_str(), route.path.as_str()) {
         ("POST", "/customers/{id}/erase") => json!({ "reference": format!("DSR-{n}") }),
         ("POST", "/customers/{id}/export") => json!({ "reason": "permission sweep" }),
+        ("POST", "/customers/{id}/patch-tests") => json!({
+            "service_id": booking_setup()[2], "done_on": "2026-01-01", "result": "passed"
+        }),
         ("PUT", "/customers/{id}/consent/marketing") => json!({ "marketing": n.is_multiple_of(2) }),
         ("POST", "/customers/{id}/reveal") => json!({
             "field": if role == Some(Role::Technician) { "notes" } else { "phone" },

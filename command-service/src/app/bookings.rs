@@ -560,6 +560,19 @@ pub fn contraindicated(ctx: &Context, health: &str) -> bool {
         })
 }
 
+/// The services of the visit that need a patch test (SVC-3), with how many days
+/// before the visit one stays valid.
+pub fn patch_test_needs(ctx: &Context) -> Vec<(ServiceId, u32)> {
+    ctx.services
+        .values()
+        .filter_map(|s| {
+            s.details
+                .requires_patch_test_days
+                .map(|days| (s.service_id, days))
+        })
+        .collect()
+}
+
 /// The technicians to try for each service: the one asked for, or everyone who may.
 fn candidates(ctx: &Context, services: &[ServiceRequest]) -> Vec<Vec<StaffId>> {
     services
@@ -677,6 +690,15 @@ impl App {
                         .into(),
                 ));
             }
+            if !overriding && tries == 1 {
+                self.check_patch_tests(
+                    ctx.tenant,
+                    req.customer_id,
+                    &patch_test_needs(&context),
+                    date,
+                )
+                .await?;
+            }
             let (version, day) = self.load_day(ctx.tenant, req.location_id, date).await?;
             let (fit, _) = match first_fit(&context, &day, date, start, &req.services, overriding) {
                 Ok(f) => f,
@@ -705,6 +727,11 @@ impl App {
             let stream = wire::stream_id(req.location_id, date);
             let (tenant, booking) = (ctx.tenant.as_uuid(), booking_id.as_uuid());
             let (customer, location) = (req.customer_id.as_uuid(), req.location_id.as_uuid());
+            let service_ids: Vec<uuid::Uuid> = req
+                .services
+                .iter()
+                .map(|s| s.service_id.as_uuid())
+                .collect();
             let side = SideWrites {
                 statements: vec![
                     (
@@ -715,9 +742,17 @@ impl App {
                     ),
                     (
                         "INSERT INTO booking.bookings (tenant_id, booking_id, stream_id, customer_id,
-                                                       location_id, starts_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                        vec![&tenant, &booking, &stream, &customer, &location, &start],
+                                                       location_id, starts_at, service_ids)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        vec![
+                            &tenant,
+                            &booking,
+                            &stream,
+                            &customer,
+                            &location,
+                            &start,
+                            &service_ids,
+                        ],
                     ),
                 ],
                 ..Default::default()

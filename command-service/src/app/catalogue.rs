@@ -377,8 +377,88 @@ impl App {
             reason: new.reason,
             override_reason: new.override_reason,
         });
-        self.append_service(ctx, id, ExpectedVersion::Exact(loaded.version), &event, 200)
-            .await
+        let version = loaded.version + 1;
+        let text = format!(
+            "The price of {} changes to {} from {}. Your upcoming booking keeps the price \
+             it was booked at.",
+            loaded.details.name,
+            new.price,
+            effective_at.format("%Y-%m-%d")
+        );
+        let (app, tenant) = (self.clone(), ctx.tenant);
+        let outcome = self
+            .append_one_then(
+                ctx,
+                (
+                    &wire::service_stream_id(id),
+                    ExpectedVersion::Exact(loaded.version),
+                ),
+                &event,
+                200,
+                (
+                    serde_json::json!({ "service_id": id }),
+                    &super::SideWrites::default(),
+                ),
+                move |tx| Box::pin(app.queue_price_notices(tx, tenant, id, version, text)),
+            )
+            .await?;
+        self.wake_notifier();
+        Ok(outcome)
+    }
+
+    /// SVC-5 (transparent): in the price change's own transaction, one notice to each
+    /// customer with an upcoming booking of the service, keyed
+    /// `price:<service>:v<version of the change>:<customer>` — the change commits
+    /// with its notices or not at all, a replay of the command appends nothing and
+    /// queues nothing, and the outbox refuses a second notice under one key. An
+    /// erased customer (no phone to write to) is skipped.
+    async fn queue_price_notices(
+        self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        tenant: TenantId,
+        service: ServiceId,
+        version: i64,
+        text: String,
+    ) -> Result<(), AppError> {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT DISTINCT customer_id FROM booking.bookings
+                 WHERE tenant_id = $1 AND service_ids @> ARRAY[$2::uuid]
+                   AND cancelled_at IS NULL AND status = 'booked' AND starts_at > now()",
+            )
+            .await?;
+        let rows = tx
+            .query(&stmt, &[&tenant.as_uuid(), &service.as_uuid()])
+            .await?;
+        for row in rows {
+            let customer: uuid::Uuid = row.get(0);
+            let phone = match self
+                .customer_phone(tenant, events_schema::ids::CustomerId::from_uuid(customer))
+                .await
+            {
+                Ok(phone) => phone,
+                Err(AppError::Erased | AppError::NotFound(_)) => continue,
+                Err(AppError::Customer(crate::domain::customer::CustomerError::NotFound)) => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let key = format!("price:{service}:v{version}:{customer}");
+            self.enqueue_tx(
+                tx,
+                &super::notify::Message {
+                    tenant,
+                    kind: "price_change",
+                    subject: Some(customer),
+                    recipient: &phone,
+                    text: &text,
+                    not_before: None,
+                    dedupe_key: Some(&key),
+                },
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn category_must_exist(&self, tenant: TenantId, id: CategoryId) -> Result<(), AppError> {

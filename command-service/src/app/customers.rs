@@ -42,6 +42,8 @@ pub(super) struct LoadedCustomer {
     pub key_version: u32,
     pub dek: events_schema::sealing::Dek,
     pub state: CustomerState,
+    /// Her patch tests (SVC-3), in the order recorded.
+    pub patch_tests: Vec<super::patch_tests::PatchTest>,
 }
 
 fn saved(status: u16, customer_id: CustomerId, version: i64, position: i64) -> Outcome {
@@ -354,8 +356,23 @@ impl App {
         };
         let today = chrono::Utc::now().date_naive();
         let mut state = CustomerState::New;
+        let mut patch_tests = Vec::new();
         for wire_event in &wire_events {
-            state = domain::evolve(state, &key.open_event(wire_event, today)?);
+            let event = key.open_event(wire_event, today)?;
+            if let domain::CustomerEvent::PatchTestRecorded {
+                service_id,
+                done_on,
+                result,
+                ..
+            } = &event
+            {
+                patch_tests.push(super::patch_tests::PatchTest {
+                    service_id: *service_id,
+                    done_on: *done_on,
+                    result: *result,
+                });
+            }
+            state = domain::evolve(state, &event);
         }
         Ok(LoadedCustomer {
             version,
@@ -363,6 +380,7 @@ impl App {
             key_version,
             dek,
             state,
+            patch_tests,
         })
     }
 

@@ -120,6 +120,20 @@ impl App {
                     vec![],
                     None,
                 ),
+                CustomerEvent::PatchTestRecorded {
+                    service_id,
+                    done_on,
+                    result,
+                    ..
+                } => (
+                    Map::from_iter([(
+                        "patch_test".to_owned(),
+                        serde_json::json!({ "service_id": service_id, "done_on": done_on,
+                                            "result": result.as_str() }),
+                    )]),
+                    vec![],
+                    None,
+                ),
             };
             history.push(ExportedChange {
                 version: e.stream_version,

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod images;
 pub mod locations;
 pub mod notify;
+pub mod patch_tests;
 pub mod reminders;
 pub mod rota;
 pub mod sealing;

@@ -87,6 +87,17 @@ impl SubjectKey<'_> {
                 customer_id: *customer_id,
                 marketing: *marketing,
             }),
+            domain::CustomerEvent::PatchTestRecorded {
+                customer_id,
+                service_id,
+                done_on,
+                result,
+            } => wire::CustomerEvent::PatchTestRecorded(wire::PatchTestRecorded {
+                customer_id: *customer_id,
+                service_id: *service_id,
+                done_on: *done_on,
+                result: self.seal_text(wire::PATCH_TEST_RESULT_FIELD, result.as_str()),
+            }),
         }
     }
 
@@ -157,6 +168,16 @@ impl SubjectKey<'_> {
                 domain::CustomerEvent::MarketingConsentChanged {
                     customer_id: e.customer_id,
                     marketing: e.marketing,
+                }
+            }
+            wire::CustomerEvent::PatchTestRecorded(e) => {
+                let result = self.open_text(wire::PATCH_TEST_RESULT_FIELD, &e.result)?;
+                domain::CustomerEvent::PatchTestRecorded {
+                    customer_id: e.customer_id,
+                    service_id: e.service_id,
+                    done_on: e.done_on,
+                    result: wire::PatchTestResult::parse(&result)
+                        .ok_or_else(|| corrupt(wire::PATCH_TEST_RESULT_FIELD, "unknown result"))?,
                 }
             }
             // Her keys are gone with it; nothing after it is decided on her record.

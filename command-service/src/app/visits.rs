@@ -227,6 +227,16 @@ impl App {
                     Some(req.booking_id),
                 )
                 .await?;
+            // SVC-3: a visit moved beyond its patch test's validity needs a new one.
+            if !overriding {
+                self.check_patch_tests(
+                    ctx.tenant,
+                    current.customer_id,
+                    &super::bookings::patch_test_needs(&context),
+                    date,
+                )
+                .await?;
+            }
             let fit = match first_fit(&context, &to_day, date, start, &services, overriding) {
                 Ok((fit, _)) => fit,
                 Err(Misfit::Rule(r)) => return Err(AppError::Rule(r)),

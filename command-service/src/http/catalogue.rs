@@ -189,6 +189,7 @@ pub struct ServiceDto {
     pub required_skills: Vec<String>,
     pub required_room_kind: Option<String>,
     pub max_simultaneous_bookings: Option<i64>,
+    pub requires_patch_test_days: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -406,6 +407,20 @@ impl ServiceDto {
                 }
             },
         };
+        let requires_patch_test_days = match self.requires_patch_test_days {
+            None => None,
+            Some(n) => match u32::try_from(n).ok().filter(|n| (1..=365).contains(n)) {
+                Some(n) => Some(n),
+                None => {
+                    errors.push(FieldError::new(
+                        "requires_patch_test_days",
+                        "must be 1 to 365: how many days before the visit a passed patch \
+                         test stays valid (leave it out when none is needed)",
+                    ));
+                    None
+                }
+            },
+        };
         match (category_id, name, segs, base_price) {
             (Some(category_id), Some(name), Some(segments), Some(price)) if errors.is_empty() => {
                 Ok(ServiceDetails {
@@ -421,6 +436,7 @@ impl ServiceDto {
                     required_skills,
                     required_room_kind,
                     max_simultaneous_bookings,
+                    requires_patch_test_days,
                 })
             }
             _ => Err(errors),

@@ -422,3 +422,78 @@ pub async fn marketing_consent(
         .await?;
     Ok(outcome_response(outcome))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTestDto {
+    pub service_id: Option<String>,
+    pub done_on: Option<String>,
+    pub result: Option<String>,
+}
+
+/// `POST /customers/{id}/patch-tests`: record a patch test of a service (SVC-3).
+pub async fn record_patch_test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<PatchTestDto>,
+) -> Result<Response, ApiError> {
+    use events_schema::customer::PatchTestResult;
+    let customer_id = customer_id(&id)?;
+    let ctx = command_context(&caller, &headers, "record_patch_test", &id, &body.value)?;
+    let mut errors = Vec::new();
+    let service_id = match body.dto.service_id.as_deref().map(str::parse) {
+        Some(Ok(s)) => Some(s),
+        _ => {
+            errors.push(FieldError::new(
+                "service_id",
+                "must be a service's id (UUID)",
+            ));
+            None
+        }
+    };
+    let done_on = match body
+        .dto
+        .done_on
+        .as_deref()
+        .map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+    {
+        Some(Ok(d)) => Some(d),
+        _ => {
+            errors.push(FieldError::new(
+                "done_on",
+                "must be the date the test was done (YYYY-MM-DD)",
+            ));
+            None
+        }
+    };
+    let result = match body.dto.result.as_deref().and_then(PatchTestResult::parse) {
+        Some(r) => Some(r),
+        None => {
+            errors.push(FieldError::new(
+                "result",
+                "must be \"passed\" or \"failed\"",
+            ));
+            None
+        }
+    };
+    let (Some(service_id), Some(done_on), Some(result), true) =
+        (service_id, done_on, result, errors.is_empty())
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    let outcome = state
+        .app
+        .record_patch_test(
+            &ctx,
+            crate::app::patch_tests::RecordPatchTest {
+                customer_id,
+                service_id,
+                done_on,
+                result,
+            },
+        )
+        .await?;
+    Ok(outcome_response(outcome))
+}

@@ -93,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .route("/customers/{id}/erase", post(customers::erase))
         .route("/customers/{id}/export", post(customers::export))
         .route(
+            "/customers/{id}/patch-tests",
+            post(customers::record_patch_test),
+        )
+        .route(
             "/customers/{id}/consent/marketing",
             put(customers::marketing_consent),
         )

@@ -117,7 +117,8 @@ pub fn spec() -> Value {
         "process_steps": { "type": "array", "items": { "type": "string" } },
         "required_skills": { "type": "array", "items": { "type": "string" } },
         "required_room_kind": { "type": "string" },
-        "max_simultaneous_bookings": { "type": "integer", "description": "1 to 100: most bookings of this service at a location at once (APT-3)" } } });
+        "max_simultaneous_bookings": { "type": "integer", "description": "1 to 100: most bookings of this service at a location at once (APT-3)" },
+        "requires_patch_test_days": { "type": "integer", "description": "1 to 365: booked only for a customer with a passed patch test of this service done at most this many days before the visit (SVC-3); leave out when none is needed" } } });
     let service_id = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }]);
     let service_paths = json!({
         "/services": { "post": {
@@ -199,6 +200,19 @@ pub fn spec() -> Value {
                                "401": { "description": "The code is wrong, expired or used" },
                                "429": { "description": "Too many attempts from this address" } } } }
     });
+    let patch_test_path = json!({ "/customers/{id}/patch-tests": { "post": {
+                "summary": "Record a patch test of a service and its result (SVC-3); the result is sealed with her data key. A service with requires_patch_test_days is booked only for a customer with a passed test done within that many days before the visit (else 422, unless a manager overrides with override_reason)",
+                "parameters": [
+                    { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "Idempotency-Key", "in": "header", "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["service_id", "done_on", "result"], "additionalProperties": false,
+                    "properties": { "service_id": { "type": "string", "format": "uuid" },
+                                    "done_on": { "type": "string", "format": "date", "description": "The day it was done; not in the future" },
+                                    "result": { "type": "string", "enum": ["passed", "failed"] } } } } } },
+                "responses": { "201": { "description": "Recorded", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Saved" } } } },
+                               "400": { "description": "A field is missing or invalid (named), or no such service" },
+                               "404": { "description": "No such customer" }, "410": { "description": "Erased" } } } }});
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": "Belle command-service", "version": env!("CARGO_PKG_VERSION"),
@@ -334,6 +348,7 @@ pub fn spec() -> Value {
             &service_paths,
             &staff_paths(),
             &waitlist_paths(),
+            &patch_test_path,
         ] {
             if let Some(extra) = extra.as_object() {
                 paths.extend(extra.clone());

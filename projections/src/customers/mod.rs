@@ -261,6 +261,22 @@ fn fold(
                     None,
                 ));
             }
+            CustomerEvent::PatchTestRecorded(p) => {
+                if let Some(row) = rows.get_mut(&(tenant, id)) {
+                    row.touch(fe.event.stream_version, at);
+                }
+                // The history says a test of which service was done when; its result
+                // (health data, sealed) is not shown.
+                history.push(HistoryRow::new(
+                    fe,
+                    id,
+                    tokio_postgres::types::Json(vec![Change {
+                        field: "patch_test",
+                        value: ChangedValue::Text(format!("{} {}", p.service_id, p.done_on)),
+                    }]),
+                    None,
+                ));
+            }
             CustomerEvent::Erased(_) => {
                 // No read-model row of her stays: not her record, not its history.
                 rows.remove(&(tenant, id));

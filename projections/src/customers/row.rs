@@ -145,6 +145,12 @@ impl CustomerRow {
         self.updated_at = at;
     }
 
+    /// An event that changes none of the record's fields: only its version moves.
+    pub fn touch(&mut self, version: i64, at: chrono::DateTime<chrono::Utc>) {
+        self.version = version;
+        self.updated_at = at;
+    }
+
     /// Applies a change (also used to fill a new row from its registration).
     pub fn change(
         &mut self,

@@ -70,6 +70,13 @@ pub enum CustomerEvent {
         customer_id: CustomerId,
         marketing: bool,
     },
+    /// A patch test of a service (SVC-3); it changes none of the record's fields.
+    PatchTestRecorded {
+        customer_id: CustomerId,
+        service_id: events_schema::ids::ServiceId,
+        done_on: chrono::NaiveDate,
+        result: events_schema::customer::PatchTestResult,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -224,6 +231,7 @@ pub fn evolve(state: CustomerState, event: &CustomerEvent) -> CustomerState {
             state @ CustomerState::New,
             CustomerEvent::Changed { .. } | CustomerEvent::MarketingConsentChanged { .. },
         ) => state,
+        (state, CustomerEvent::PatchTestRecorded { .. }) => state,
     }
 }
 
