@@ -94,12 +94,15 @@ impl AvailabilityCache {
             .cloned()
     }
 
-    fn put(&self, key: Key, entry: Entry) {
+    /// Keeps `entry` and hands it back, shared.
+    fn put(&self, key: Key, entry: Entry) -> Arc<Entry> {
+        let entry = Arc::new(entry);
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= CACHE_ENTRIES && !map.contains_key(&key) {
             map.clear();
         }
-        map.insert(key, Arc::new(entry));
+        map.insert(key, entry.clone());
+        entry
     }
 }
 
@@ -197,10 +200,7 @@ impl App {
             technicians: ctx.technicians.iter().map(|t| t.staff_id).collect(),
             answer: Arc::new(answer),
         };
-        self.availability_cache.put(key.clone(), entry);
-        self.availability_cache
-            .get(&key)
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("an answer just kept is gone")))
+        Ok(self.availability_cache.put(key, entry))
     }
 
     /// What a date's answer depends on, read in one query: the versions of the
