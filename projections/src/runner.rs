@@ -329,8 +329,30 @@ async fn prepare_next(
     let ro = client.build_transaction().read_only(true).start().await?;
     let (version, cp) = position(&ro, p, target, Access::Peek).await?;
     let after = after.unwrap_or(cp);
-    let batch = read_slice(&ro, after, until).await?;
-    let Some(last) = batch.last().map(|e| e.seq) else {
+    let (batch, last) = match target {
+        // Following the feed: only its stream types leave PostgreSQL, the rest of the
+        // slice is passed over there (after a restart, nine read models catching up on
+        // a long feed each decoded every event of the others before).
+        Target::Live => {
+            let head = store::feed_head(&ro).await?;
+            let upto = head.min(after + CATCH_UP_BATCH);
+            let upto = until.map_or(upto, |u| upto.min(u));
+            if upto <= after {
+                (Vec::new(), None)
+            } else {
+                let batch = store::read_feed_of_types(&ro, after, upto, p.stream_types()).await?;
+                (batch, Some(upto))
+            }
+        }
+        // Rebuild and verify read every event, so that `verify` catches a stream type
+        // the projection reads but forgot to list.
+        Target::Version(_) => {
+            let batch = read_slice(&ro, after, until).await?;
+            let last = batch.last().map(|e| e.seq);
+            (batch, last)
+        }
+    };
+    let Some(last) = last else {
         ro.commit().await?;
         return Ok(Next::AtEnd(cp));
     };

@@ -392,6 +392,29 @@ pub async fn read_feed(
     rows.iter().map(feed_event).collect()
 }
 
+/// The events of the given stream types in the feed slice `(after, upto]`, in feed
+/// order. The slice is walked whole in PostgreSQL (one index probe per entry) but only
+/// the matching events leave it, so a reader that follows a few stream types passes
+/// over the rest of a long feed without transferring or decoding their payloads; it
+/// has then read everything up to `upto`, matching or not (`upto` must be at or below
+/// the feed head, e.g. from [`feed_head`]).
+pub async fn read_feed_of_types(
+    client: &impl GenericClient,
+    after: i64,
+    upto: i64,
+    stream_types: &[&str],
+) -> Result<Vec<FeedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT f.seq, {EVENT_COLUMNS} FROM {FEED_EVENTS}
+         WHERE f.seq > $1 AND f.seq <= $2 AND e.stream_type = ANY($3) ORDER BY f.seq"
+    );
+    let stmt = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(&stmt, &[&after, &upto, &stream_types])
+        .await?;
+    rows.iter().map(feed_event).collect()
+}
+
 /// Feed entries of one tenant with `seq > after` (the auditors' view of the feed).
 pub async fn read_tenant_feed(
     client: &impl GenericClient,

@@ -5,7 +5,9 @@ use anyhow::{bail, Context};
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
-/// Where the relay and the customers projection stand.
+/// Where the relay and the read models stand (`checkpoint`: the lowest of every read
+/// model's checkpoint, so "settled" means all of them, not the customers one alone —
+/// a phase measured while the others still catch up measures their catch-up too).
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
     pub events: i64,
@@ -15,11 +17,28 @@ pub struct Progress {
 }
 
 pub async fn progress(admin: &Client) -> anyhow::Result<Progress> {
+    let names: Vec<String> = admin
+        .query("SELECT name FROM projections.registry ORDER BY name", &[])
+        .await
+        .context("listing the read models")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let checkpoints = if names.is_empty() {
+        "0".to_owned()
+    } else {
+        let each: Vec<String> = names
+            .iter()
+            .map(|n| format!("(SELECT seq FROM rm.{n}_checkpoint)"))
+            .collect();
+        format!("LEAST({})", each.join(", "))
+    };
     let row = admin
         .query_one(
-            "SELECT (SELECT count(*) FROM es.events), s.last_seq, s.published_seq,
-                    (SELECT seq FROM rm.customers_checkpoint)
-             FROM es.relay_state s WHERE s.id = 1",
+            &format!(
+                "SELECT (SELECT count(*) FROM es.events), s.last_seq, s.published_seq, {checkpoints}
+                 FROM es.relay_state s WHERE s.id = 1"
+            ),
             &[],
         )
         .await
@@ -45,8 +64,8 @@ pub async fn wait_for_relay(admin: &Client, timeout: Duration) -> anyhow::Result
     .await
 }
 
-/// Waits until the relay and the customers projection have applied every committed
-/// event; returns the feed head.
+/// Waits until the relay and every read model have applied every committed event;
+/// returns the feed head.
 pub async fn wait_settled(admin: &Client, timeout: Duration) -> anyhow::Result<i64> {
     wait(admin, timeout, "the projections", |p| {
         (p.events == p.feed && p.checkpoint == p.feed).then_some(p.feed)
