@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "booked_services",
         sql: include_str!("../migrations/0010_booked_services.sql"),
     },
+    Migration {
+        version: 11,
+        name: "booking_moves",
+        sql: include_str!("../migrations/0011_booking_moves.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.

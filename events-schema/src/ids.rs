@@ -120,3 +120,48 @@ uuid_id!(
     /// An offer of a freed slot to one waiting customer (APT-13).
     OfferId
 );
+uuid_id!(
+    /// A freed slot offered to the waitlist (APT-13): the time a booking gave up. Never
+    /// a booking itself: a cancellation's slot carries its booking's id
+    /// ([`SlotId::cancelled`]), a move's is derived from the booking and the revision it
+    /// left ([`SlotId::moved_from`]).
+    SlotId
+);
+
+/// Namespace of the slot ids derived from moves ([`SlotId::moved_from`]).
+const MOVED_FROM: Uuid = Uuid::from_u128(0x9b63_8763_fca6_4b72_b519_9503_0a84_6bac);
+
+impl SlotId {
+    /// The time a cancelled booking held: one per booking, so the booking's own id.
+    pub const fn cancelled(booking: BookingId) -> Self {
+        Self(booking.as_uuid())
+    }
+
+    /// The time a booking held at `revision` (0 as placed, n after its n-th move), freed
+    /// by the move from it: a name-based UUID (v5) of the two. The same however often it
+    /// is derived (a retry records and offers it once), different for every revision,
+    /// and never a booking's or a cancellation's (those are v7).
+    pub fn moved_from(booking: BookingId, revision: i32) -> Self {
+        let mut name = [0u8; 20];
+        name[..16].copy_from_slice(booking.as_uuid().as_bytes());
+        name[16..].copy_from_slice(&revision.to_be_bytes());
+        Self(Uuid::new_v5(&MOVED_FROM, &name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moves_slot_is_stable_distinct_per_revision_and_never_the_cancellations() {
+        let booking = BookingId::new();
+        let first = SlotId::moved_from(booking, 0);
+        assert_eq!(first, SlotId::moved_from(booking, 0));
+        assert_ne!(first, SlotId::moved_from(booking, 1));
+        assert_ne!(first, SlotId::moved_from(BookingId::new(), 0));
+        assert_ne!(first, SlotId::cancelled(booking));
+        assert_eq!(first.as_uuid().get_version_num(), 5);
+        assert_eq!(SlotId::cancelled(booking).as_uuid(), booking.as_uuid());
+    }
+}

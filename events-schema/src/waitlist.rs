@@ -3,7 +3,9 @@
 //! a visit in a window of that date, in the order they joined, and the offers of freed
 //! slots made to them one at a time.
 //!
-//! A freed slot is the time a cancelled booking held (`slot_id` = that booking's id).
+//! A freed slot is the time a booking gave up: cancelled (`slot_id` = that booking's
+//! id) or moved away from (`slot_id` derived from the booking and the revision it left:
+//! [`SlotId::moved_from`]). A slot id is never a booking to act on.
 //! It is offered to one waiting customer at a time, with a reply window; she accepts
 //! (the visit is booked through the ordinary booking path), declines, or lets it expire,
 //! and then it goes to the next. An offer holds nothing until accepted.
@@ -11,7 +13,9 @@
 //! Ids, instants and service choices only: nothing here is personal.
 
 use crate::envelope::{decode_payload, new_event, DecodeError, DomainEvent, NewEvent, Payload};
-use crate::ids::{BookingId, CustomerId, LocationId, OfferId, ServiceId, StaffId, WaitlistEntryId};
+use crate::ids::{
+    BookingId, CustomerId, LocationId, OfferId, ServiceId, SlotId, StaffId, WaitlistEntryId,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -63,8 +67,9 @@ pub struct OfferMade {
     pub offer_id: OfferId,
     pub entry_id: WaitlistEntryId,
     pub customer_id: CustomerId,
-    /// The cancelled booking whose time this is.
-    pub slot_id: BookingId,
+    /// The freed time this is (of a cancellation or a move; never a booking's id to
+    /// act on).
+    pub slot_id: SlotId,
     /// Start of the offered visit; its services follow one another.
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -295,7 +300,7 @@ impl DayWaitlist {
     }
 
     /// The open offer of a slot, if any (there is at most one).
-    pub fn open_offer_of_slot(&self, slot: BookingId) -> Option<&Offer> {
+    pub fn open_offer_of_slot(&self, slot: SlotId) -> Option<&Offer> {
         self.offers
             .iter()
             .find(|o| o.made.slot_id == slot && o.status == OfferStatus::Open)
@@ -309,7 +314,7 @@ impl DayWaitlist {
     }
 
     /// Whether the slot was offered to the entry before (she is not asked twice).
-    pub fn was_offered(&self, slot: BookingId, entry: WaitlistEntryId) -> bool {
+    pub fn was_offered(&self, slot: SlotId, entry: WaitlistEntryId) -> bool {
         self.offers
             .iter()
             .any(|o| o.made.slot_id == slot && o.made.entry_id == entry)

@@ -1,8 +1,9 @@
-//! The waitlist (issue 5 item 5, APT-13, APT-14): a cancellation offers the freed time
-//! to the first waiting customer it fits; a decline or an expired reply window moves
-//! it to the next; an acceptance books it through the booking path; two customers never
-//! hold the same offer, under concurrency too; a customer gets a bounded number of
-//! offers a day; the salon sees it all.
+//! The waitlist (issue 5 item 5, APT-13, APT-14): a cancellation or a reschedule offers
+//! the freed time to the first waiting customer it fits (every move its own slot); a
+//! decline or an expired reply window moves it to the next; an acceptance books it
+//! through the booking path; two customers never hold the same offer, under concurrency
+//! too; a customer gets a bounded number of offers a day; the sweeper catches up what a
+//! hook did not do; the salon sees it all.
 
 use super::bookings::{customer, salon, service, shanghai_date, technicians};
 use serde_json::{json, Value};
@@ -37,6 +38,39 @@ async fn offer_rows(app: &TestApp) -> Vec<(String, String, String)> {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect()
+}
+
+/// The offers made, oldest first: (slot, entry, starts_at).
+async fn offers_made(app: &TestApp) -> Vec<(String, String, String)> {
+    events(app, "OfferMade")
+        .await
+        .iter()
+        .map(|m| {
+            let field = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+            (field("slot_id"), field("entry_id"), field("starts_at"))
+        })
+        .collect()
+}
+
+/// A count of the admin's query.
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    app.admin()
+        .await
+        .query_one(sql, &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn reschedule(app: &TestApp, token: &str, booking: &str, start: String) {
+    let (status, out) = app
+        .post(
+            token,
+            &format!("/bookings/{booking}/reschedule"),
+            &json!({ "start": start }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
 }
 
 async fn join(app: &TestApp, token: &str, body: &Value) -> String {
@@ -625,6 +659,272 @@ async fn waitlist_offers_per_customer_are_limited_and_customers_act_only_for_the
         .post(&other_owner, &format!("/waitlist/{mine}/leave"), &json!({}))
         .await;
     assert_eq!(status, 404);
+    app.assert_replays_agree().await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_reschedule_offers_the_old_time_and_the_waiting_customer_is_booked_at_it() {
+    let app = tests::spawn_app_with(tests::Options {
+        notify_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let (_, owner) = app.tenant("wait-move").await;
+    let date = shanghai_date(2);
+    let (loc, facial, tech, booked) = one_booked_hour(&app, &owner, date, &["10:00"]).await;
+    let wanted = |from: &str, to: &str, who: &str| {
+        json!({ "location_id": loc, "customer_id": who, "date": date.to_string(),
+                "from": from, "to": to, "services": [{ "service_id": facial }] })
+    };
+    // First in line wants the afternoon, which the old time is not; the second's
+    // morning window covers it.
+    let late = customer(&app, &owner, "13800000040").await;
+    join(&app, &owner, &wanted("15:00", "18:00", &late)).await;
+    let early = customer(&app, &owner, "13800000041").await;
+    let entry = join(&app, &owner, &wanted("09:30", "12:00", &early)).await;
+
+    // Moved to the evening: its morning hour goes to her.
+    reschedule(&app, &owner, &booked[0], format!("{date}T19:00")).await;
+    let rows = offer_rows(&app).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((&rows[0].1, rows[0].2.as_str()), (&entry, "open"));
+    let made = offers_made(&app).await;
+    assert_eq!(made[0].2, format!("{date}T02:00:00Z"), "10:00 in Shanghai");
+    assert_ne!(
+        made[0].0, booked[0],
+        "a move's slot is not the booking's id"
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) FROM waitlist.slots WHERE slot_id = '{}'
+                   AND starts_at = '{date}T02:00:00Z' AND ends_at = '{date}T03:00:00Z'",
+                made[0].0
+            )
+        )
+        .await,
+        1,
+        "the old time, recorded under the move's slot"
+    );
+
+    // She accepts: a new visit of hers at the old time; the moved one stays moved.
+    let (status, accepted) = app
+        .post(
+            &owner,
+            &format!("/waitlist/offers/{}/accept", rows[0].0),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{accepted}");
+    let booking = accepted["booking_id"].as_str().unwrap_or_default();
+    assert_ne!(booking, booked[0]);
+    assert_eq!(accepted["services"][0]["staff_id"], tech.as_str());
+    assert_eq!(
+        accepted["services"][0]["starts_at"],
+        format!("{date}T02:00:00Z"),
+        "{accepted}"
+    );
+    let placed = events(&app, "BookingPlaced").await;
+    assert_eq!(placed.len(), 2, "the original and the accepted one");
+    assert_eq!(placed[1]["booking_id"], booking);
+    assert_eq!(placed[1]["customer_id"], early.as_str());
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) FROM booking.bookings WHERE booking_id = '{}'
+                   AND starts_at = '{date}T11:00:00Z' AND revision = 1 AND status = 'booked'",
+                booked[0]
+            )
+        )
+        .await,
+        1,
+        "the moved booking is at 19:00"
+    );
+    assert_eq!(events(&app, "OfferAccepted").await.len(), 1);
+    // The old time is taken again.
+    let (status, _) = app
+        .post(
+            &owner,
+            "/bookings",
+            &json!({ "location_id": loc, "customer_id": late, "start": format!("{date}T10:00"),
+                     "services": [{ "service_id": facial, "staff_id": tech }] }),
+        )
+        .await;
+    assert_eq!(status, 409);
+    app.assert_replays_agree().await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_move_of_a_booking_frees_a_slot_of_its_own_and_a_cancellation_its_current_time() {
+    let app = tests::spawn_app_with(tests::Options {
+        notify_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let (_, owner) = app.tenant("wait-moves").await;
+    let date = shanghai_date(2);
+    let (loc, facial, _, booked) = one_booked_hour(&app, &owner, date, &["10:00"]).await;
+    let mut entries = Vec::new();
+    for phone in ["13800000050", "13800000051", "13800000052"] {
+        let who = customer(&app, &owner, phone).await;
+        entries.push(
+            join(
+                &app,
+                &owner,
+                &json!({ "location_id": loc, "customer_id": who, "date": date.to_string(),
+                         "from": "09:00", "to": "21:00", "services": [{ "service_id": facial }] }),
+            )
+            .await,
+        );
+    }
+
+    // 10:00 → 13:00 → 16:00: two old times, two slots, each offered (the second to the
+    // next in line: the first holds the first's offer).
+    reschedule(&app, &owner, &booked[0], format!("{date}T13:00")).await;
+    reschedule(&app, &owner, &booked[0], format!("{date}T16:00")).await;
+    let made = offers_made(&app).await;
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert_ne!(made[0].0, made[1].0, "two moves, two slots");
+    assert!(made.iter().all(|m| m.0 != booked[0]), "{made:?}");
+    assert_eq!(
+        (&made[0].1, made[0].2.as_str()),
+        (&entries[0], format!("{date}T02:00:00Z").as_str())
+    );
+    assert_eq!(
+        (&made[1].1, made[1].2.as_str()),
+        (&entries[1], format!("{date}T05:00:00Z").as_str())
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM waitlist.slots").await, 2);
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) FROM booking.moves WHERE booking_id = '{}'",
+                booked[0]
+            )
+        )
+        .await,
+        2,
+        "one move recorded per revision left"
+    );
+    // Recorded and offered: a sweep has nothing to catch up.
+    let command = app.command_app().clone();
+    let swept = command
+        .sweep_waitlist(chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(swept.offered, 0, "{swept:?}");
+    assert_eq!(count(&app, "SELECT count(*) FROM waitlist.slots").await, 2);
+
+    // Cancelled at 16:00: its current time, under the booking's own id.
+    let (status, out) = app
+        .post(
+            &owner,
+            &format!("/bookings/{}/cancel", booked[0]),
+            &json!({ "reason": "改期" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    let made = offers_made(&app).await;
+    assert_eq!(made.len(), 3, "{made:?}");
+    assert_eq!(
+        (made[2].0.as_str(), &made[2].1, made[2].2.as_str()),
+        (
+            booked[0].as_str(),
+            &entries[2],
+            format!("{date}T08:00:00Z").as_str()
+        )
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM waitlist.slots").await, 3);
+    app.assert_replays_agree().await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_sweeper_offers_the_old_time_of_a_move_whose_hook_did_not_run() {
+    let app = tests::spawn_app_with(tests::Options {
+        notify_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let (_, owner) = app.tenant("wait-move-sweep").await;
+    let date = shanghai_date(3);
+    let (loc, facial, _, booked) = one_booked_hour(&app, &owner, date, &["10:00", "12:00"]).await;
+    // Moved while nobody waits: the first to 15:00; the second to 17:00, then cancelled
+    // there. The slots are then forgotten, as if the instances had died before their
+    // hooks ran: the sweeper must find them.
+    reschedule(&app, &owner, &booked[0], format!("{date}T15:00")).await;
+    reschedule(&app, &owner, &booked[1], format!("{date}T17:00")).await;
+    let (status, out) = app
+        .post(
+            &owner,
+            &format!("/bookings/{}/cancel", booked[1]),
+            &json!({ "reason": "有事" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    app.admin()
+        .await
+        .execute("DELETE FROM waitlist.slots", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut entries = Vec::new();
+    for (phone, from, to) in [
+        ("13800000060", "09:30", "11:30"),
+        ("13800000061", "11:30", "13:30"),
+        ("13800000062", "16:30", "18:30"),
+    ] {
+        let who = customer(&app, &owner, phone).await;
+        entries.push(
+            join(
+                &app,
+                &owner,
+                &json!({ "location_id": loc, "customer_id": who, "date": date.to_string(),
+                         "from": from, "to": to, "services": [{ "service_id": facial }] }),
+            )
+            .await,
+        );
+    }
+    assert!(offer_rows(&app).await.is_empty());
+
+    // One sweep: each old time to the one who wants it, the cancelled one's current
+    // time (not the time it was placed at) under its id; a second sweep offers nothing.
+    let command = app.command_app().clone();
+    let now = chrono::Utc::now();
+    let swept = command
+        .sweep_waitlist(now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(swept.offered, 3, "{swept:?}");
+    let swept = command
+        .sweep_waitlist(now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(swept.offered, 0, "{swept:?}");
+    let mut made = offers_made(&app).await;
+    made.sort_by(|a, b| a.2.cmp(&b.2));
+    let at = |time: &str| format!("{date}T{time}:00Z");
+    assert_eq!(
+        made.iter()
+            .map(|m| (m.1.clone(), m.2.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (entries[0].clone(), at("02:00")),
+            (entries[1].clone(), at("04:00")),
+            (entries[2].clone(), at("09:00")),
+        ],
+        "{made:?}"
+    );
+    assert!(made[0].0 != booked[0] && made[1].0 != booked[1], "{made:?}");
+    assert_eq!(
+        made[2].0, booked[1],
+        "a cancellation's slot is its booking's id"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM waitlist.slots").await, 3);
     app.assert_replays_agree().await;
     app.cleanup().await;
 }

@@ -29,22 +29,31 @@
 //! **She is told.** A notice of the new time (`booking_moved`) is queued in the
 //! moving transaction, like a booking's confirmation: it goes out exactly when the
 //! move happened.
+//!
+//! **The old time goes to the waitlist (APT-13).** The moving transaction records the
+//! time the booking left (its services' spans as it was placed or last moved) in
+//! `booking.moves`, under the revision it left and a slot id derived from the two
+//! ([`SlotId::moved_from`]), so every move frees a slot of its own and a retry derives
+//! the same one. After the commit the slot is offered as a cancellation's is
+//! ([`App::offer_moved_from`]); that never fails the move, and the waitlist sweeper
+//! offers a recorded move whose slot was not (the hook did not run).
 
 use super::bookings::{
     answer_of, check_cutoff, check_window, first_fit, hold_columns, resolve_local, BookingRequest,
     Fold, Misfit, ServiceRequest, RETRIES, WITHDRAW_REMINDERS, WITHDRAW_REMINDER_KEYS,
 };
 use super::{App, AppError, CommandContext, Outcome, SideWrites};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use events_schema::booking::{
     self as wire, BookedService, BookingCheckedIn, BookingCompleted, BookingEvent,
     BookingMovedAway, BookingNoShowRecorded, BookingPlaced, BookingRescheduled, VisitStatus,
 };
 use events_schema::envelope::DomainEvent;
-use events_schema::ids::{BookingId, CustomerId};
+use events_schema::ids::{BookingId, CustomerId, LocationId, SlotId, TenantId};
 use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
 use serde_json::json;
+use std::sync::{Arc, OnceLock};
 
 /// How long before its start a visit may be checked in.
 const CHECK_IN_HOURS: i64 = 12;
@@ -123,6 +132,48 @@ pub fn decide_step(
             Ok(None)
         }
     }
+}
+
+/// Records, in the moving transaction, the time a booking leaves (`left`: location,
+/// date, start and end): under the revision it leaves (the row's, already advanced by
+/// this move, less one) and the slot id derived from the two, which it returns.
+async fn record_move(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant: TenantId,
+    booking: BookingId,
+    (location, date, starts_at, ends_at): (LocationId, NaiveDate, DateTime<Utc>, DateTime<Utc>),
+) -> Result<SlotId, AppError> {
+    let (tenant, id) = (tenant.as_uuid(), booking.as_uuid());
+    let stmt = tx
+        .prepare_cached(
+            "SELECT revision FROM booking.bookings WHERE tenant_id = $1 AND booking_id = $2",
+        )
+        .await?;
+    let revision: i32 = tx.query_one(&stmt, &[&tenant, &id]).await?.get(0);
+    let left = revision.saturating_sub(1);
+    let slot = SlotId::moved_from(booking, left);
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO booking.moves (tenant_id, booking_id, revision, slot_id, location_id,
+                                        date, starts_at, ends_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &tenant,
+            &id,
+            &left,
+            &slot.as_uuid(),
+            &location.as_uuid(),
+            &date,
+            &starts_at,
+            &ends_at,
+        ],
+    )
+    .await?;
+    Ok(slot)
 }
 
 impl App {
@@ -354,6 +405,18 @@ impl App {
             );
             let (leaving, command, app) = (at.stream.clone(), ctx.clone(), self.clone());
             let customer = current.customer_id.as_uuid();
+            // The time it leaves, recorded with the move; its slot, once committed.
+            let left = match (current.services.first(), current.services.last()) {
+                (Some(first), Some(last)) => Some((
+                    current.location_id,
+                    current.date,
+                    first.span.start,
+                    last.span.end,
+                )),
+                _ => None,
+            };
+            let freed: Arc<OnceLock<SlotId>> = Arc::default();
+            let (slot_of_move, moving) = (freed.clone(), req.booking_id);
             match self
                 .append_one_then(
                     ctx,
@@ -363,6 +426,10 @@ impl App {
                     (answer, &side),
                     move |tx| {
                         Box::pin(async move {
+                            if let Some(left) = left {
+                                let slot = record_move(tx, command.tenant, moving, left).await?;
+                                let _ = slot_of_move.set(slot);
+                            }
                             if let Some(phone) = &phone {
                                 app.enqueue_tx(
                                     tx,
@@ -406,6 +473,12 @@ impl App {
                 Ok(outcome) => {
                     self.wake_notifier();
                     self.notifier.plan_wakeup.notify_one();
+                    drop((_first, _second));
+                    // APT-13: the old time goes to the waitlist (never fails the move; the
+                    // waitlist sweeper catches up on a failure).
+                    if let Some(slot) = freed.get() {
+                        self.offer_moved_from(ctx, *slot).await;
+                    }
                     return Ok(outcome);
                 }
                 Err(AppError::Conflict) if tries < RETRIES => continue,

@@ -6,10 +6,12 @@
 //! decline, expire, accept) is made on the whole fold and appended with the version
 //! it was decided on, so two concurrent decisions cannot both land.
 //!
-//! **A freed slot** is the time a cancelled booking held (its id is the slot's id).
-//! The cancellation ([`App::offer_freed_booking`], called by `cancel_booking` after
-//! its commit) and the sweeper ([`App::sweep_waitlist`], for a cancellation whose
-//! hook did not run) record it in `waitlist.slots` and offer it: to the first waiting
+//! **A freed slot** is the time a booking gave up: a cancelled booking's (the slot's id
+//! is the booking's, [`SlotId::cancelled`]) or the time a rescheduled booking moved
+//! away from (see *Other ways time frees up*). The cancellation
+//! ([`App::offer_freed_booking`], called by `cancel_booking` after its commit) and the
+//! sweeper ([`App::sweep_waitlist`], for a cancellation whose hook did not run) record
+//! it in `waitlist.slots` and offer it: to the first waiting
 //! entry, in join order, that holds no open offer, was not offered this slot before,
 //! has not had `waitlist_offers_per_day` offers in the last 24 hours (the limit on
 //! messages per customer: she is skipped), and whose services fit — decided by
@@ -35,9 +37,19 @@
 //! acceptance interrupted after its claim is finished by the sweeper the same way.
 //! An offer holds nothing until accepted.
 //!
-//! **Other ways time frees up.** Only cancellations call the waitlist so far; a
-//! reschedule that frees its old time should call [`App::offer_freed_booking`] with
-//! the booking as it was placed, after its commit, as `cancel_booking` does.
+//! **Other ways time frees up.** A reschedule frees the time the booking held before
+//! the move (its services' spans as it was placed or last moved). The moving
+//! transaction records that time in `booking.moves` under the revision it left and a
+//! slot id derived from the booking and that revision ([`SlotId::moved_from`], UUID
+//! v5): every move of a booking frees a slot of its own, a retry derives the same id
+//! (recorded once: `ON CONFLICT DO NOTHING`), and none is ever a booking's or a
+//! cancellation's id. After its commit `reschedule_booking` offers it
+//! ([`App::offer_moved_from`]) exactly as a cancellation's is, never failing the move;
+//! the sweeper offers a recorded move whose slot has no `waitlist.slots` row (the hook
+//! did not run), as it does a cancellation's. A cancellation after moves frees the
+//! booking's current time, under the booking's own id. An accepted offer books a new
+//! visit through `place_booking`; the slot id only finds the slot's row (its
+//! location), never a booking. A no-show's remaining time is not offered.
 
 use super::bookings::{self, BookingRequest, Fold, ServiceRequest};
 use super::notify::Message;
@@ -48,7 +60,7 @@ use chrono_tz::Tz;
 use events_schema::booking::{BookingPlaced, DaySchedule};
 use events_schema::envelope::{Actor, DomainEvent};
 use events_schema::ids::{
-    BookingId, CommandId, CustomerId, LocationId, OfferId, TenantId, WaitlistEntryId,
+    BookingId, CommandId, CustomerId, LocationId, OfferId, SlotId, TenantId, WaitlistEntryId,
 };
 use events_schema::location::LocationSettings;
 use events_schema::store::{self, ExpectedVersion};
@@ -86,11 +98,11 @@ pub struct JoinRequest {
     pub services: Vec<WantedService>,
 }
 
-/// A freed slot: the time a cancelled booking held.
+/// A freed slot: the time a cancelled booking held, or a moved one left.
 #[derive(Clone, Debug)]
 struct Slot {
     tenant: TenantId,
-    slot_id: BookingId,
+    slot_id: SlotId,
     location_id: LocationId,
     date: NaiveDate,
     starts_at: DateTime<Utc>,
@@ -392,7 +404,7 @@ impl App {
         tenant: TenantId,
         offer: OfferId,
         only: Option<CustomerId>,
-    ) -> Result<(String, BookingId), AppError> {
+    ) -> Result<(String, SlotId), AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
         let stmt = client
             .prepare_cached(
@@ -407,7 +419,7 @@ impl App {
         if only.is_some_and(|c| c != CustomerId::from_uuid(row.get(1))) {
             return Err(AppError::NotFound("offer"));
         }
-        Ok((row.get(0), BookingId::from_uuid(row.get(2))))
+        Ok((row.get(0), SlotId::from_uuid(row.get(2))))
     }
 
     /// Declines an open offer; the slot goes to the next waiting customer. An offer
@@ -758,7 +770,7 @@ impl App {
         }
     }
 
-    async fn slot(&self, tenant: TenantId, slot_id: BookingId) -> Result<Option<Slot>, AppError> {
+    async fn slot(&self, tenant: TenantId, slot_id: SlotId) -> Result<Option<Slot>, AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
         let stmt = client
             .prepare_cached(
@@ -779,11 +791,12 @@ impl App {
             }))
     }
 
-    /// The cancellation's hook: records the freed slot and offers it. Never fails the
-    /// cancellation (it is committed); the sweeper picks up what this could not do.
+    /// The cancellation's hook: records the freed slot (the booking's time as it was
+    /// when cancelled) and offers it. Never fails the cancellation (it is committed);
+    /// the sweeper picks up what this could not do.
     pub(super) async fn offer_freed_booking(&self, ctx: &CommandContext, freed: &BookingPlaced) {
         let result = async {
-            let slot = self.record_slot(ctx.tenant, freed).await?;
+            let slot = self.record_slot(cancelled_slot(ctx.tenant, freed)?).await?;
             self.offer_slot(&slot, Utc::now(), ctx.correlation_id).await
         }
         .await;
@@ -793,21 +806,56 @@ impl App {
         }
     }
 
-    /// Records a cancelled booking's time as a freed slot (once).
-    async fn record_slot(&self, tenant: TenantId, freed: &BookingPlaced) -> Result<Slot, AppError> {
-        let (Some(first), Some(last)) = (freed.services.first(), freed.services.last()) else {
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "a booking without services"
-            )));
-        };
-        let slot = Slot {
-            tenant,
-            slot_id: freed.booking_id,
-            location_id: freed.location_id,
-            date: freed.date,
-            starts_at: first.span.start,
-            ends_at: last.span.end,
-        };
+    /// The reschedule's hook: records the slot of the time a booking moved away from
+    /// (written by the committed move in `booking.moves`) and offers it. Never fails
+    /// the move; the sweeper picks up what this could not do. A slot without a move
+    /// (the move was not committed: a twin recorded it) is left to the twin.
+    pub(super) async fn offer_moved_from(&self, ctx: &CommandContext, slot_id: SlotId) {
+        let result = async {
+            match self.moved_slot(ctx.tenant, slot_id).await? {
+                Some(slot) => {
+                    let slot = self.record_slot(slot).await?;
+                    self.offer_slot(&slot, Utc::now(), ctx.correlation_id).await
+                }
+                None => Ok(None),
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, slot = %slot_id,
+                "offering a moved booking's old time to the waitlist failed; the sweeper will try again");
+        }
+    }
+
+    /// The time a move left, as the moving transaction recorded it.
+    async fn moved_slot(
+        &self,
+        tenant: TenantId,
+        slot_id: SlotId,
+    ) -> Result<Option<Slot>, AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT location_id, date, starts_at, ends_at FROM booking.moves
+                 WHERE tenant_id = $1 AND slot_id = $2",
+            )
+            .await?;
+        Ok(client
+            .query_opt(&stmt, &[&tenant.as_uuid(), &slot_id.as_uuid()])
+            .await?
+            .map(|r| Slot {
+                tenant,
+                slot_id,
+                location_id: LocationId::from_uuid(r.get(0)),
+                date: r.get(1),
+                starts_at: r.get(2),
+                ends_at: r.get(3),
+            }))
+    }
+
+    /// Records a freed slot (once: a retry's insert does nothing).
+    async fn record_slot(&self, slot: Slot) -> Result<Slot, AppError> {
+        let tenant = slot.tenant;
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
         let stmt = client
             .prepare_cached(
@@ -1100,12 +1148,13 @@ impl App {
 
     /// One sweep, judging by `now`: expires the offers whose reply window has passed
     /// and offers their slots to the next; finishes acceptances interrupted after
-    /// their claim; offers the slots of cancellations whose hook did not run. The
+    /// their claim; offers the slots of cancellations and moves whose hook did not run.
+    /// The
     /// worker calls it every few seconds with the clock; tests call it with the
     /// instant they choose.
     pub async fn sweep_waitlist(&self, now: DateTime<Utc>) -> Result<Swept, AppError> {
         let mut swept = Swept::default();
-        let (due, stuck, missed) = {
+        let (due, stuck, missed, moved) = {
             let client = self.pool.get().await.map_err(AppError::from_pool)?;
             let due = client
                 .prepare_cached(
@@ -1135,7 +1184,17 @@ impl App {
                 )
                 .await?;
             let missed = client.query(&missed, &[&now, &SWEEP_BATCH]).await?;
-            (due, stuck, missed)
+            let moved = client
+                .prepare_cached(
+                    "SELECT m.tenant_id, m.slot_id FROM booking.moves m
+                     WHERE m.ends_at > $1
+                       AND NOT EXISTS (SELECT 1 FROM waitlist.slots s
+                                       WHERE s.tenant_id = m.tenant_id AND s.slot_id = m.slot_id)
+                     LIMIT $2",
+                )
+                .await?;
+            let moved = client.query(&moved, &[&now, &SWEEP_BATCH]).await?;
+            (due, stuck, missed, moved)
         };
         for row in due {
             let tenant = TenantId::from_uuid(row.get(0));
@@ -1170,6 +1229,16 @@ impl App {
                 Ok(offered) => swept.offered += usize::from(offered),
                 Err(e) => {
                     tracing::warn!(error = %e, %booking, "offering a missed freed slot failed");
+                }
+            }
+        }
+        for row in moved {
+            let tenant = TenantId::from_uuid(row.get(0));
+            let slot = SlotId::from_uuid(row.get(1));
+            match self.offer_missed_move(tenant, slot, now).await {
+                Ok(offered) => swept.offered += usize::from(offered),
+                Err(e) => {
+                    tracing::warn!(error = %e, %slot, "offering a missed moved-from slot failed");
                 }
             }
         }
@@ -1213,14 +1282,33 @@ impl App {
         let Some(freed) = self.cancelled_booking(tenant, stream, booking).await? else {
             return Ok(false);
         };
-        let slot = self.record_slot(tenant, &freed).await?;
+        let slot = self.record_slot(cancelled_slot(tenant, &freed)?).await?;
         Ok(self
             .offer_slot(&slot, now, booking.as_uuid())
             .await?
             .is_some())
     }
 
-    /// A booking as it was placed, from its schedule's history.
+    /// Records and offers the slot of a move whose hook did not run.
+    async fn offer_missed_move(
+        &self,
+        tenant: TenantId,
+        slot_id: SlotId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        let Some(slot) = self.moved_slot(tenant, slot_id).await? else {
+            return Ok(false);
+        };
+        let slot = self.record_slot(slot).await?;
+        Ok(self
+            .offer_slot(&slot, now, slot_id.as_uuid())
+            .await?
+            .is_some())
+    }
+
+    /// A booking as it was when cancelled, from the history of the schedule that held
+    /// it then: as placed there, or as last moved there (a booking moved from another
+    /// date has no `BookingPlaced` in it; one moved within its date has both).
     async fn cancelled_booking(
         &self,
         tenant: TenantId,
@@ -1229,18 +1317,37 @@ impl App {
     ) -> Result<Option<BookingPlaced>, AppError> {
         use events_schema::booking::BookingEvent;
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let mut last = None;
         for e in store::read_stream(&client, tenant, stream).await? {
-            if let BookingEvent::Placed(p) =
-                BookingEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
-                    .map_err(|err| AppError::Internal(err.into()))?
+            match BookingEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
+                .map_err(|err| AppError::Internal(err.into()))?
             {
-                if p.booking_id == booking {
-                    return Ok(Some(p));
+                BookingEvent::Placed(p) if p.booking_id == booking => last = Some(p),
+                BookingEvent::Rescheduled(r) if r.booking.booking_id == booking => {
+                    last = Some(r.booking);
                 }
+                _ => {}
             }
         }
-        Ok(None)
+        Ok(last)
     }
+}
+
+/// The slot of a cancelled booking: its time as it was when cancelled, under its id.
+fn cancelled_slot(tenant: TenantId, freed: &BookingPlaced) -> Result<Slot, AppError> {
+    let (Some(first), Some(last)) = (freed.services.first(), freed.services.last()) else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "a booking without services"
+        )));
+    };
+    Ok(Slot {
+        tenant,
+        slot_id: SlotId::cancelled(freed.booking_id),
+        location_id: freed.location_id,
+        date: freed.date,
+        starts_at: first.span.start,
+        ends_at: last.span.end,
+    })
 }
 
 /// The answer for an offer that already ended: its status (and booking).
