@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "booking_moves",
         sql: include_str!("../migrations/0011_booking_moves.sql"),
     },
+    Migration {
+        version: 12,
+        name: "reservation_schedule",
+        sql: include_str!("../migrations/0012_reservation_schedule.sql"),
+    },
 ];
 
 /// Every migration this service needs, in dependency order.

@@ -58,6 +58,23 @@ pub struct Located {
     pub starts_at: DateTime<Utc>,
 }
 
+/// Technicians' holds in a time window in other schedules than `$3` (but the holds of
+/// booking `$6`, one being moved): `$1` tenant, `$2` the technicians' resources,
+/// `$4`..`$5` the window. One probe per technician of the btree on (resource, start),
+/// from a day before the window (no technician's hold is longer: migration 0012) to its
+/// end; the `OFFSET 0` keeps the planner from turning the probes into one scan of the
+/// window. The day's own holds are dropped by their schedule column.
+pub const HOLDS_ELSEWHERE: &str = "\
+SELECT r.resource, lower(r.during), upper(r.during)
+  FROM unnest($2::text[]) AS q(resource)
+ CROSS JOIN LATERAL (
+       SELECT h.resource, h.during, h.stream_id, h.booking_id FROM booking.reservations h
+        WHERE h.tenant_id = $1 AND h.resource = q.resource COLLATE \"C\"
+          AND lower(h.during) >= $4::timestamptz - interval '1 day' AND lower(h.during) < $5
+          AND upper(h.during) > $4
+       OFFSET 0) r
+ WHERE r.stream_id <> $3 AND r.booking_id <> $6";
+
 /// Tries of one booking when another booking of the day lands first.
 pub(super) const RETRIES: usize = 8;
 /// Alternatives offered per kind.
@@ -735,10 +752,10 @@ impl App {
             let side = SideWrites {
                 statements: vec![
                     (
-                        "INSERT INTO booking.reservations (tenant_id, booking_id, resource, during)
-                         SELECT $1, $2, u.r, tstzrange(u.s, u.e, '[)')
+                        "INSERT INTO booking.reservations (tenant_id, booking_id, resource, during, stream_id)
+                         SELECT $1, $2, u.r, tstzrange(u.s, u.e, '[)'), $6
                          FROM UNNEST($3::text[], $4::timestamptz[], $5::timestamptz[]) AS u(r, s, e)",
-                        vec![&tenant, &booking, &resources, &starts, &ends],
+                        vec![&tenant, &booking, &resources, &starts, &ends, &stream],
                     ),
                     (
                         "INSERT INTO booking.bookings (tenant_id, booking_id, stream_id, customer_id,
@@ -1173,14 +1190,7 @@ impl App {
         (from, to): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<HashMap<StaffId, Vec<Span>>, AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT r.resource, lower(r.during), upper(r.during) FROM booking.reservations r
-                 JOIN booking.bookings b ON b.tenant_id = r.tenant_id AND b.booking_id = r.booking_id
-                 WHERE r.tenant_id = $1 AND r.resource = ANY($2) AND b.stream_id <> $3
-                   AND r.during && tstzrange($4, $5, '[)') AND r.booking_id <> $6",
-            )
-            .await?;
+        let stmt = client.prepare_cached(HOLDS_ELSEWHERE).await?;
         let resources: Vec<String> = staff.iter().map(|s| format!("staff:{s}")).collect();
         let except = except.map_or(uuid::Uuid::nil(), |b| b.as_uuid());
         let mut out: HashMap<StaffId, Vec<Span>> = HashMap::new();
@@ -1387,7 +1397,9 @@ impl App {
     }
 }
 
-pub use availability::{AvailabilityCache, AvailabilityQuery, MAX_AVAILABILITY_DAYS};
+pub use availability::{
+    AvailabilityCache, AvailabilityQuery, MAX_AVAILABILITY_DAYS, SOURCES as AVAILABILITY_SOURCES,
+};
 
 /// A placed or moved booking as the command answers it.
 pub(super) fn answer_of(placed: &BookingPlaced) -> serde_json::Value {

@@ -352,10 +352,10 @@ impl App {
                         vec![&tenant, &booking],
                     ),
                     (
-                        "INSERT INTO booking.reservations (tenant_id, booking_id, resource, during)
-                         SELECT $1, $2, u.r, tstzrange(u.s, u.e, '[)')
+                        "INSERT INTO booking.reservations (tenant_id, booking_id, resource, during, stream_id)
+                         SELECT $1, $2, u.r, tstzrange(u.s, u.e, '[)'), $6
                          FROM UNNEST($3::text[], $4::timestamptz[], $5::timestamptz[]) AS u(r, s, e)",
-                        vec![&tenant, &booking, &resources, &starts, &ends],
+                        vec![&tenant, &booking, &resources, &starts, &ends, &target],
                     ),
                     (
                         "UPDATE booking.bookings

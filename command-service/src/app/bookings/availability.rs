@@ -106,6 +106,31 @@ impl AvailabilityCache {
     }
 }
 
+/// What a date's answer depends on (read by `availability_sources`): `$1` tenant,
+/// `$2` the named streams (location, schedule, services), `$3` the technicians'
+/// resources, `$4` the date's schedule, `$5`..`$6` the window around the date. The named
+/// streams by primary key (the tenant checked after: the `OFFSET 0` keeps the planner
+/// from scanning the tenant's whole range of the by-type index for them); the tenant's
+/// staff and rotas by type; holds elsewhere as in [`super::HOLDS_ELSEWHERE`].
+pub const SOURCES: &str = r#"SELECT 0 AS part, s.stream_id COLLATE "C" AS key, s.version, NULL::timestamptz AS a, NULL::timestamptz AS b
+  FROM (SELECT * FROM es.streams WHERE stream_id = ANY($2) OFFSET 0) s
+ WHERE s.tenant_id = $1
+UNION ALL
+SELECT 0, stream_id COLLATE "C", version, NULL, NULL
+  FROM es.streams
+ WHERE tenant_id = $1 AND stream_type IN ('staff', 'rota')
+UNION ALL
+SELECT 1, r.resource COLLATE "C", 0, lower(r.during), upper(r.during)
+  FROM unnest($3::text[]) AS q(resource)
+ CROSS JOIN LATERAL (
+       SELECT h.resource, h.during, h.stream_id FROM booking.reservations h
+        WHERE h.tenant_id = $1 AND h.resource = q.resource COLLATE "C"
+          AND lower(h.during) >= $5::timestamptz - interval '1 day' AND lower(h.during) < $6
+          AND upper(h.during) > $5
+       OFFSET 0) r
+ WHERE r.stream_id <> $4
+ORDER BY part, key, a, b"#;
+
 /// The window around a local date in which holds elsewhere matter.
 pub(super) fn day_window(tz: Tz, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
     let start = localtime::instant(
@@ -227,21 +252,7 @@ impl App {
         let resources: Vec<String> = technicians.iter().map(|s| format!("staff:{s}")).collect();
         let (from, to) = day_window(tz, date);
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let stmt = client
-            .prepare_cached(
-                r#"SELECT 0 AS part, stream_id COLLATE "C" AS key, version, NULL::timestamptz AS a, NULL::timestamptz AS b
-                   FROM es.streams
-                  WHERE tenant_id = $1
-                    AND (stream_id = ANY($2) OR stream_type IN ('staff', 'rota'))
-                 UNION ALL
-                 SELECT 1, r.resource COLLATE "C", 0, lower(r.during), upper(r.during)
-                   FROM booking.reservations r
-                   JOIN booking.bookings b ON b.tenant_id = r.tenant_id AND b.booking_id = r.booking_id
-                  WHERE r.tenant_id = $1 AND r.resource = ANY($3) AND b.stream_id <> $4
-                    AND r.during && tstzrange($5, $6, '[)')
-                 ORDER BY part, key, a, b"#,
-            )
-            .await?;
+        let stmt = client.prepare_cached(SOURCES).await?;
         let rows = client
             .query(
                 &stmt,
