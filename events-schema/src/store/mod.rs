@@ -409,9 +409,7 @@ pub async fn read_feed_of_types(
          WHERE f.seq > $1 AND f.seq <= $2 AND e.stream_type = ANY($3) ORDER BY f.seq"
     );
     let stmt = client.prepare_cached(&sql).await?;
-    let rows = client
-        .query(&stmt, &[&after, &upto, &stream_types])
-        .await?;
+    let rows = client.query(&stmt, &[&after, &upto, &stream_types]).await?;
     rows.iter().map(feed_event).collect()
 }
 
