@@ -43,6 +43,8 @@ async fn a_registered_customer_is_found_by_phone_tail_name_pinyin_and_initials()
         "pinyin=zhang",
         "tags=vip,hair",
         "created_from=2020-01-01",
+        "phone=13812341234&tags=vip&sort=name",
+        "phone=13812341234&pinyin=zs&page=1&per_page=1",
     ] {
         let (status, page) = app
             .get(
@@ -54,6 +56,17 @@ async fn a_registered_customer_is_found_by_phone_tail_name_pinyin_and_initials()
         assert_eq!(page["total"], 1, "{query}: {page}");
         assert_eq!(page["items"][0]["customer_id"], id.as_str(), "{query}");
         assert_eq!(page["items"][0]["phone"], "138****1234", "{query}");
+    }
+    // An exact phone combined with a filter she does not match, or a page past hers.
+    for (query, total) in [
+        ("phone=13812341234&tags=nails", 0),
+        ("phone=13812341234&created_to=2001-01-01", 0),
+        ("phone=13812341234&page=2&per_page=1", 1),
+    ] {
+        let (status, page) = app.get(&token, &format!("/customers?{query}")).await;
+        assert_eq!(status, 200, "{query}: {page}");
+        assert_eq!(page["total"], total, "{query}: {page}");
+        assert_eq!(page["items"], json!([]), "{query}: {page}");
     }
     for miss in [
         "phone=13900000000",

@@ -136,6 +136,32 @@ pub async fn search(
         .collect();
     let order = s.sort.unwrap_or(Sort::CreatedDesc).sql();
     let offset = (s.page - 1) * s.per_page;
+    if s.phone_hash.is_some() {
+        // By exact phone: one customer per phone and tenant (the command side's phone
+        // guard), so the page is cut here rather than by a window count, LIMIT and
+        // OFFSET the planner would have to plan on every lookup — the front desk's
+        // most frequent search, and planning was most of its database time.
+        let sql = format!(
+            "SELECT customer_id, name, phone_masked, gender, tags, source_channel, created_at, version
+             FROM rm.customers WHERE {where_sql} ORDER BY {order}"
+        );
+        let rows = client
+            .query(&client.prepare_cached(&sql).await?, &refs)
+            .await?;
+        let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let items = rows
+            .iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(s.per_page).unwrap_or(0))
+            .map(summary)
+            .collect();
+        return Ok(Page {
+            items,
+            page: s.page,
+            per_page: s.per_page,
+            total,
+        });
+    }
     // One round trip in the common case: the total rides along as a window count.
     let list_sql = format!(
         "SELECT customer_id, name, phone_masked, gender, tags, source_channel, created_at, version,
@@ -158,25 +184,27 @@ pub async fn search(
                 .get(0)
         }
     };
-    let items = rows
-        .iter()
-        .map(|r| CustomerSummary {
-            customer_id: CustomerId::from_uuid(r.get(0)),
-            name: r.get(1),
-            phone: r.get(2),
-            gender: r.get(3),
-            tags: r.get(4),
-            source_channel: r.get(5),
-            created_at: r.get(6),
-            version: r.get(7),
-        })
-        .collect();
+    let items = rows.iter().map(summary).collect();
     Ok(Page {
         items,
         page: s.page,
         per_page: s.per_page,
         total,
     })
+}
+
+/// A search result row (the columns the searches select, in order).
+fn summary(r: &tokio_postgres::Row) -> CustomerSummary {
+    CustomerSummary {
+        customer_id: CustomerId::from_uuid(r.get(0)),
+        name: r.get(1),
+        phone: r.get(2),
+        gender: r.get(3),
+        tags: r.get(4),
+        source_channel: r.get(5),
+        created_at: r.get(6),
+        version: r.get(7),
+    }
 }
 
 #[derive(Debug, Serialize)]
