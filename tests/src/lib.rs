@@ -367,6 +367,11 @@ impl TestApp {
         }
     }
 
+    /// Whether projection workers are running.
+    pub fn projections_running(&self) -> bool {
+        !self.workers.is_empty()
+    }
+
     /// Kills the projection workers abruptly (mid-batch if they are in one).
     pub fn kill_projections(&mut self) {
         for (_, h) in self.workers.drain(..) {

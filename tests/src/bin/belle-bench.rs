@@ -1353,6 +1353,12 @@ async fn book_phases(
         ),
     ));
 
+    // Each phase measures its own operation on a settled system: the read models still
+    // applying the bookings just made would otherwise run beside the availability reads.
+    if app.projections_running() {
+        db::wait_settled(admin, Duration::from_secs(300)).await?;
+    }
+    checkpoint(admin).await?;
     eprintln!(
         "[book] {} clients GET availability of the loaded day (any of {TECHNICIANS} technicians), {:.1} s warm-up + {:.1} s",
         args.clients, args.warmup_secs, args.lookup_secs
