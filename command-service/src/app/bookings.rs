@@ -26,13 +26,12 @@ use events_schema::booking::{
     VisitStatus,
 };
 use events_schema::catalogue::Segments;
-use events_schema::envelope::DomainEvent;
 use events_schema::ids::{BookingId, CustomerId, LocationId, RoomId, ServiceId, StaffId, TenantId};
 use events_schema::localtime;
 use events_schema::location::{BookingRules, LocationSettings};
 use events_schema::rota::Rota;
 use events_schema::staff::WorkTerms;
-use events_schema::store::{self, ExpectedVersion};
+use events_schema::store::ExpectedVersion;
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -1061,15 +1060,7 @@ impl App {
         tenant: TenantId,
         stream: &str,
     ) -> Result<(i64, DaySchedule), AppError> {
-        let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let history = store::read_stream(&client, tenant, stream).await?;
-        let mut day = DaySchedule::default();
-        for e in &history {
-            let event = BookingEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
-                .map_err(|err| AppError::Internal(err.into()))?;
-            day.apply(&event);
-        }
-        Ok((history.last().map_or(0, |e| e.stream_version), day))
+        self.fold_stream(tenant, stream, DaySchedule::apply).await
     }
 
     /// Services, technicians (with rotas and holds elsewhere) for a request; `except`:

@@ -168,6 +168,25 @@ pub fn command_id_from_key(key: &str) -> CommandId {
 }
 
 impl App {
+    /// A stream folded into its state with `apply`, and its version (0 and the
+    /// default state when it has no events yet).
+    pub(super) async fn fold_stream<E: DomainEvent, S: Default>(
+        &self,
+        tenant: TenantId,
+        stream: &str,
+        apply: impl Fn(&mut S, &E),
+    ) -> Result<(i64, S), AppError> {
+        let client = self.pool.get().await.map_err(AppError::from_pool)?;
+        let history = events_schema::store::read_stream(&client, tenant, stream).await?;
+        let mut state = S::default();
+        for e in &history {
+            let event = E::from_stored(&e.event_type, e.schema_version, &e.payload)
+                .map_err(|err| AppError::Internal(err.into()))?;
+            apply(&mut state, &event);
+        }
+        Ok((history.last().map_or(0, |e| e.stream_version), state))
+    }
+
     /// Appends one event to a stream whose events each carry a whole document
     /// (locations, categories, services): with the command's record, in one
     /// transaction, then wakes the relay. Answers `{<id_key>: id, version,

@@ -180,15 +180,7 @@ impl App {
         tenant: TenantId,
         stream: &str,
     ) -> Result<(i64, DayWaitlist), AppError> {
-        let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let history = store::read_stream(&client, tenant, stream).await?;
-        let mut list = DayWaitlist::default();
-        for e in &history {
-            let event = WaitlistEvent::from_stored(&e.event_type, e.schema_version, &e.payload)
-                .map_err(|err| AppError::Internal(err.into()))?;
-            list.apply(&event);
-        }
-        Ok((history.last().map_or(0, |e| e.stream_version), list))
+        self.fold_stream(tenant, stream, DayWaitlist::apply).await
     }
 
     /// Puts a customer on the waitlist of a location and date (one waiting entry per
@@ -771,13 +763,25 @@ impl App {
     }
 
     async fn slot(&self, tenant: TenantId, slot_id: SlotId) -> Result<Option<Slot>, AppError> {
+        self.slot_in(
+            "SELECT location_id, date, starts_at, ends_at FROM waitlist.slots
+             WHERE tenant_id = $1 AND slot_id = $2",
+            tenant,
+            slot_id,
+        )
+        .await
+    }
+
+    /// A slot's place and time, read by `sql` (`$1` tenant, `$2` slot id; location,
+    /// date, start, end).
+    async fn slot_in(
+        &self,
+        sql: &'static str,
+        tenant: TenantId,
+        slot_id: SlotId,
+    ) -> Result<Option<Slot>, AppError> {
         let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT location_id, date, starts_at, ends_at FROM waitlist.slots
-                 WHERE tenant_id = $1 AND slot_id = $2",
-            )
-            .await?;
+        let stmt = client.prepare_cached(sql).await?;
         Ok(client
             .query_opt(&stmt, &[&tenant.as_uuid(), &slot_id.as_uuid()])
             .await?
@@ -833,24 +837,13 @@ impl App {
         tenant: TenantId,
         slot_id: SlotId,
     ) -> Result<Option<Slot>, AppError> {
-        let client = self.pool.get().await.map_err(AppError::from_pool)?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT location_id, date, starts_at, ends_at FROM booking.moves
-                 WHERE tenant_id = $1 AND slot_id = $2",
-            )
-            .await?;
-        Ok(client
-            .query_opt(&stmt, &[&tenant.as_uuid(), &slot_id.as_uuid()])
-            .await?
-            .map(|r| Slot {
-                tenant,
-                slot_id,
-                location_id: LocationId::from_uuid(r.get(0)),
-                date: r.get(1),
-                starts_at: r.get(2),
-                ends_at: r.get(3),
-            }))
+        self.slot_in(
+            "SELECT location_id, date, starts_at, ends_at FROM booking.moves
+             WHERE tenant_id = $1 AND slot_id = $2",
+            tenant,
+            slot_id,
+        )
+        .await
     }
 
     /// Records a freed slot (once: a retry's insert does nothing).

@@ -17,6 +17,11 @@ pub struct Progress {
 }
 
 pub async fn progress(admin: &Client) -> anyhow::Result<Progress> {
+    progress_by(admin, &progress_sql(admin).await?).await
+}
+
+/// The statement [`progress`] runs: one subquery per read model registered now.
+async fn progress_sql(admin: &Client) -> anyhow::Result<String> {
     let names: Vec<String> = admin
         .query("SELECT name FROM projections.registry ORDER BY name", &[])
         .await
@@ -33,14 +38,15 @@ pub async fn progress(admin: &Client) -> anyhow::Result<Progress> {
             .collect();
         format!("LEAST({})", each.join(", "))
     };
+    Ok(format!(
+        "SELECT (SELECT count(*) FROM es.events), s.last_seq, s.published_seq, {checkpoints}
+         FROM es.relay_state s WHERE s.id = 1"
+    ))
+}
+
+async fn progress_by(admin: &Client, sql: &str) -> anyhow::Result<Progress> {
     let row = admin
-        .query_one(
-            &format!(
-                "SELECT (SELECT count(*) FROM es.events), s.last_seq, s.published_seq, {checkpoints}
-                 FROM es.relay_state s WHERE s.id = 1"
-            ),
-            &[],
-        )
+        .query_one(sql, &[])
         .await
         .context("reading relay and projection progress")?;
     Ok(Progress {
@@ -82,9 +88,10 @@ async fn wait(
     let started = Instant::now();
     let mut last_report = Instant::now();
     let mut last_move = Instant::now();
-    let mut last = progress(admin).await?;
+    let sql = progress_sql(admin).await?;
+    let mut last = progress_by(admin, &sql).await?;
     loop {
-        let p = progress(admin).await?;
+        let p = progress_by(admin, &sql).await?;
         if let Some(head) = done(&p) {
             return Ok(head);
         }
