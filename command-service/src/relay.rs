@@ -18,6 +18,7 @@ use async_nats::jetstream;
 use deadpool_postgres::{GenericClient, Pool};
 use events_schema::envelope::FeedEvent;
 use events_schema::store;
+use events_schema::store::chain;
 use events_schema::subjects;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,14 +116,18 @@ impl Relay {
         tracing::info!("relay is active");
         // Chain what an earlier leader moved but did not get to chain.
         while self.chain().await? > 0 {}
+        let mut chain_head = Some(chain::head(&self.pool.get().await?).await?);
         let mut published = Watermark::default();
         let mut publish_backoff = Duration::ZERO;
         while !*shutdown.borrow() {
             if lock.is_closed() {
                 anyhow::bail!("relay lock connection lost");
             }
-            let step = move_step(&self.pool).await?;
+            let mut step = move_step(&self.pool).await?;
             let moved = step.entries.len();
+            let links = chain_head
+                .take()
+                .and_then(|head| chain_links(head, &step.entries, step.digests.take()?));
             let sent = if publish_backoff.is_zero() {
                 match self.publish(step.entries, step.head, &mut published).await {
                     Ok(n) => n,
@@ -135,9 +140,20 @@ impl Relay {
             } else {
                 0
             };
-            if moved > 0 {
-                self.chain().await?;
-            }
+            chain_head = match links {
+                Some(links) => {
+                    chain::append(&self.pool.get().await?, &links.seqs, &links.links).await?;
+                    Some(links.head)
+                }
+                None if moved > 0 => {
+                    // The head was not known, or a row could not be hashed here: let
+                    // PostgreSQL extend the chain, then carry on from its head.
+                    let client = self.pool.get().await?;
+                    while chain::extend(&client, MOVE_BATCH).await? > 0 {}
+                    Some(chain::head(&client).await?)
+                }
+                None => chain_head,
+            };
             let idle = moved == 0 && sent == 0;
             if moved > 0 && moved < PACED_BELOW {
                 // A trickle under steady load: let a few milliseconds of commits gather
@@ -234,6 +250,43 @@ impl Relay {
     }
 }
 
+/// Links computed by the relay for the entries it just moved.
+struct Links {
+    seqs: Vec<i64>,
+    links: Vec<Vec<u8>>,
+    /// The chain's head once they are stored.
+    head: (i64, Vec<u8>),
+}
+
+/// The links of `entries` (in feed order, with their digests) after the chain's
+/// `head`, or `None` when nothing moved or they do not follow the head.
+fn chain_links(
+    head: (i64, Vec<u8>),
+    entries: &[FeedEvent],
+    digests: Vec<Vec<u8>>,
+) -> Option<Links> {
+    let (mut seq, mut previous) = head;
+    if entries.first().map(|e| e.seq) != Some(seq + 1) || digests.len() != entries.len() {
+        return None;
+    }
+    let mut links = Links {
+        seqs: Vec::with_capacity(entries.len()),
+        links: Vec::with_capacity(entries.len()),
+        head: (0, Vec::new()),
+    };
+    for (entry, digest) in entries.iter().zip(&digests) {
+        if entry.seq != seq + 1 {
+            return None;
+        }
+        previous = chain::link(&previous, digest);
+        seq = entry.seq;
+        links.seqs.push(seq);
+        links.links.push(previous.clone());
+    }
+    links.head = (seq, previous);
+    Some(links)
+}
+
 /// The published watermark: what the leader has published (in memory) and what it last
 /// stored in `es.relay_state.published_seq`. Storing it lags by at most
 /// [`WATERMARK_EVERY`] while busy: after a crash the new leader republishes from the
@@ -307,6 +360,10 @@ pub struct MoveStep {
     /// Committed events wait behind the visibility barrier (an older transaction is
     /// still open).
     pub waiting: bool,
+    /// Each moved event's chain digest, computed from the row as read; `None` when a
+    /// JSON column did not read back byte for byte (white space around the value), so
+    /// that the chain must be extended by PostgreSQL instead.
+    pub digests: Option<Vec<Vec<u8>>>,
 }
 
 /// One move: in a single statement (committed on its own), lock the checkpoint, take
@@ -344,8 +401,11 @@ SELECT h.head, h.waiting, e.seq, ";
 
 // The moved rows come straight from `c` (no join back to es.events, which the planner
 // would do by hashing the whole table); `waiting` compares the newest visible tx_id
-// (a backward index scan) with the barrier.
-const MOVE_TAIL: &str = "
+// (a backward index scan) with the barrier. The transaction id and the JSON columns'
+// stored lengths let the relay compute each event's chain digest itself
+// ([`chain::event_digest`]) and know the JSON texts it hashes are exactly as stored.
+const MOVE_TAIL: &str = ",
+       e.tx_id::text, octet_length(e.payload::text), octet_length(e.metadata::text)
 FROM (SELECT coalesce((SELECT max(seq) FROM c),
                       (SELECT last_seq FROM es.relay_state WHERE id = 1)) AS head,
              coalesce((SELECT x.tx_id FROM es.events x ORDER BY x.tx_id DESC LIMIT 1)
@@ -364,17 +424,43 @@ pub async fn move_step(pool: &Pool) -> anyhow::Result<MoveStep> {
     let sql = format!("{MOVE}{}{MOVE_TAIL}", store::EVENT_COLUMNS);
     let stmt = client.prepare_cached(&sql).await?;
     let rows = client.query(&stmt, &[&MOVE_BATCH]).await?;
-    let mut step = MoveStep::default();
+    let mut step = MoveStep {
+        digests: Some(Vec::with_capacity(rows.len())),
+        ..MoveStep::default()
+    };
     for row in &rows {
         step.head = row.get(0);
         step.waiting = row.get(1);
         let Some(seq) = row.get::<_, Option<i64>>(2) else {
             continue;
         };
-        step.entries.push(FeedEvent {
-            seq,
-            event: store::recorded(row, 3)?,
-        });
+        let event = store::recorded(row, 3)?;
+        step.digests = match (step.digests.take(), digest(row, &event)) {
+            (Some(mut digests), Some(d)) => {
+                digests.push(d);
+                Some(digests)
+            }
+            _ => None,
+        };
+        step.entries.push(FeedEvent { seq, event });
     }
     Ok(step)
+}
+
+/// The chain digest of a moved row (columns as [`MOVE_TAIL`] adds them), or `None` when
+/// its payload or metadata did not read back exactly as stored.
+fn digest(
+    row: &tokio_postgres::Row,
+    event: &events_schema::envelope::RecordedEvent,
+) -> Option<Vec<u8>> {
+    let tx_id: &str = row.try_get(14).ok()?;
+    let payload_len: i32 = row.try_get(15).ok()?;
+    let metadata_len: i32 = row.try_get(16).ok()?;
+    let metadata = row
+        .try_get::<_, tokio_postgres::types::Json<Box<serde_json::value::RawValue>>>(12)
+        .ok()?
+        .0;
+    let exact = usize::try_from(payload_len).ok()? == event.payload.get().len()
+        && usize::try_from(metadata_len).ok()? == metadata.get().len();
+    exact.then(|| chain::event_digest(event, tx_id, metadata.get()))
 }

@@ -144,8 +144,16 @@ impl Application {
                 .context("connecting to NATS")?;
             let js = async_nats::jetstream::new(nats);
             ensure_stream(&js, &config.nats_prefix, config.nats_replicas).await?;
+            // Its own small pool: the relay works one statement at a time, and must
+            // neither wait behind commands for a connection nor take theirs.
+            let relay_pool = events_schema::db::app_pool(
+                &config.database_url,
+                &config.app_user,
+                config.app_password.as_deref(),
+                2,
+            )?;
             let relay = Relay {
-                pool: app.pool.clone(),
+                pool: relay_pool,
                 admin_url: config.database_url.clone(),
                 user: config.app_user.clone(),
                 password: config.app_password.clone(),

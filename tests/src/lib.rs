@@ -328,8 +328,13 @@ async fn try_spawn(options: Options) -> anyhow::Result<TestApp> {
         tokens,
         command: Some(command),
         query: Some(query),
+        // Neither redirects nor proxies: Belle answers directly, and following
+        // redirects costs a URL parse per request, which the benchmark's load
+        // generator would pay beside the services it measures.
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(64)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()?,
         projection_pool,
         admin_pool,

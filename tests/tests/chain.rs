@@ -129,3 +129,109 @@ async fn an_event_row_slipped_in_behind_the_relay_is_named() {
         .contains("not in the feed"));
     app.cleanup().await;
 }
+
+/// The relay links what it moves from the rows it just read, hashing them itself
+/// (`chain::event_digest`) instead of asking PostgreSQL for `es.event_digest`; both
+/// must agree byte for byte, or `verify` would report a breach at the first such link.
+/// Characters of several bytes count once in the length prefixes; a JSON value stored
+/// with white space around it (which the driver trims) is chained by PostgreSQL.
+#[tokio::test]
+async fn links_the_relay_computes_itself_are_the_ones_verify_recomputes() {
+    use events_schema::store::{self, chain};
+    let app = spawn_app().await;
+    let (tenant, token) = app.tenant("hashed").await;
+    // Rows of a stream type no read model reads, with a registration's metadata and
+    // an extra field (the relay reads the metadata it publishes).
+    let insert = |stream: &str, payload: &str, extra: &str| {
+        format!(
+            "INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version,
+                                    event_type, schema_version, payload, metadata)
+             SELECT gen_random_uuid(), '{tenant}', '{stream}', 'chain-test', 1, 'Noted', 1,
+                    '{payload}', (metadata::jsonb || '{extra}')::json
+             FROM es.events WHERE stream_type = 'customer' LIMIT 1;"
+        )
+    };
+    app.register(
+        &token,
+        &json!({ "name": "哈希", "phone": "13677772222", "consent": { "privacy_policy_version": "v1" } }),
+    )
+    .await;
+    sql(
+        &app,
+        &insert(
+            "chain-test-1",
+            r#"{"note": "张三 ✓ naïve",  "n": 1.50}"#,
+            r#"{"note": "ünï 李"}"#,
+        ),
+    )
+    .await;
+    sql(&app, &insert("chain-test-2", r#"  {"a": 1}  "#, r#"{}"#)).await;
+    sql(
+        &app,
+        &insert("chain-test-3", r#"{"名": "王五"}"#, r#"{"x": "é"}"#),
+    )
+    .await;
+    app.register(
+        &token,
+        &json!({ "name": "链尾", "phone": "13677772223", "consent": { "privacy_policy_version": "v1" } }),
+    )
+    .await;
+    app.settle().await;
+
+    // The function itself, against PostgreSQL's, on every row (multi-byte ones included).
+    let admin = app.admin().await;
+    let rows = admin
+        .query(
+            &format!(
+                "SELECT {}, e.tx_id::text, es.event_digest(e), e.payload::text
+                 FROM es.events e ORDER BY e.global_position",
+                store::EVENT_COLUMNS
+            ),
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(rows.len() >= 5);
+    let mut exact = 0;
+    for row in &rows {
+        let event = store::recorded(row, 0).unwrap_or_else(|e| panic!("{e}"));
+        let metadata = row
+            .get::<_, tokio_postgres::types::Json<Box<serde_json::value::RawValue>>>(9)
+            .0;
+        let stored_payload: String = row.get(13);
+        if stored_payload != event.payload.get() {
+            continue; // white space around the value: the relay leaves it to PostgreSQL
+        }
+        exact += 1;
+        let expected: Vec<u8> = row.get(12);
+        assert_eq!(
+            chain::event_digest(&event, row.get(11), metadata.get()),
+            expected,
+            "digest of {}",
+            event.stream_id
+        );
+    }
+    assert_eq!(
+        exact,
+        rows.len() - 1,
+        "only the padded payload reads back trimmed"
+    );
+
+    // And the links the relay stored verify, with nothing left unchained.
+    let total: i64 = admin
+        .query_one("SELECT count(*) FROM es.feed", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut report = verify(&app, &token).await;
+    for _ in 0..200 {
+        if report["verified"] == total {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        report = verify(&app, &token).await;
+    }
+    assert_eq!(report["verified"], total, "{report}");
+    assert_eq!(report["first_breach"], Value::Null, "{report}");
+    app.cleanup().await;
+}

@@ -6,6 +6,7 @@
 //! slipped in behind the relay and so never reached the feed.
 
 use super::StoreError;
+use crate::envelope::RecordedEvent;
 use deadpool_postgres::GenericClient;
 use sha2::{Digest, Sha256};
 
@@ -45,7 +46,43 @@ WHERE f.seq > $1 ORDER BY f.seq LIMIT $2";
 
 const HEAD: &str = "SELECT seq, link FROM es.chain ORDER BY seq DESC LIMIT 1";
 
-async fn head(client: &impl GenericClient) -> Result<(i64, Vec<u8>), StoreError> {
+/// `es.event_digest(e)` computed from the row as read, without asking PostgreSQL:
+/// SHA-256 over each column's text rendering prefixed by its length in characters, in
+/// the function's order. `tx_id` is the column's text (`e.tx_id::text`) and `metadata`
+/// the stored JSON text; the payload's text is the event's raw payload. The caller must
+/// know both JSON texts to be exactly as stored: a driver that trims white space around
+/// a JSON value would make the digest differ from the one [`verify`] recomputes.
+pub fn event_digest(event: &RecordedEvent, tx_id: &str, metadata: &str) -> Vec<u8> {
+    fn put(h: &mut Sha256, text: &str) {
+        h.update(text.chars().count().to_string());
+        h.update(b":");
+        h.update(text);
+    }
+    let mut h = Sha256::new();
+    put(&mut h, &event.global_position.to_string());
+    put(&mut h, tx_id);
+    put(&mut h, &event.event_id.as_uuid().hyphenated().to_string());
+    put(&mut h, &event.tenant_id.as_uuid().hyphenated().to_string());
+    put(&mut h, &event.stream_id);
+    put(&mut h, &event.stream_type);
+    put(&mut h, &event.stream_version.to_string());
+    put(&mut h, &event.event_type);
+    put(&mut h, &event.schema_version.to_string());
+    // to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+    put(
+        &mut h,
+        &event
+            .recorded_at
+            .format("%Y-%m-%dT%H:%M:%S%.6f")
+            .to_string(),
+    );
+    put(&mut h, metadata);
+    put(&mut h, event.payload.get());
+    h.finalize().to_vec()
+}
+
+/// The chain's head: its last seq and link (0 and [`GENESIS`] while empty).
+pub async fn head(client: &impl GenericClient) -> Result<(i64, Vec<u8>), StoreError> {
     let stmt = client.prepare_cached(HEAD).await?;
     Ok(client
         .query_opt(&stmt, &[])
@@ -82,6 +119,27 @@ pub async fn extend(client: &impl GenericClient, limit: i64) -> Result<usize, St
         .await?;
     client.execute(&stmt, &[&seqs, &links]).await?;
     Ok(seqs.len())
+}
+
+/// Stores links the leading relay computed for what it just moved, `links[i]` at
+/// `seqs[i]`. Without [`extend`]'s `ON CONFLICT` (a speculative insertion per row): a
+/// link already there means another relay chained these entries, and the error ends
+/// this one's round.
+pub async fn append(
+    client: &impl GenericClient,
+    seqs: &[i64],
+    links: &[Vec<u8>],
+) -> Result<(), StoreError> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO es.chain (seq, link) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
+        )
+        .await?;
+    client.execute(&stmt, &[&seqs, &links]).await?;
+    Ok(())
 }
 
 /// The first thing found wrong.
