@@ -2,6 +2,7 @@
 //! part of the `tests` library).
 
 pub mod db;
+pub mod http1;
 pub mod load;
 pub mod run;
 pub mod stats;

@@ -47,6 +47,7 @@ mod bench;
 
 use anyhow::{anyhow, bail, Context};
 use bench::db;
+use bench::http1;
 use bench::load::{self, Caller};
 use bench::run::{closed_loop, open_loop, LoadResult};
 use bench::stats::{ms, round3, Latencies, Summary};
@@ -804,13 +805,13 @@ async fn search_total(
 const APPEND_BODIES_PER_SEC: f64 = 16_000.0;
 
 async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::Result<LoadResult> {
-    let http = app.http.clone();
-    // URL and Authorization header are made once, as the raw baseline prepares its
-    // statement once.
-    let url = Arc::new(reqwest::Url::parse(&format!(
-        "{}/customers",
-        app.command_url
-    ))?);
+    // One kept-alive connection per client and the Authorization header made once, as
+    // the raw baseline's clients each hold a connection and prepare their statement once.
+    let connections: Arc<Vec<tokio::sync::Mutex<http1::Connection>>> = Arc::new(
+        (0..args.clients)
+            .map(|_| http1::Connection::new(&app.command_url).map(tokio::sync::Mutex::new))
+            .collect::<anyhow::Result<_>>()?,
+    );
     let auth = Arc::new(bearer(token)?);
     // The request bodies are generated and serialised before the clock starts, as the
     // raw baseline's payloads are: the phase measures Belle, not test-data synthesis.
@@ -829,12 +830,12 @@ async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::R
         args.clients,
         args.warmup(),
         secs(args.append_secs),
-        move |_| {
+        move |client| {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let body = bodies
                 .get(usize::try_from(i).unwrap_or(usize::MAX))
                 .cloned();
-            let (http, url, auth) = (http.clone(), url.clone(), auth.clone());
+            let (connections, auth) = (connections.clone(), auth.clone());
             async move {
                 let body = match body {
                     Some(b) => b,
@@ -842,7 +843,21 @@ async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::R
                         data::customer(&mut rand::thread_rng(), APPEND_PHONES + i).to_string(),
                     ),
                 };
-                register_raw(&http, &url, &auth, body).await?;
+                let Some(connection) = connections.get(client) else {
+                    bail!("no connection for client {client}");
+                };
+                let response = connection
+                    .lock()
+                    .await
+                    .send(
+                        reqwest::Method::POST,
+                        "/customers",
+                        &auth,
+                        body,
+                        HTTP_TIMEOUT,
+                    )
+                    .await?;
+                http1::expect("POST /customers", response, reqwest::StatusCode::CREATED)?;
                 Ok(())
             }
         },
