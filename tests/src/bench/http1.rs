@@ -70,13 +70,15 @@ impl Connection {
             None => self.send.insert(self.open().await?),
         };
         send.ready().await?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(HOST, self.host.clone())
-            .header(AUTHORIZATION, authorization.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(body))?;
+            .header(AUTHORIZATION, authorization.clone());
+        if !body.is_empty() {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
+        let request = request.body(Full::new(body))?;
         let response = send.send_request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();

@@ -1134,22 +1134,42 @@ async fn lookup_phase(
     if customers.is_empty() {
         bail!("no customers to look up");
     }
-    let http = app.http.clone();
-    let query_url: Arc<str> = Arc::from(app.query_url.as_str());
-    let token = token.clone();
+    // One kept-alive connection per client, as in the append phase.
+    let connections: Arc<Vec<tokio::sync::Mutex<http1::Connection>>> = Arc::new(
+        (0..args.clients)
+            .map(|_| http1::Connection::new(&app.query_url).map(tokio::sync::Mutex::new))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let auth = Arc::new(bearer(token)?);
     closed_loop(
         args.clients,
         args.warmup(),
         secs(args.lookup_secs),
-        move |_| {
+        move |client| {
             let (n, _) = customers[rand::thread_rng().gen_range(0..customers.len())];
-            let url = format!("{query_url}/customers?phone={}", data::phone(n));
-            let (http, token) = (http.clone(), token.clone());
+            let path = format!("/customers?phone={}", data::phone(n));
+            let (connections, auth) = (connections.clone(), auth.clone());
             async move {
-                match search_total(&http, &url, &token).await? {
-                    Ok(1) => Ok(()),
-                    Ok(t) => bail!("lookup found {t} customers instead of 1"),
-                    Err(e) => bail!("GET /customers: {e}"),
+                let Some(connection) = connections.get(client) else {
+                    bail!("no connection for client {client}");
+                };
+                let response = connection
+                    .lock()
+                    .await
+                    .send(
+                        reqwest::Method::GET,
+                        &path,
+                        &auth,
+                        bytes::Bytes::new(),
+                        HTTP_TIMEOUT,
+                    )
+                    .await?;
+                let body = http1::expect("GET /customers", response, reqwest::StatusCode::OK)?;
+                let page: Value = serde_json::from_slice(&body)?;
+                match page["total"].as_i64() {
+                    Some(1) => Ok(()),
+                    Some(t) => bail!("lookup found {t} customers instead of 1"),
+                    None => bail!("search page without total"),
                 }
             }
         },
