@@ -125,9 +125,15 @@ impl Relay {
             }
             let mut step = move_step(&self.pool).await?;
             let moved = step.entries.len();
-            let links = chain_head
-                .take()
-                .and_then(|head| chain_links(head, &step.entries, step.digests.take()?));
+            // The head is handed over only when something moved: a round that moved
+            // nothing keeps it for the next.
+            let links = if moved > 0 {
+                chain_head
+                    .take()
+                    .and_then(|head| chain_links(head, &step.entries, step.digests.take()?))
+            } else {
+                None
+            };
             let sent = if publish_backoff.is_zero() {
                 match self.publish(step.entries, step.head, &mut published).await {
                     Ok(n) => n,
