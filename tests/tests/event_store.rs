@@ -412,3 +412,74 @@ async fn a_group_commit_writes_many_registrations_in_one_transaction_or_each_on_
     );
     app.cleanup().await;
 }
+
+/// Migration store/0007: the by-type index of streams has no entries for customer
+/// streams (one per registration), and still serves the lookups of a tenant's staff and
+/// rotas, with custom and generic plans, on a table that is almost all customers.
+#[tokio::test]
+async fn the_by_type_stream_index_serves_staff_and_rotas_without_customer_entries() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let tenant = uuid::Uuid::now_v7();
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO es.streams (stream_id, stream_type, tenant_id, version)
+             SELECT 'customer-' || g, 'customer', '{tenant}', 1 FROM generate_series(1, 5000) g;
+             INSERT INTO es.streams (stream_id, stream_type, tenant_id, version)
+             SELECT t || '-' || g, t, '{tenant}', 1
+             FROM generate_series(1, 5) g, (VALUES ('staff'), ('rota')) AS v(t);
+             ANALYZE es.streams;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The shapes of `bookings.rs` (staff_ids) and `availability.rs` (SOURCES).
+    let queries = [
+        "SELECT stream_id FROM es.streams WHERE tenant_id = $1 AND stream_type = 'staff' ORDER BY stream_id",
+        "SELECT stream_id, version FROM es.streams WHERE tenant_id = $1 AND stream_type IN ('staff', 'rota')",
+    ];
+    for (i, query) in queries.iter().enumerate() {
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            let plan = admin
+                .simple_query(&format!(
+                    "SET plan_cache_mode = {mode};
+                     PREPARE q{i}_{mode} (uuid) AS {query};
+                     EXPLAIN EXECUTE q{i}_{mode} ('{tenant}');"
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                plan.contains("streams_by_type_except_customers"),
+                "{query} ({mode}):\n{plan}"
+            );
+        }
+        let found: i64 = admin
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM ({}) q",
+                    query.replace("$1", &format!("'{tenant}'"))
+                ),
+                &[],
+            )
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(found, if i == 0 { 5 } else { 10 });
+    }
+    let entries: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM es.streams WHERE tenant_id = $1 AND stream_type <> 'customer'",
+            &[&tenant],
+        )
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(entries, 10);
+    app.cleanup().await;
+}

@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "streams_by_type",
         sql: include_str!("0006_streams_by_type.sql"),
     },
+    Migration {
+        version: 7,
+        name: "streams_by_type_without_customers",
+        sql: include_str!("0007_streams_by_type_without_customers.sql"),
+    },
 ];
 
 /// What the appender believes the stream's version is.
