@@ -115,8 +115,7 @@ impl Relay {
         }
         tracing::info!("relay is active");
         // Chain what an earlier leader moved but did not get to chain.
-        while self.chain().await? > 0 {}
-        let mut chain_head = Some(chain::head(&self.pool.get().await?).await?);
+        let mut chain_head = Some(self.chain_in_postgres().await?);
         let mut published = Watermark::default();
         let mut publish_backoff = Duration::ZERO;
         while !*shutdown.borrow() {
@@ -151,13 +150,8 @@ impl Relay {
                     chain::append(&self.pool.get().await?, &links.seqs, &links.links).await?;
                     Some(links.head)
                 }
-                None if moved > 0 => {
-                    // The head was not known, or a row could not be hashed here: let
-                    // PostgreSQL extend the chain, then carry on from its head.
-                    let client = self.pool.get().await?;
-                    while chain::extend(&client, MOVE_BATCH).await? > 0 {}
-                    Some(chain::head(&client).await?)
-                }
+                // The head was not known, or a row could not be hashed here.
+                None if moved > 0 => Some(self.chain_in_postgres().await?),
                 None => chain_head,
             };
             let idle = moved == 0 && sent == 0;
@@ -194,10 +188,12 @@ impl Relay {
         Ok(())
     }
 
-    /// Extends the hash chain over the feed (`store::chain`); returns the links added.
-    async fn chain(&self) -> anyhow::Result<usize> {
+    /// Has PostgreSQL extend the hash chain over the whole feed (`chain::extend`);
+    /// returns the chain's head to carry on from.
+    async fn chain_in_postgres(&self) -> anyhow::Result<(i64, Vec<u8>)> {
         let client = self.pool.get().await?;
-        Ok(events_schema::store::chain::extend(&client, MOVE_BATCH).await?)
+        while chain::extend(&client, MOVE_BATCH).await? > 0 {}
+        Ok(chain::head(&client).await?)
     }
 
     /// Publishes feed entries past the watermark, pipelined; returns how many. The
@@ -271,26 +267,28 @@ fn chain_links(
     entries: &[FeedEvent],
     digests: Vec<Vec<u8>>,
 ) -> Option<Links> {
-    let (mut seq, mut previous) = head;
-    if entries.first().map(|e| e.seq) != Some(seq + 1) || digests.len() != entries.len() {
+    if entries.is_empty() || digests.len() != entries.len() {
         return None;
     }
-    let mut links = Links {
-        seqs: Vec::with_capacity(entries.len()),
-        links: Vec::with_capacity(entries.len()),
-        head: (0, Vec::new()),
-    };
+    let (mut seq, mut previous) = head;
+    let (mut seqs, mut links) = (
+        Vec::with_capacity(entries.len()),
+        Vec::with_capacity(entries.len()),
+    );
     for (entry, digest) in entries.iter().zip(&digests) {
         if entry.seq != seq + 1 {
             return None;
         }
         previous = chain::link(&previous, digest);
         seq = entry.seq;
-        links.seqs.push(seq);
-        links.links.push(previous.clone());
+        seqs.push(seq);
+        links.push(previous.clone());
     }
-    links.head = (seq, previous);
-    Some(links)
+    Some(Links {
+        seqs,
+        links,
+        head: (seq, previous),
+    })
 }
 
 /// The published watermark: what the leader has published (in memory) and what it last
@@ -430,26 +428,19 @@ pub async fn move_step(pool: &Pool) -> anyhow::Result<MoveStep> {
     let sql = format!("{MOVE}{}{MOVE_TAIL}", store::EVENT_COLUMNS);
     let stmt = client.prepare_cached(&sql).await?;
     let rows = client.query(&stmt, &[&MOVE_BATCH]).await?;
-    let mut step = MoveStep {
-        digests: Some(Vec::with_capacity(rows.len())),
-        ..MoveStep::default()
-    };
+    let mut step = MoveStep::default();
+    let mut digests = Vec::with_capacity(rows.len());
     for row in &rows {
         step.head = row.get(0);
         step.waiting = row.get(1);
         let Some(seq) = row.get::<_, Option<i64>>(2) else {
             continue;
         };
-        let event = store::recorded(row, 3)?;
-        step.digests = match (step.digests.take(), digest(row, &event)) {
-            (Some(mut digests), Some(d)) => {
-                digests.push(d);
-                Some(digests)
-            }
-            _ => None,
-        };
+        let (event, metadata) = store::recorded_with_metadata_text(row, 3)?;
+        digests.push(digest(row, &event, metadata.get()));
         step.entries.push(FeedEvent { seq, event });
     }
+    step.digests = digests.into_iter().collect();
     Ok(step)
 }
 
@@ -458,15 +449,12 @@ pub async fn move_step(pool: &Pool) -> anyhow::Result<MoveStep> {
 fn digest(
     row: &tokio_postgres::Row,
     event: &events_schema::envelope::RecordedEvent,
+    metadata: &str,
 ) -> Option<Vec<u8>> {
     let tx_id: &str = row.try_get(14).ok()?;
     let payload_len: i32 = row.try_get(15).ok()?;
     let metadata_len: i32 = row.try_get(16).ok()?;
-    let metadata = row
-        .try_get::<_, tokio_postgres::types::Json<Box<serde_json::value::RawValue>>>(12)
-        .ok()?
-        .0;
     let exact = usize::try_from(payload_len).ok()? == event.payload.get().len()
-        && usize::try_from(metadata_len).ok()? == metadata.get().len();
-    exact.then(|| chain::event_digest(event, tx_id, metadata.get()))
+        && usize::try_from(metadata_len).ok()? == metadata.len();
+    exact.then(|| chain::event_digest(event, tx_id, metadata))
 }

@@ -10,6 +10,28 @@ async fn verify(app: &TestApp, token: &str) -> Value {
     report
 }
 
+/// The chain report once every feed entry is verified (the relay chains right after it
+/// moves; this waits for the links), asserting that it comes to that.
+async fn verify_whole_feed(app: &TestApp, token: &str) -> Value {
+    let total: i64 = app
+        .admin()
+        .await
+        .query_one("SELECT count(*) FROM es.feed", &[])
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut report = verify(app, token).await;
+    for _ in 0..200 {
+        if report["verified"] == total {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        report = verify(app, token).await;
+    }
+    assert_eq!(report["verified"], total, "{report}");
+    report
+}
+
 async fn sql(app: &TestApp, statements: &str) {
     app.admin()
         .await
@@ -42,23 +64,7 @@ async fn changing_deleting_or_inserting_an_event_row_is_caught_at_its_position()
         .await;
     }
     app.settle().await;
-    // The relay chains right after it moves; wait for the links.
-    let total: i64 = app
-        .admin()
-        .await
-        .query_one("SELECT count(*) FROM es.feed", &[])
-        .await
-        .map(|r| r.get(0))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut report = verify(&app, &token).await;
-    for _ in 0..200 {
-        if report["verified"] == total {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        report = verify(&app, &token).await;
-    }
-    assert_eq!(report["verified"], total, "{report}");
+    let report = verify_whole_feed(&app, &token).await;
     assert_eq!(report["first_breach"], Value::Null);
 
     // 1. A superuser edits the payload of the event at feed position 5.
@@ -194,10 +200,8 @@ async fn links_the_relay_computes_itself_are_the_ones_verify_recomputes() {
     assert!(rows.len() >= 5);
     let mut exact = 0;
     for row in &rows {
-        let event = store::recorded(row, 0).unwrap_or_else(|e| panic!("{e}"));
-        let metadata = row
-            .get::<_, tokio_postgres::types::Json<Box<serde_json::value::RawValue>>>(9)
-            .0;
+        let (event, metadata) =
+            store::recorded_with_metadata_text(row, 0).unwrap_or_else(|e| panic!("{e}"));
         let stored_payload: String = row.get(13);
         if stored_payload != event.payload.get() {
             continue; // white space around the value: the relay leaves it to PostgreSQL
@@ -218,20 +222,7 @@ async fn links_the_relay_computes_itself_are_the_ones_verify_recomputes() {
     );
 
     // And the links the relay stored verify, with nothing left unchained.
-    let total: i64 = admin
-        .query_one("SELECT count(*) FROM es.feed", &[])
-        .await
-        .map(|r| r.get(0))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut report = verify(&app, &token).await;
-    for _ in 0..200 {
-        if report["verified"] == total {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        report = verify(&app, &token).await;
-    }
-    assert_eq!(report["verified"], total, "{report}");
+    let report = verify_whole_feed(&app, &token).await;
     assert_eq!(report["first_breach"], Value::Null, "{report}");
     app.cleanup().await;
 }

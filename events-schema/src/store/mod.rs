@@ -338,6 +338,29 @@ pub fn recorded(row: &Row, offset: usize) -> Result<RecordedEvent, StoreError> {
         .try_get::<_, Json<Metadata>>(offset + 9)
         .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?
         .0;
+    recorded_with(row, offset, metadata)
+}
+
+/// [`recorded`], also handing back the metadata column's JSON text (as the driver reads
+/// it: white space around the value trimmed), which is read once for both.
+pub fn recorded_with_metadata_text(
+    row: &Row,
+    offset: usize,
+) -> Result<(RecordedEvent, Box<serde_json::value::RawValue>), StoreError> {
+    let text = row
+        .try_get::<_, Json<Box<serde_json::value::RawValue>>>(offset + 9)
+        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?
+        .0;
+    let metadata: Metadata = serde_json::from_str(text.get())
+        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+    Ok((recorded_with(row, offset, metadata)?, text))
+}
+
+fn recorded_with(
+    row: &Row,
+    offset: usize,
+    metadata: Metadata,
+) -> Result<RecordedEvent, StoreError> {
     let payload = row
         .try_get::<_, Json<Box<serde_json::value::RawValue>>>(offset + 8)
         .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?

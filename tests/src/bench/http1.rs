@@ -99,6 +99,44 @@ impl Connection {
     }
 }
 
+/// The connections of a closed loop's clients, one each, with the `Authorization` header
+/// they all send (made once, as the raw baseline prepares its statement once).
+pub struct Clients {
+    connections: Vec<tokio::sync::Mutex<Connection>>,
+    authorization: HeaderValue,
+}
+
+impl Clients {
+    /// `clients` connections to `base`, none opened yet.
+    pub fn new(base: &str, clients: usize, authorization: HeaderValue) -> anyhow::Result<Clients> {
+        Ok(Clients {
+            connections: (0..clients)
+                .map(|_| Connection::new(base).map(tokio::sync::Mutex::new))
+                .collect::<anyhow::Result<_>>()?,
+            authorization,
+        })
+    }
+
+    /// Sends one request on client `client`'s connection and reads the whole response.
+    pub async fn send(
+        &self,
+        client: usize,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let Some(connection) = self.connections.get(client) else {
+            bail!("no connection for client {client}");
+        };
+        connection
+            .lock()
+            .await
+            .send(method, path, &self.authorization, body, timeout)
+            .await
+    }
+}
+
 /// A response whose status is not `expected`, as an error naming the request.
 pub fn expect(
     what: &str,

@@ -805,14 +805,12 @@ async fn search_total(
 const APPEND_BODIES_PER_SEC: f64 = 16_000.0;
 
 async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::Result<LoadResult> {
-    // One kept-alive connection per client and the Authorization header made once, as
-    // the raw baseline's clients each hold a connection and prepare their statement once.
-    let connections: Arc<Vec<tokio::sync::Mutex<http1::Connection>>> = Arc::new(
-        (0..args.clients)
-            .map(|_| http1::Connection::new(&app.command_url).map(tokio::sync::Mutex::new))
-            .collect::<anyhow::Result<_>>()?,
-    );
-    let auth = Arc::new(bearer(token)?);
+    // One kept-alive connection per client, as each raw baseline client holds one.
+    let clients = Arc::new(http1::Clients::new(
+        &app.command_url,
+        args.clients,
+        bearer(token)?,
+    )?);
     // The request bodies are generated and serialised before the clock starts, as the
     // raw baseline's payloads are: the phase measures Belle, not test-data synthesis.
     // Past the prepared ones, bodies are made on the fly.
@@ -835,7 +833,7 @@ async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::R
             let body = bodies
                 .get(usize::try_from(i).unwrap_or(usize::MAX))
                 .cloned();
-            let (connections, auth) = (connections.clone(), auth.clone());
+            let clients = clients.clone();
             async move {
                 let body = match body {
                     Some(b) => b,
@@ -843,16 +841,11 @@ async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::R
                         data::customer(&mut rand::thread_rng(), APPEND_PHONES + i).to_string(),
                     ),
                 };
-                let Some(connection) = connections.get(client) else {
-                    bail!("no connection for client {client}");
-                };
-                let response = connection
-                    .lock()
-                    .await
+                let response = clients
                     .send(
+                        client,
                         reqwest::Method::POST,
                         "/customers",
-                        &auth,
                         body,
                         HTTP_TIMEOUT,
                     )
@@ -865,7 +858,6 @@ async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::R
     .await
 }
 
-/// `POST /customers` with a body already serialised; the response body of a 201.
 /// `Authorization: Bearer <token>`, marked sensitive.
 fn bearer(token: &str) -> anyhow::Result<reqwest::header::HeaderValue> {
     let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
@@ -873,6 +865,7 @@ fn bearer(token: &str) -> anyhow::Result<reqwest::header::HeaderValue> {
     Ok(value)
 }
 
+/// `POST /customers` with a body already serialised; the response body of a 201.
 async fn register_raw(
     http: &reqwest::Client,
     url: &reqwest::Url,
@@ -1135,12 +1128,11 @@ async fn lookup_phase(
         bail!("no customers to look up");
     }
     // One kept-alive connection per client, as in the append phase.
-    let connections: Arc<Vec<tokio::sync::Mutex<http1::Connection>>> = Arc::new(
-        (0..args.clients)
-            .map(|_| http1::Connection::new(&app.query_url).map(tokio::sync::Mutex::new))
-            .collect::<anyhow::Result<_>>()?,
-    );
-    let auth = Arc::new(bearer(token)?);
+    let clients = Arc::new(http1::Clients::new(
+        &app.query_url,
+        args.clients,
+        bearer(token)?,
+    )?);
     closed_loop(
         args.clients,
         args.warmup(),
@@ -1148,18 +1140,13 @@ async fn lookup_phase(
         move |client| {
             let (n, _) = customers[rand::thread_rng().gen_range(0..customers.len())];
             let path = format!("/customers?phone={}", data::phone(n));
-            let (connections, auth) = (connections.clone(), auth.clone());
+            let clients = clients.clone();
             async move {
-                let Some(connection) = connections.get(client) else {
-                    bail!("no connection for client {client}");
-                };
-                let response = connection
-                    .lock()
-                    .await
+                let response = clients
                     .send(
+                        client,
                         reqwest::Method::GET,
                         &path,
-                        &auth,
                         bytes::Bytes::new(),
                         HTTP_TIMEOUT,
                     )
