@@ -7,9 +7,10 @@
 //! - Commit-safe order: only events below the visibility barrier
 //!   (`tx_id < pg_snapshot_xmin(pg_current_snapshot())`) are taken, after the
 //!   checkpoint `(tx_id, global_position)`, in that order (G5).
-//! - Publishing is pipelined with `Nats-Msg-Id = event_id` (JetStream de-duplication)
-//!   and a `Belle-Seq` header; the published watermark moves only after every ack, so a
-//!   crash republishes from the watermark.
+//! - Publishing is pipelined, one message per page (a run of consecutive entries of one
+//!   subject, `subjects::feed_pages`), with `Nats-Msg-Id` naming exactly its entries
+//!   (JetStream de-duplication) and `Belle-Seq`/`Belle-Last-Seq` headers; the published
+//!   watermark moves only after every ack, so a crash republishes from the watermark.
 //! - Tamper evidence: after each move the relay extends the hash chain over the feed
 //!   (`store::chain`); a new leader first chains what its predecessor left.
 
@@ -221,9 +222,10 @@ impl Relay {
         let Some(last) = entries.last().map(|e| e.seq) else {
             return Ok(0);
         };
-        let mut acks = Vec::with_capacity(entries.len());
-        for entry in &entries {
-            acks.push(self.send(entry).await?);
+        let pages = subjects::feed_pages(&entries);
+        let mut acks = Vec::with_capacity(pages.len());
+        for page in pages {
+            acks.push(self.send(page).await?);
         }
         for ack in acks {
             ack.await.context("JetStream publish ack")?;
@@ -232,19 +234,24 @@ impl Relay {
         Ok(entries.len())
     }
 
+    /// Publishes one page (a run of entries of one subject, [`subjects::feed_pages`]).
     async fn send(
         &self,
-        entry: &FeedEvent,
+        page: &[FeedEvent],
     ) -> anyhow::Result<jetstream::context::PublishAckFuture> {
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            anyhow::bail!("an empty page cannot be published");
+        };
         let subject = subjects::event_subject(
             &self.prefix,
-            entry.event.tenant_id,
-            &entry.event.stream_type,
+            first.event.tenant_id,
+            &first.event.stream_type,
         );
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", entry.event.event_id.to_string().as_str());
-        headers.insert(subjects::SEQ_HEADER, entry.seq.to_string().as_str());
-        let body = serde_json::to_vec(entry)?;
+        headers.insert("Nats-Msg-Id", subjects::page_msg_id(page).as_str());
+        headers.insert(subjects::SEQ_HEADER, first.seq.to_string().as_str());
+        headers.insert(subjects::LAST_SEQ_HEADER, last.seq.to_string().as_str());
+        let body = serde_json::to_vec(page)?;
         Ok(self
             .js
             .publish_with_headers(subject, headers, body.into())

@@ -18,8 +18,11 @@ use tokio::sync::watch;
 
 /// Feed entries per catch-up transaction.
 pub const CATCH_UP_BATCH: i64 = 5000;
-/// Most NATS messages gathered into one live batch.
+/// Most feed entries gathered (message by message) into one live batch.
 const LIVE_BATCH: usize = 500;
+/// Most entries a message's headers may claim for a page passed over undecoded (the
+/// relay's pages hold at most `subjects::PAGE_ENTRIES`); a larger claim is decoded.
+const PAGE_LIMIT: i64 = 4096;
 /// With no messages for this long, the worker checks the feed head in PostgreSQL
 /// (covers messages lost at the tail, where no later message reveals the gap).
 const IDLE_CHECK: Duration = Duration::from_millis(200);
@@ -519,11 +522,11 @@ async fn follow(
                 continue;
             }
             Ok(None) => bail!("JetStream message stream ended"),
-            Ok(Some(m)) => received.push(decode(p, m?)?),
+            Ok(Some(m)) => received.extend(decode(p, m?)?),
         }
         while received.len() < LIVE_BATCH {
             match tokio::time::timeout(Duration::from_millis(1), messages.next()).await {
-                Ok(Some(m)) => received.push(decode(p, m?)?),
+                Ok(Some(m)) => received.extend(decode(p, m?)?),
                 Ok(None) => bail!("JetStream message stream ended"),
                 Err(_) => break,
             }
@@ -539,30 +542,166 @@ async fn follow(
     Ok(())
 }
 
-/// A message from JetStream: its feed position, and the event when the projection
-/// reads its stream type. The subject ends in the stream type and the `Belle-Seq`
-/// header carries the position, so other read models' events are passed over without
-/// decoding their payload.
+/// A feed entry received from JetStream: its feed position, and the event when the
+/// projection reads its stream type.
 struct Incoming {
     seq: i64,
     event: Option<FeedEvent>,
 }
 
-fn decode(p: &dyn Projection, m: jetstream::Message) -> anyhow::Result<Incoming> {
-    let stream_type = m.subject.rsplit('.').next().unwrap_or_default();
-    let seq = m
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(events_schema::subjects::SEQ_HEADER))
-        .and_then(|v| v.as_str().parse::<i64>().ok());
-    if let Some(seq) = seq {
-        if !p.stream_types().contains(&stream_type) {
-            return Ok(Incoming { seq, event: None });
+/// The entries of one message (a page of consecutive entries of one subject, or a lone
+/// entry). The subject ends in the stream type and the `Belle-Seq`/`Belle-Last-Seq`
+/// headers carry the positions, so pages of other read models' stream types are passed
+/// over without decoding their bodies.
+fn decode(p: &dyn Projection, m: jetstream::Message) -> anyhow::Result<Vec<Incoming>> {
+    decode_parts(p.stream_types(), &m.subject, m.headers.as_ref(), &m.payload)
+}
+
+fn decode_parts(
+    stream_types: &[&str],
+    subject: &str,
+    headers: Option<&async_nats::HeaderMap>,
+    payload: &[u8],
+) -> anyhow::Result<Vec<Incoming>> {
+    let stream_type = subject.rsplit('.').next().unwrap_or_default();
+    let header = |name: &str| {
+        headers
+            .and_then(|h| h.get(name))
+            .and_then(|v| v.as_str().parse::<i64>().ok())
+    };
+    if !stream_types.contains(&stream_type) {
+        let first = header(events_schema::subjects::SEQ_HEADER);
+        // A lone entry from an older relay has no last-seq header.
+        let last = header(events_schema::subjects::LAST_SEQ_HEADER).or(first);
+        if let (Some(first), Some(last)) = (first, last) {
+            if first <= last && last - first < PAGE_LIMIT {
+                return Ok((first..=last)
+                    .map(|seq| Incoming { seq, event: None })
+                    .collect());
+            }
         }
     }
-    let event: FeedEvent = serde_json::from_slice(&m.payload).context("decoding a feed message")?;
-    Ok(Incoming {
-        seq: event.seq,
-        event: Some(event),
-    })
+    let entries =
+        events_schema::subjects::decode_page(payload).context("decoding a feed message")?;
+    Ok(entries
+        .into_iter()
+        .map(|e| Incoming {
+            seq: e.seq,
+            event: Some(e),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use events_schema::envelope::{Actor, Metadata, Payload, RecordedEvent};
+    use events_schema::ids::{CommandId, EventId, TenantId};
+    use events_schema::subjects::{LAST_SEQ_HEADER, SEQ_HEADER};
+
+    fn entry(seq: i64) -> FeedEvent {
+        let tenant = TenantId::new();
+        FeedEvent {
+            seq,
+            event: RecordedEvent {
+                global_position: seq,
+                event_id: EventId::new(),
+                tenant_id: tenant,
+                stream_id: format!("customer-{seq}"),
+                stream_type: "customer".into(),
+                stream_version: 1,
+                event_type: "CustomerRegistered".into(),
+                schema_version: 1,
+                payload: Payload::from_value(&serde_json::json!({ "n": seq })),
+                metadata: Metadata {
+                    command_id: CommandId::new(),
+                    correlation_id: uuid::Uuid::now_v7(),
+                    causation_id: uuid::Uuid::now_v7(),
+                    actor: Actor::system(),
+                    tenant_id: tenant,
+                    occurred_at: chrono::Utc::now(),
+                },
+                recorded_at: chrono::Utc::now(),
+            },
+        }
+    }
+
+    fn headers(first: i64, last: Option<i64>) -> async_nats::HeaderMap {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert(SEQ_HEADER, first.to_string().as_str());
+        if let Some(last) = last {
+            h.insert(LAST_SEQ_HEADER, last.to_string().as_str());
+        }
+        h
+    }
+
+    fn seqs(incoming: &[Incoming]) -> Vec<(i64, bool)> {
+        incoming
+            .iter()
+            .map(|i| (i.seq, i.event.is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn a_page_of_a_wanted_stream_type_yields_each_entry() {
+        let page = vec![entry(5), entry(6), entry(7)];
+        let body = serde_json::to_vec(&page).unwrap_or_default();
+        let got = decode_parts(
+            &["customer"],
+            "p.events.t.customer",
+            Some(&headers(5, Some(7))),
+            &body,
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(seqs(&got), vec![(5, true), (6, true), (7, true)]);
+        assert_eq!(
+            got.into_iter().filter_map(|i| i.event).collect::<Vec<_>>(),
+            page
+        );
+    }
+
+    #[test]
+    fn a_page_of_another_stream_type_is_passed_over_from_its_headers() {
+        // The body is not even read: passing over costs no decoding.
+        let got = decode_parts(
+            &["customer"],
+            "p.events.t.staff",
+            Some(&headers(10, Some(12))),
+            b"not json",
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(seqs(&got), vec![(10, false), (11, false), (12, false)]);
+        // A lone entry of an older relay: Belle-Seq only.
+        let got = decode_parts(
+            &["customer"],
+            "p.events.t.staff",
+            Some(&headers(4, None)),
+            b"{}",
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(seqs(&got), vec![(4, false)]);
+    }
+
+    #[test]
+    fn a_lone_entry_and_implausible_headers_are_decoded_from_the_body() {
+        let one = serde_json::to_vec(&entry(3)).unwrap_or_default();
+        let got = decode_parts(
+            &["customer"],
+            "p.events.t.customer",
+            Some(&headers(3, None)),
+            &one,
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(seqs(&got), vec![(3, true)]);
+        let page = serde_json::to_vec(&vec![entry(1), entry(2)]).unwrap_or_default();
+        let got = decode_parts(
+            &["staff"],
+            "p.events.t.customer",
+            Some(&headers(1, Some(1 + PAGE_LIMIT))),
+            &page,
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(seqs(&got), vec![(1, true), (2, true)]);
+        assert!(decode_parts(&["customer"], "p.events.t.customer", None, b"[1]").is_err());
+    }
 }

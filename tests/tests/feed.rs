@@ -499,3 +499,115 @@ async fn the_relay_orders_transaction_ids_as_numbers_not_text() {
     assert_eq!(order, ["test-2", "test-1"], "xid 999 precedes xid 1000");
     app.cleanup().await;
 }
+
+/// The relay publishes the feed as pages: each JetStream message holds a run of
+/// consecutive entries of its subject's tenant and stream type, named by its headers
+/// and `Nats-Msg-Id`; together the messages hold the whole feed once, in order, and
+/// the projections apply them to the same read models.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_carries_the_feed_as_pages_of_one_subject() {
+    let app = spawn_app_with(Options {
+        relay: false,
+        ..Default::default()
+    })
+    .await;
+    let (a, _) = app.tenant("pages-a").await;
+    let (b, _) = app.tenant("pages-b").await;
+    // Both tenants' registrations interleave in the events table; the relay, started
+    // only afterwards, moves them in one go, so runs of one subject are long.
+    let (done_a, done_b) = tokio::join!(
+        workload(&app, &a, 300, 30_000, 4, 0),
+        workload(&app, &b, 300, 40_000, 4, 0)
+    );
+    assert_eq!(
+        done_a.unwrap_or_else(|e| panic!("{e}")) + done_b.unwrap_or_else(|e| panic!("{e}")),
+        600
+    );
+    let relay = app.relay().await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let relay_task = tokio::spawn(relay.run(rx));
+    app.settle().await;
+    assert_feed_is_complete(&app).await;
+    assert_read_model_matches_feed(&app).await;
+
+    let js = async_nats::jetstream::new(
+        async_nats::connect(tests::nats_url())
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let mut stream = js
+        .get_stream(events_schema::subjects::events_stream(&app.prefix))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let last = stream
+        .info()
+        .await
+        .map(|i| i.state.last_sequence)
+        .unwrap_or(0);
+    let mut seqs = Vec::new();
+    let mut longest = 0;
+    for n in 1..=last {
+        let msg = stream
+            .get_raw_message(n)
+            .await
+            .unwrap_or_else(|e| panic!("message {n}: {e}"));
+        let header = |name: &str| {
+            msg.headers
+                .get(name)
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_else(|| panic!("message {n} lacks {name}: {:?}", msg.headers))
+        };
+        let page = events_schema::subjects::decode_page(&msg.payload)
+            .unwrap_or_else(|e| panic!("message {n}: {e}"));
+        let (Some(first), Some(end)) = (page.first(), page.last()) else {
+            panic!("message {n} is an empty page");
+        };
+        assert_eq!(
+            header(events_schema::subjects::SEQ_HEADER),
+            first.seq.to_string()
+        );
+        assert_eq!(
+            header(events_schema::subjects::LAST_SEQ_HEADER),
+            end.seq.to_string()
+        );
+        assert_eq!(
+            msg.headers
+                .get(async_nats::header::NATS_MESSAGE_ID)
+                .map(|v| v.as_str().to_owned()),
+            Some(events_schema::subjects::page_msg_id(&page)),
+            "message {n}: its id names its entries"
+        );
+        for (i, entry) in page.iter().enumerate() {
+            assert_eq!(
+                entry.seq,
+                first.seq + i as i64,
+                "message {n}: consecutive seqs"
+            );
+            assert_eq!(
+                msg.subject.as_str(),
+                events_schema::subjects::event_subject(
+                    &app.prefix,
+                    entry.event.tenant_id,
+                    &entry.event.stream_type
+                ),
+                "message {n}: one subject per page"
+            );
+            seqs.push(entry.seq);
+        }
+        longest = longest.max(page.len());
+    }
+    let feed = count(&app, "SELECT coalesce(max(seq), 0) FROM es.feed").await;
+    assert_eq!(
+        seqs,
+        (1..=feed).collect::<Vec<_>>(),
+        "every entry once, in feed order"
+    );
+    assert!(longest > 1, "runs of one subject share a message");
+    assert!(
+        longest <= events_schema::subjects::PAGE_ENTRIES,
+        "pages are bounded"
+    );
+    let _ = stop.send(true);
+    let _ = relay_task.await;
+    app.cleanup().await;
+}
