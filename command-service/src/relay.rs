@@ -125,15 +125,9 @@ impl Relay {
             }
             let mut step = move_step(&self.pool).await?;
             let moved = step.entries.len();
-            // The head is handed over only when something moved: a round that moved
-            // nothing keeps it for the next.
-            let links = if moved > 0 {
-                chain_head
-                    .take()
-                    .and_then(|head| chain_links(head, &step.entries, step.digests.take()?))
-            } else {
-                None
-            };
+            let links = chain_head
+                .as_ref()
+                .and_then(|head| chain_links(head, &step.entries, step.digests.take()?));
             let sent = if publish_backoff.is_zero() {
                 match self.publish(step.entries, step.head, &mut published).await {
                     Ok(n) => n,
@@ -248,7 +242,10 @@ impl Relay {
             &first.event.stream_type,
         );
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", subjects::page_msg_id(page).as_str());
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            subjects::page_msg_id(page).as_str(),
+        );
         headers.insert(subjects::SEQ_HEADER, first.seq.to_string().as_str());
         headers.insert(subjects::LAST_SEQ_HEADER, last.seq.to_string().as_str());
         let body = serde_json::to_vec(page)?;
@@ -270,14 +267,14 @@ struct Links {
 /// The links of `entries` (in feed order, with their digests) after the chain's
 /// `head`, or `None` when nothing moved or they do not follow the head.
 fn chain_links(
-    head: (i64, Vec<u8>),
+    head: &(i64, Vec<u8>),
     entries: &[FeedEvent],
     digests: Vec<Vec<u8>>,
 ) -> Option<Links> {
     if entries.is_empty() || digests.len() != entries.len() {
         return None;
     }
-    let (mut seq, mut previous) = head;
+    let (mut seq, mut previous) = head.clone();
     let (mut seqs, mut links) = (
         Vec::with_capacity(entries.len()),
         Vec::with_capacity(entries.len()),

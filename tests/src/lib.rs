@@ -384,6 +384,35 @@ impl TestApp {
         }
     }
 
+    /// Every message JetStream holds for this app, in stream order (the stream is the
+    /// relay's, under this app's prefix).
+    pub async fn stored_messages(&self) -> Vec<async_nats::jetstream::message::StreamMessage> {
+        let js = async_nats::jetstream::new(
+            async_nats::connect(nats_url())
+                .await
+                .unwrap_or_else(|e| panic!("nats: {e}")),
+        );
+        let mut stream = js
+            .get_stream(events_schema::subjects::events_stream(&self.prefix))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let last = stream
+            .info()
+            .await
+            .map(|i| i.state.last_sequence)
+            .unwrap_or(0);
+        let mut messages = Vec::new();
+        for seq in 1..=last {
+            messages.push(
+                stream
+                    .get_raw_message(seq)
+                    .await
+                    .unwrap_or_else(|e| panic!("message {seq}: {e}")),
+            );
+        }
+        messages
+    }
+
     /// A relay for this app (for tests that run the relay themselves).
     pub async fn relay(&self) -> command_service::relay::Relay {
         let js = async_nats::jetstream::new(

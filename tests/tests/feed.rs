@@ -530,27 +530,10 @@ async fn jetstream_carries_the_feed_as_pages_of_one_subject() {
     assert_feed_is_complete(&app).await;
     assert_read_model_matches_feed(&app).await;
 
-    let js = async_nats::jetstream::new(
-        async_nats::connect(tests::nats_url())
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
-    let mut stream = js
-        .get_stream(events_schema::subjects::events_stream(&app.prefix))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let last = stream
-        .info()
-        .await
-        .map(|i| i.state.last_sequence)
-        .unwrap_or(0);
     let mut seqs = Vec::new();
     let mut longest = 0;
-    for n in 1..=last {
-        let msg = stream
-            .get_raw_message(n)
-            .await
-            .unwrap_or_else(|e| panic!("message {n}: {e}"));
+    for msg in app.stored_messages().await {
+        let n = msg.sequence;
         let header = |name: &str| {
             msg.headers
                 .get(name)
