@@ -187,7 +187,9 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.addr))?;
         let addr = listener.local_addr()?;
-        let router = router(AppState { app: app.clone() });
+        let router = router(AppState {
+            app: std::sync::Arc::new(app.clone()),
+        });
         let mut rx = shutdown_rx;
         let server = tokio::spawn(async move {
             let stop = async move {

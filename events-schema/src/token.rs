@@ -36,9 +36,10 @@ pub struct Claims {
     pub customer: Option<CustomerId>,
 }
 
-/// The HMAC secret tokens are signed with.
+/// The HMAC secret tokens are signed with. Shared, not copied, by clones (every
+/// request's state holds one): one allocation, wiped once when the last clone drops.
 #[derive(Clone)]
-pub struct TokenSecret(Zeroizing<Vec<u8>>);
+pub struct TokenSecret(std::sync::Arc<Zeroizing<Vec<u8>>>);
 
 impl std::fmt::Debug for TokenSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,14 +74,14 @@ impl TokenSecret {
         if bytes.len() < 32 {
             return Err(TokenError::WeakSecret);
         }
-        Ok(TokenSecret(Zeroizing::new(bytes)))
+        Ok(TokenSecret(std::sync::Arc::new(Zeroizing::new(bytes))))
     }
 
     pub fn generate() -> TokenSecret {
         use rand::RngCore;
         let mut bytes = vec![0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        TokenSecret(Zeroizing::new(bytes))
+        TokenSecret(std::sync::Arc::new(Zeroizing::new(bytes)))
     }
 
     /// A keyed hash (base64url HMAC-SHA256 over `purpose`, a zero byte and `data`) for values
@@ -96,7 +97,7 @@ impl TokenSecret {
 
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so this cannot fail.
-        match Hmac::<Sha256>::new_from_slice(&self.0) {
+        match Hmac::<Sha256>::new_from_slice(self.0.as_slice()) {
             Ok(m) => m,
             Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
         }

@@ -28,9 +28,11 @@ use extract::Caller;
 /// Largest accepted request body (but an image's: `images::UPLOAD_BODY_LIMIT`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The router's state: cloned for every request (by each `State` extractor), so it
+/// shares the application rather than copying its handles.
 #[derive(Clone)]
 pub struct AppState {
-    pub app: App,
+    pub app: std::sync::Arc<App>,
 }
 
 /// Every route of the service; each is let through by [`authorize`] according to its

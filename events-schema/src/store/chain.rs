@@ -68,17 +68,28 @@ pub fn event_digest(event: &RecordedEvent, tx_id: &str, metadata: &str) -> Vec<u
     put(&mut h, &event.stream_version.to_string());
     put(&mut h, &event.event_type);
     put(&mut h, &event.schema_version.to_string());
-    // to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
-    put(
-        &mut h,
-        &event
-            .recorded_at
-            .format("%Y-%m-%dT%H:%M:%S%.6f")
-            .to_string(),
-    );
+    // to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'), written
+    // field by field: chrono's `format` would parse a format string for every event.
+    put(&mut h, &recorded_at_text(&event.recorded_at));
     put(&mut h, metadata);
     put(&mut h, event.payload.get());
     h.finalize().to_vec()
+}
+
+/// `recorded_at` as `to_char(recorded_at AT TIME ZONE 'UTC',
+/// 'YYYY-MM-DD"T"HH24:MI:SS.US')` renders it (PostgreSQL keeps microseconds).
+fn recorded_at_text(at: &chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.timestamp_subsec_micros()
+    )
 }
 
 /// The chain's head: its last seq and link (0 and [`GENESIS`] while empty).
@@ -234,4 +245,28 @@ pub async fn verify(client: &impl GenericClient) -> Result<ChainReport, StoreErr
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recorded_at_text;
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Written field by field, the time reads as chrono's (and PostgreSQL's)
+        /// `YYYY-MM-DDTHH:MM:SS.ffffff` would render it, at microsecond precision.
+        #[test]
+        fn recorded_at_renders_as_the_format_string_would(
+            seconds in 0i64..253_402_300_799,
+            micros in 0u32..1_000_000,
+        ) {
+            let at = DateTime::<Utc>::from_timestamp(seconds, micros * 1000)
+                .expect("in range");
+            prop_assert_eq!(
+                recorded_at_text(&at),
+                at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+            );
+        }
+    }
 }
