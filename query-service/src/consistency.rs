@@ -53,7 +53,8 @@ pub struct Waits {
     pool: Pool,
     state: Mutex<Watched>,
     /// Wakes the watcher when the first read starts waiting.
-    wake: Notify,
+    /// Shared with the watcher, which waits on it without keeping the service alive.
+    wake: Arc<Notify>,
     /// Rounds completed by the watcher.
     rounds: watch::Sender<u64>,
 }
@@ -95,7 +96,7 @@ impl Waits {
         let waits = Arc::new(Waits {
             pool,
             state: Mutex::new(Watched::default()),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             rounds: watch::Sender::new(0),
         });
         tokio::spawn(watch_loop(Arc::downgrade(&waits)));
@@ -233,8 +234,11 @@ async fn watch_loop(waits: std::sync::Weak<Waits>) {
         };
         if idle {
             // A read that registers after this check stores a permit: no lost wake-up.
-            // Re-check now and then so the task ends when the service is gone.
-            let _ = tokio::time::timeout(Duration::from_secs(1), w.wake.notified()).await;
+            // The service is not held while waiting (its pool closes as soon as the
+            // service stops); re-check now and then so the task ends once it is gone.
+            let wake = Arc::clone(&w.wake);
+            drop(w);
+            let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
             continue;
         }
         if let Err(e) = round(&w).await {
@@ -305,4 +309,37 @@ async fn round(w: &Waits) -> Result<(), WaitError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Waits;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// An idle watcher does not hold the service's `Waits` (and with it the pool and
+    /// its database connections): once the service lets go, nothing keeps them. The
+    /// pool connects lazily and an idle watcher never asks it for a connection, so no
+    /// server is needed here.
+    #[tokio::test]
+    async fn an_idle_watcher_does_not_keep_the_service_alive() {
+        let pool = events_schema::db::app_pool("postgres://127.0.0.1:9/none", "nobody", None, 1)
+            .expect("a lazily connecting pool");
+        let waits = Waits::start(pool);
+        // Let the watcher run into its idle wait (on this single-threaded runtime it
+        // runs only while the test waits), then make sure it is parked there.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for _ in 0..500 {
+            if Arc::strong_count(&waits) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let weak = Arc::downgrade(&waits);
+        drop(waits);
+        assert!(
+            weak.upgrade().is_none(),
+            "the watcher still holds the service's state while idle"
+        );
+    }
 }

@@ -698,6 +698,7 @@ impl TestApp {
             q.stop().await;
         }
         self.projection_pool.close();
+        self.keys.close();
         self.admin_pool.close();
         let _ = std::fs::remove_file(&self.notify_log);
         if let Ok(nats) = async_nats::connect(nats_url()).await {
