@@ -39,9 +39,6 @@ const PACED_BELOW: usize = 256;
 const PACE: Duration = Duration::from_millis(4);
 /// How long the stored published watermark may lag the published one while busy.
 const WATERMARK_EVERY: Duration = Duration::from_millis(100);
-/// Room for an entry's envelope (seq, ids, stream, metadata, times) beside its payload
-/// when sizing a page's body.
-const ENVELOPE_BYTES: usize = 640;
 /// Poll interval when nothing woke the relay up (commits of other instances).
 const IDLE_POLL: Duration = Duration::from_millis(25);
 /// Retry interval while committed events wait behind the visibility barrier.
@@ -251,12 +248,8 @@ impl Relay {
         );
         headers.insert(subjects::SEQ_HEADER, first.seq.to_string().as_str());
         headers.insert(subjects::LAST_SEQ_HEADER, last.seq.to_string().as_str());
-        // Sized up front (payload plus envelope per entry) rather than grown by doubling.
-        let mut body = Vec::with_capacity(
-            page.iter()
-                .map(|e| e.event.payload.get().len() + ENVELOPE_BYTES)
-                .sum(),
-        );
+        // Sized up front by the estimate pages are cut by, rather than grown from empty.
+        let mut body = Vec::with_capacity(page.iter().map(subjects::entry_bytes).sum());
         serde_json::to_writer(&mut body, page)?;
         Ok(self
             .js

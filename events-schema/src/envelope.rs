@@ -83,6 +83,21 @@ pub struct Metadata {
     pub occurred_at: DateTime<Utc>,
 }
 
+impl Metadata {
+    /// Metadata of an event the system records on its own (no caller's command), caused
+    /// by and correlated with `cause` (what it reacts to); a fresh command id, now.
+    pub fn system(tenant_id: TenantId, cause: Uuid) -> Metadata {
+        Metadata {
+            command_id: CommandId::new(),
+            correlation_id: cause,
+            causation_id: cause,
+            actor: Actor::system(),
+            tenant_id,
+            occurred_at: Utc::now(),
+        }
+    }
+}
+
 /// An event about to be appended.
 #[derive(Clone, Debug)]
 pub struct NewEvent {

@@ -50,9 +50,10 @@ pub const PAGE_ENTRIES: usize = 256;
 /// default `max_payload` of 1 MiB. One entry larger than this still makes a page alone.
 pub const PAGE_BYTES: usize = 256 * 1024;
 
-/// The estimated size of an entry on the wire: its payload and a generous allowance
-/// for the envelope (ids, metadata, time).
-fn entry_bytes(entry: &FeedEvent) -> usize {
+/// The estimated size of an entry on the wire: its payload and an allowance for the
+/// envelope (ids, metadata, time). Pages are cut by it and the relay sizes their bodies
+/// by it.
+pub fn entry_bytes(entry: &FeedEvent) -> usize {
     entry.event.payload.get().len() + 512
 }
 
@@ -105,8 +106,8 @@ pub fn decode_page(body: &[u8]) -> Result<Vec<FeedEvent>, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::{Actor, Metadata, Payload, RecordedEvent};
-    use crate::ids::{CommandId, EventId};
+    use crate::envelope::{Metadata, Payload, RecordedEvent};
+    use crate::ids::EventId;
 
     fn entry(seq: i64, tenant: TenantId, stream_type: &str, payload_bytes: usize) -> FeedEvent {
         FeedEvent {
@@ -123,14 +124,7 @@ mod tests {
                 payload: Payload::from_value(
                     &serde_json::json!({ "x": "y".repeat(payload_bytes) }),
                 ),
-                metadata: Metadata {
-                    command_id: CommandId::new(),
-                    correlation_id: uuid::Uuid::now_v7(),
-                    causation_id: uuid::Uuid::now_v7(),
-                    actor: Actor::system(),
-                    tenant_id: tenant,
-                    occurred_at: chrono::Utc::now(),
-                },
+                metadata: Metadata::system(tenant, uuid::Uuid::now_v7()),
                 recorded_at: chrono::Utc::now(),
             },
         }

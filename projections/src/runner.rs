@@ -595,8 +595,8 @@ fn decode_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use events_schema::envelope::{Actor, Metadata, Payload, RecordedEvent};
-    use events_schema::ids::{CommandId, EventId, TenantId};
+    use events_schema::envelope::{Metadata, Payload, RecordedEvent};
+    use events_schema::ids::{EventId, TenantId};
     use events_schema::subjects::{LAST_SEQ_HEADER, SEQ_HEADER};
 
     fn entry(seq: i64) -> FeedEvent {
@@ -613,14 +613,7 @@ mod tests {
                 event_type: "CustomerRegistered".into(),
                 schema_version: 1,
                 payload: Payload::from_value(&serde_json::json!({ "n": seq })),
-                metadata: Metadata {
-                    command_id: CommandId::new(),
-                    correlation_id: uuid::Uuid::now_v7(),
-                    causation_id: uuid::Uuid::now_v7(),
-                    actor: Actor::system(),
-                    tenant_id: tenant,
-                    occurred_at: chrono::Utc::now(),
-                },
+                metadata: Metadata::system(tenant, uuid::Uuid::now_v7()),
                 recorded_at: chrono::Utc::now(),
             },
         }

@@ -1,8 +1,8 @@
 //! Event store guarantees: optimistic concurrency (G2), idempotency (G3),
 //! immutability (G1).
 
-use events_schema::envelope::{Actor, Metadata, NewEvent};
-use events_schema::ids::{CommandId, EventId, TenantId};
+use events_schema::envelope::{Metadata, NewEvent};
+use events_schema::ids::{EventId, TenantId};
 use events_schema::store::{self, ExpectedVersion, StoreError, StreamAppend};
 use serde_json::json;
 use tests::spawn_app;
@@ -18,14 +18,7 @@ fn event() -> NewEvent {
 }
 
 fn metadata(tenant: TenantId) -> Metadata {
-    Metadata {
-        command_id: CommandId::new(),
-        correlation_id: uuid::Uuid::now_v7(),
-        causation_id: uuid::Uuid::now_v7(),
-        actor: Actor::system(),
-        tenant_id: tenant,
-        occurred_at: chrono::Utc::now(),
-    }
+    Metadata::system(tenant, uuid::Uuid::now_v7())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,8 +24,8 @@
 
 use super::{App, AppError};
 use deadpool_postgres::GenericClient;
-use events_schema::envelope::{Actor, DomainEvent, Metadata};
-use events_schema::ids::{CommandId, TenantId};
+use events_schema::envelope::{DomainEvent, Metadata};
+use events_schema::ids::TenantId;
 use events_schema::notification::{self, NotificationEvent, NotificationFailed, NotificationSent};
 use events_schema::sealing::{self, SealContext, SealedValue};
 use events_schema::store::{self, ExpectedVersion, StreamAppend};
@@ -374,14 +374,7 @@ impl App {
         let new_event = event
             .to_new_event()
             .map_err(|e| AppError::Internal(e.into()))?;
-        let metadata = Metadata {
-            command_id: CommandId::new(),
-            correlation_id: due.id,
-            causation_id: due.id,
-            actor: Actor::system(),
-            tenant_id: due.tenant,
-            occurred_at: chrono::Utc::now(),
-        };
+        let metadata = Metadata::system(due.tenant, due.id);
         let stream_id = notification::stream_id(due.id);
         store::append_tx(
             tx,
