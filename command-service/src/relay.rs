@@ -11,8 +11,9 @@
 //!   subject, `subjects::feed_pages`), with `Nats-Msg-Id` naming exactly its entries
 //!   (JetStream de-duplication) and `Belle-Seq`/`Belle-Last-Seq` headers; the published
 //!   watermark moves only after every ack, so a crash republishes from the watermark.
-//! - Tamper evidence: after each move the relay extends the hash chain over the feed
-//!   (`store::chain`); a new leader first chains what its predecessor left.
+//! - Tamper evidence: each feed entry carries its link of the hash chain
+//!   (`store::chain`), computed by the relay from the rows it moves and written with
+//!   the entry, so no entry is ever unlinked.
 
 use anyhow::Context;
 use async_nats::jetstream;
@@ -115,19 +116,14 @@ impl Relay {
             }
         }
         tracing::info!("relay is active");
-        // Chain what an earlier leader moved but did not get to chain.
-        let mut chain_head = Some(self.chain_in_postgres().await?);
         let mut published = Watermark::default();
         let mut publish_backoff = Duration::ZERO;
         while !*shutdown.borrow() {
             if lock.is_closed() {
                 anyhow::bail!("relay lock connection lost");
             }
-            let mut step = move_step(&self.pool).await?;
+            let step = move_step(&self.pool).await?;
             let moved = step.entries.len();
-            let links = chain_head
-                .as_ref()
-                .and_then(|head| chain_links(head, &step.entries, step.digests.take()?));
             let sent = if publish_backoff.is_zero() {
                 match self.publish(step.entries, step.head, &mut published).await {
                     Ok(n) => n,
@@ -139,15 +135,6 @@ impl Relay {
                 }
             } else {
                 0
-            };
-            chain_head = match links {
-                Some(links) => {
-                    chain::append(&self.pool.get().await?, &links.seqs, &links.links).await?;
-                    Some(links.head)
-                }
-                // The head was not known, or a row could not be hashed here.
-                None if moved > 0 => Some(self.chain_in_postgres().await?),
-                None => chain_head,
             };
             let idle = moved == 0 && sent == 0;
             if moved > 0 && moved < PACED_BELOW {
@@ -181,14 +168,6 @@ impl Relay {
             }
         }
         Ok(())
-    }
-
-    /// Has PostgreSQL extend the hash chain over the whole feed (`chain::extend`);
-    /// returns the chain's head to carry on from.
-    async fn chain_in_postgres(&self) -> anyhow::Result<(i64, Vec<u8>)> {
-        let client = self.pool.get().await?;
-        while chain::extend(&client, MOVE_BATCH).await? > 0 {}
-        Ok(chain::head(&client).await?)
     }
 
     /// Publishes feed entries past the watermark, pipelined; returns how many. The
@@ -256,45 +235,6 @@ impl Relay {
             .publish_with_headers(subject, headers, body.into())
             .await?)
     }
-}
-
-/// Links computed by the relay for the entries it just moved.
-struct Links {
-    seqs: Vec<i64>,
-    links: Vec<Vec<u8>>,
-    /// The chain's head once they are stored.
-    head: (i64, Vec<u8>),
-}
-
-/// The links of `entries` (in feed order, with their digests) after the chain's
-/// `head`, or `None` when nothing moved or they do not follow the head.
-fn chain_links(
-    head: &(i64, Vec<u8>),
-    entries: &[FeedEvent],
-    digests: Vec<Vec<u8>>,
-) -> Option<Links> {
-    if entries.is_empty() || digests.len() != entries.len() {
-        return None;
-    }
-    let (mut seq, mut previous) = head.clone();
-    let (mut seqs, mut links) = (
-        Vec::with_capacity(entries.len()),
-        Vec::with_capacity(entries.len()),
-    );
-    for (entry, digest) in entries.iter().zip(&digests) {
-        if entry.seq != seq + 1 {
-            return None;
-        }
-        previous = chain::link(&previous, digest);
-        seq = entry.seq;
-        seqs.push(seq);
-        links.push(previous.clone());
-    }
-    Some(Links {
-        seqs,
-        links,
-        head: (seq, previous),
-    })
 }
 
 /// The published watermark: what the leader has published (in memory) and what it last
@@ -370,20 +310,22 @@ pub struct MoveStep {
     /// Committed events wait behind the visibility barrier (an older transaction is
     /// still open).
     pub waiting: bool,
-    /// Each moved event's chain digest, computed from the row as read; `None` when a
-    /// JSON column did not read back byte for byte (white space around the value), so
-    /// that the chain must be extended by PostgreSQL instead.
-    pub digests: Option<Vec<Vec<u8>>>,
 }
 
-/// One move: in a single statement (committed on its own), lock the checkpoint, take
-/// the next events below the visibility barrier in `(tx_id, global_position)` order,
-/// write them into the feed with consecutive seqs, advance the checkpoint, and return
-/// them for publishing. The checkpoint row is locked only when there is something to
-/// move, so an idle relay writes nothing; a second relay that wrongly believes it leads
-/// waits on that lock and then starts after the moved checkpoint (its event scan uses
-/// the locked, newest row), so no entry is written twice.
-const MOVE: &str = "\
+/// A move's first statement, in the move's transaction: lock the checkpoint (only when
+/// there is something to move, so an idle relay writes nothing), read the chain's link
+/// at it, and take the next events below the visibility barrier in
+/// `(tx_id, global_position)` order. A second relay that wrongly believes it leads
+/// waits on that lock, then starts after the moved checkpoint (its event scan uses the
+/// locked, newest row), so no entry is written twice.
+///
+/// `head` is the checkpoint's seq (locked, or as last committed when nothing moves);
+/// `link` the link of the entry at it (in the entry, or in `es.chain` for one moved
+/// before migration 0008); `waiting` compares the newest visible tx_id (a backward index
+/// scan) with the barrier. The transaction id and the JSON columns' stored lengths let
+/// the relay compute each event's chain digest itself ([`chain::event_digest`]) and
+/// know the JSON texts it hashes are exactly as stored.
+const TAKE: &str = "\
 WITH s AS (
     SELECT r.last_tx_id, r.last_position, r.last_seq FROM es.relay_state r
     WHERE r.id = 1 AND EXISTS (
@@ -391,66 +333,144 @@ WITH s AS (
         WHERE (e.tx_id, e.global_position) > (r.last_tx_id, r.last_position)
           AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))
     FOR UPDATE
-), c AS (
-    SELECT s.last_seq + row_number() OVER (ORDER BY e.tx_id, e.global_position) AS seq, e.*
-    FROM s CROSS JOIN LATERAL (
+)
+SELECT h.head, h.link, h.waiting, ";
+
+const TAKE_TAIL: &str = ",
+       e.tx_id::text, octet_length(e.payload::text), octet_length(e.metadata::text)
+FROM (SELECT coalesce((SELECT last_seq FROM s),
+                      (SELECT last_seq FROM es.relay_state WHERE id = 1)) AS head,
+             (SELECT coalesce(f.link, c.link) FROM s
+              JOIN es.feed f ON f.seq = s.last_seq
+              LEFT JOIN es.chain c ON c.seq = f.seq) AS link,
+             coalesce((SELECT x.tx_id FROM es.events x ORDER BY x.tx_id DESC LIMIT 1)
+                      >= pg_snapshot_xmin(pg_current_snapshot()), false) AS waiting) h
+LEFT JOIN (
+    SELECT e.* FROM s CROSS JOIN LATERAL (
         SELECT e.* FROM es.events e
         WHERE (e.tx_id, e.global_position) > (s.last_tx_id, s.last_position)
           AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
         ORDER BY e.tx_id, e.global_position
         LIMIT $1) e
-), f AS (
-    INSERT INTO es.feed (seq, global_position) SELECT seq, global_position FROM c
-), u AS (
-    UPDATE es.relay_state r
-    SET last_tx_id = t.tx_id, last_position = t.global_position, last_seq = t.seq
-    FROM (SELECT * FROM c ORDER BY seq DESC LIMIT 1) t
-    WHERE r.id = 1
-)
-SELECT h.head, h.waiting, e.seq, ";
+) e ON true
+ORDER BY e.tx_id, e.global_position";
 
-// The moved rows come straight from `c` (no join back to es.events, which the planner
-// would do by hashing the whole table); `waiting` compares the newest visible tx_id
-// (a backward index scan) with the barrier. The transaction id and the JSON columns'
-// stored lengths let the relay compute each event's chain digest itself
-// ([`chain::event_digest`]) and know the JSON texts it hashes are exactly as stored.
-const MOVE_TAIL: &str = ",
-       e.tx_id::text, octet_length(e.payload::text), octet_length(e.metadata::text)
-FROM (SELECT coalesce((SELECT max(seq) FROM c),
-                      (SELECT last_seq FROM es.relay_state WHERE id = 1)) AS head,
-             coalesce((SELECT x.tx_id FROM es.events x ORDER BY x.tx_id DESC LIMIT 1)
-                      >= pg_snapshot_xmin(pg_current_snapshot()), false) AS waiting) h
-LEFT JOIN c e ON true
-ORDER BY e.seq";
+/// A move's second statement: the feed entries with their links, and the checkpoint
+/// after the last of them.
+const WRITE: &str = "\
+WITH f AS (
+    INSERT INTO es.feed (seq, global_position, link)
+    SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bytea[])
+)
+UPDATE es.relay_state
+SET last_tx_id = $4::text::xid8, last_position = $5, last_seq = $6
+WHERE id = 1";
+
+/// Digests PostgreSQL computes for rows the relay could not hash as stored.
+const DIGESTS: &str = "\
+SELECT e.global_position, es.event_digest(e) FROM es.events e
+WHERE e.global_position = ANY($1)";
 
 /// Moves newly committed events into the feed; returns how many.
 pub async fn move_to_feed(pool: &Pool) -> anyhow::Result<usize> {
     Ok(move_step(pool).await?.entries.len())
 }
 
-/// One move step (see [`MOVE`]).
+/// One move, in one transaction (see [`TAKE`] and [`WRITE`]): the feed entries, each
+/// with its link of the hash chain, and the new checkpoint commit together.
 pub async fn move_step(pool: &Pool) -> anyhow::Result<MoveStep> {
-    let client = pool.get().await?;
-    let sql = format!("{MOVE}{}{MOVE_TAIL}", store::EVENT_COLUMNS);
-    let stmt = client.prepare_cached(&sql).await?;
-    let rows = client.query(&stmt, &[&MOVE_BATCH]).await?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let sql = format!("{TAKE}{}{TAKE_TAIL}", store::EVENT_COLUMNS);
+    let stmt = tx.prepare_cached(&sql).await?;
+    let rows = tx.query(&stmt, &[&MOVE_BATCH]).await?;
     let mut step = MoveStep::default();
+    let mut previous: Option<Vec<u8>> = None;
     let mut digests = Vec::with_capacity(rows.len());
     for row in &rows {
         step.head = row.get(0);
-        step.waiting = row.get(1);
-        let Some(seq) = row.get::<_, Option<i64>>(2) else {
-            continue;
-        };
+        previous = row.get(1);
+        step.waiting = row.get(2);
+        if row.get::<_, Option<i64>>(3).is_none() {
+            continue; // nothing to move: the one row carries only the head
+        }
         let (event, metadata) = store::recorded_with_metadata_text(row, 3)?;
         digests.push(digest(row, &event, metadata.get()));
-        step.entries.push(FeedEvent { seq, event });
+        step.entries.push(FeedEvent {
+            seq: step.head + i64::try_from(step.entries.len())? + 1,
+            event,
+        });
     }
-    step.digests = digests.into_iter().collect();
+    let (Some(last), Some(last_row)) = (step.entries.last(), rows.last()) else {
+        tx.commit().await?;
+        return Ok(step);
+    };
+    let (last_seq, last_position) = (last.seq, last.event.global_position);
+    let last_tx_id: String = last_row.try_get(14)?;
+    let mut previous = match previous {
+        Some(link) => link,
+        None if step.head == 0 => chain::GENESIS.to_vec(),
+        None => anyhow::bail!(
+            "the feed entry at seq {} has no link of the hash chain (see `command-service verify-chain`)",
+            step.head
+        ),
+    };
+    // Rows that did not read back exactly as stored are hashed by PostgreSQL.
+    let unread: Vec<i64> = step
+        .entries
+        .iter()
+        .zip(&digests)
+        .filter(|(_, d)| d.is_none())
+        .map(|(e, _)| e.event.global_position)
+        .collect();
+    if !unread.is_empty() {
+        let stmt = tx.prepare_cached(DIGESTS).await?;
+        let hashed: std::collections::HashMap<i64, Vec<u8>> = tx
+            .query(&stmt, &[&unread])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for (entry, digest) in step.entries.iter().zip(digests.iter_mut()) {
+            if digest.is_none() {
+                *digest = hashed.get(&entry.event.global_position).cloned();
+            }
+        }
+    }
+    let mut seqs = Vec::with_capacity(step.entries.len());
+    let mut positions = Vec::with_capacity(step.entries.len());
+    let mut links = Vec::with_capacity(step.entries.len());
+    for (entry, digest) in step.entries.iter().zip(&digests) {
+        let Some(digest) = digest else {
+            anyhow::bail!(
+                "the event at position {} could not be hashed",
+                entry.event.global_position
+            );
+        };
+        previous = chain::link(&previous, digest);
+        seqs.push(entry.seq);
+        positions.push(entry.event.global_position);
+        links.push(previous.clone());
+    }
+    let stmt = tx.prepare_cached(WRITE).await?;
+    tx.execute(
+        &stmt,
+        &[
+            &seqs,
+            &positions,
+            &links,
+            &last_tx_id,
+            &last_position,
+            &last_seq,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    step.head = last_seq;
     Ok(step)
 }
 
-/// The chain digest of a moved row (columns as [`MOVE_TAIL`] adds them), or `None` when
+/// The chain digest of a moved row (columns as [`TAKE_TAIL`] adds them), or `None` when
 /// its payload or metadata did not read back exactly as stored.
 fn digest(
     row: &tokio_postgres::Row,

@@ -145,6 +145,23 @@ pub async fn drop_database(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs the relay's move (without leadership) until at least `n` events have moved
+/// into the feed; returns how many did. Events wait behind the visibility barrier while
+/// any older transaction in the cluster (another test's) is open, so this retries for
+/// up to 30 s before failing the test.
+pub async fn move_at_least(pool: &deadpool_postgres::Pool, n: usize) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut moved = 0;
+    while moved < n {
+        moved += command_service::relay::move_to_feed(pool)
+            .await
+            .unwrap_or_else(|e| panic!("move: {e:#}"));
+        assert!(tokio::time::Instant::now() < deadline, "moved only {moved}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    moved
+}
+
 /// What `spawn_app` may change.
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -10,8 +10,9 @@ async fn verify(app: &TestApp, token: &str) -> Value {
     report
 }
 
-/// The chain report once every feed entry is verified (the relay chains right after it
-/// moves; this waits for the links), asserting that it comes to that.
+/// The chain report once every feed entry is verified (the entries the relay has moved
+/// so far carry their links; this waits for those still being moved), asserting that it
+/// comes to that.
 async fn verify_whole_feed(app: &TestApp, token: &str) -> Value {
     let total: i64 = app
         .admin()
@@ -66,6 +67,36 @@ async fn changing_deleting_or_inserting_an_event_row_is_caught_at_its_position()
     app.settle().await;
     let report = verify_whole_feed(&app, &token).await;
     assert_eq!(report["first_breach"], Value::Null);
+    // Every entry carries its own link; es.chain holds only links of entries moved
+    // before migration 0008.
+    let admin = app.admin().await;
+    let counts = admin
+        .query_one(
+            "SELECT (SELECT count(*) FROM es.feed WHERE link IS NULL), (SELECT count(*) FROM es.chain),
+                    (SELECT max(seq) FROM es.feed)",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((counts.get::<_, i64>(0), counts.get::<_, i64>(1)), (0, 0));
+    let last: i64 = counts.get(2);
+    assert!(last > 6, "the tenant's and the six customers' events");
+
+    // 0. A superuser rewrites the last entry's link.
+    sql(
+        &app,
+        &format!(
+            "ALTER TABLE es.feed DISABLE TRIGGER feed_immutable;
+         UPDATE es.feed SET link = sha256(link) WHERE seq = {last};"
+        ),
+    )
+    .await;
+    let report = verify(&app, &token).await;
+    assert_eq!(report["first_breach"]["seq"], last, "{report}");
+    assert_eq!(
+        report["first_breach"]["problem"],
+        "the event row or its link was changed"
+    );
 
     // 1. A superuser edits the payload of the event at feed position 5.
     let p5 = position_of_seq(&app, 5).await;
@@ -225,4 +256,136 @@ async fn links_the_relay_computes_itself_are_the_ones_verify_recomputes() {
     let report = verify_whole_feed(&app, &token).await;
     assert_eq!(report["first_breach"], Value::Null, "{report}");
     app.cleanup().await;
+}
+
+/// Migration 0008 moves the chain's links into the feed entries. On a store the previous
+/// relay wrote (links in es.chain, the newest entries not chained yet), it chains what
+/// was left exactly as the old relay would have, the whole feed verifies, the relay
+/// carries on from the last old link, and an entry without a link is refused.
+#[tokio::test]
+async fn links_written_before_the_feed_carried_them_still_verify_and_the_chain_carries_on() {
+    use events_schema::store::{self, chain};
+    let admin = tests::admin_client(&tests::admin_url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let db = format!("belle_t_chainmig_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let url = tests::url_for(&db);
+    events_schema::db::migrate(&url, &[("es", &store::MIGRATIONS[..7])])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = tests::admin_client(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let insert_events = |from: i32, to: i32| {
+        let tenant = uuid::Uuid::new_v4();
+        let metadata = serde_json::to_string(&events_schema::envelope::Metadata::system(
+            events_schema::ids::TenantId::from_uuid(tenant),
+            uuid::Uuid::new_v4(),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        format!(
+            "INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version,
+                                    event_type, schema_version, payload, metadata)
+             SELECT gen_random_uuid(), '{tenant}', 'test-' || n, 'test', 1, 'TestHappened', 1,
+                    json_build_object('n', n, 'note', '链 ✓'), '{metadata}'
+             FROM generate_series({from}, {to}) n;"
+        )
+    };
+    // Five events moved by the previous relay, three of them chained.
+    client
+        .batch_execute(&format!(
+            "{}
+             INSERT INTO es.feed (seq, global_position)
+             SELECT row_number() OVER (ORDER BY tx_id, global_position), global_position FROM es.events;
+             UPDATE es.relay_state SET (last_tx_id, last_position, last_seq) =
+                 (SELECT tx_id, global_position, 5 FROM es.events ORDER BY tx_id DESC, global_position DESC LIMIT 1);",
+            insert_events(1, 5)
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let digests: Vec<Vec<u8>> = client
+        .query(
+            "SELECT es.event_digest(e) FROM es.feed f JOIN es.events e USING (global_position) ORDER BY f.seq",
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut links = vec![chain::GENESIS.to_vec()];
+    for d in &digests {
+        let next = chain::link(links.last().map_or(&[][..], Vec::as_slice), d);
+        links.push(next);
+    }
+    for seq in 1..=3i64 {
+        client
+            .execute(
+                "INSERT INTO es.chain (seq, link) VALUES ($1, $2)",
+                &[&seq, &links[usize::try_from(seq).unwrap_or_default()]],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    // The migration chains entries 4 and 5, exactly as the old relay would have.
+    events_schema::db::migrate(&url, &[("es", store::MIGRATIONS)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let chained: Vec<Vec<u8>> = client
+        .query("SELECT link FROM es.chain ORDER BY seq", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(chained, links[1..].to_vec());
+    let pool = events_schema::db::app_pool(&url, "belle_command", None, 2)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let verify = || async {
+        let client = pool.get().await.unwrap_or_else(|e| panic!("{e}"));
+        chain::verify(&client)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let report = verify().await;
+    assert_eq!((report.verified, report.first_breach), (5, None));
+
+    // The relay carries on from link 5, writing links into the entries.
+    client
+        .batch_execute(&insert_events(6, 7))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tests::move_at_least(&pool, 2).await, 2);
+    let linked: i64 = client
+        .query_one("SELECT count(*) FROM es.feed WHERE link IS NOT NULL", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .get(0);
+    assert_eq!(linked, 2);
+    let report = verify().await;
+    assert_eq!((report.verified, report.first_breach), (7, None));
+
+    // An entry without its link is refused, even to a superuser.
+    let refused = client
+        .batch_execute(&format!(
+            "{} INSERT INTO es.feed (seq, global_position) SELECT 8, max(global_position) FROM es.events;",
+            insert_events(8, 8)
+        ))
+        .await
+        .expect_err("an unlinked feed entry");
+    assert_eq!(
+        refused.code(),
+        Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION),
+        "{refused}"
+    );
+    pool.close();
+    drop(client);
+    tests::drop_database(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }

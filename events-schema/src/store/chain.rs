@@ -1,9 +1,11 @@
-//! The hash chain over the feed (SEC-6, migration `0004_hash_chain`): link n =
-//! SHA-256(link n-1 ‖ `es.event_digest` of the n-th feed entry's event row), link 0 =
-//! 32 zero bytes. The relay [`extend`]s it as it moves events; [`verify`] recomputes it
-//! from the stored rows and names the first position that does not match: a changed
-//! row, a deleted one, a link that is missing or differs, or an event row that was
-//! slipped in behind the relay and so never reached the feed.
+//! The hash chain over the feed (SEC-6, migrations `0004_hash_chain` and
+//! `0008_chain_link_in_feed`): link n = SHA-256(link n-1 ‖ `es.event_digest` of the n-th
+//! feed entry's event row), link 0 = 32 zero bytes. The relay computes each link as it
+//! moves the event and writes it in the feed entry itself (entries moved before
+//! migration 0008 have theirs in `es.chain`); [`verify`] recomputes the chain from the
+//! stored rows and names the first position that does not match: a changed row, a
+//! deleted one, a link that is missing or differs, or an event row that was slipped in
+//! behind the relay and so never reached the feed.
 
 use super::StoreError;
 use crate::envelope::RecordedEvent;
@@ -22,29 +24,18 @@ pub fn link(previous: &[u8], digest: &[u8]) -> Vec<u8> {
 }
 
 /// Feed entries after `$1` with their events' digests (NULL when the row is gone) and
-/// their stored links (NULL when not chained yet). The chain is joined from `$1` on:
-/// without that bound a merge join reads the chain's index from its first link on every
-/// call, and the cost of a batch grows with the length of the chain.
+/// their links: the entry's own, or for an entry moved before migration 0008 the one in
+/// `es.chain`. The chain is joined from `$1` on: without that bound a merge join reads
+/// the chain's index from its first link on every call, and the cost of a batch grows
+/// with the length of the chain.
 const ENTRIES: &str = "\
-SELECT f.seq, f.global_position, d.digest, c.link
+SELECT f.seq, f.global_position, d.digest, coalesce(f.link, c.link)
 FROM es.feed f
 LEFT JOIN LATERAL (
     SELECT es.event_digest(e) AS digest FROM es.events e
     WHERE e.global_position = f.global_position OFFSET 0) d ON true
 LEFT JOIN es.chain c ON c.seq = f.seq AND c.seq > $1
 WHERE f.seq > $1 ORDER BY f.seq LIMIT $2";
-
-/// Feed entries after the chain's head `$1` with their events' digests: what
-/// [`extend`] links. Entries past the head have no link yet, so the chain is not read.
-const UNCHAINED: &str = "\
-SELECT f.seq, d.digest
-FROM es.feed f
-LEFT JOIN LATERAL (
-    SELECT es.event_digest(e) AS digest FROM es.events e
-    WHERE e.global_position = f.global_position OFFSET 0) d ON true
-WHERE f.seq > $1 ORDER BY f.seq LIMIT $2";
-
-const HEAD: &str = "SELECT seq, link FROM es.chain ORDER BY seq DESC LIMIT 1";
 
 /// `es.event_digest(e)` computed from the row as read, without asking PostgreSQL:
 /// SHA-256 over each column's text rendering prefixed by its length in characters, in
@@ -92,67 +83,6 @@ fn recorded_at_text(at: &chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
-/// The chain's head: its last seq and link (0 and [`GENESIS`] while empty).
-pub async fn head(client: &impl GenericClient) -> Result<(i64, Vec<u8>), StoreError> {
-    let stmt = client.prepare_cached(HEAD).await?;
-    Ok(client
-        .query_opt(&stmt, &[])
-        .await?
-        .map_or((0, GENESIS.to_vec()), |r| (r.get(0), r.get(1))))
-}
-
-/// Chains feed entries past the chain's head (at most `limit`); returns how many. Stops
-/// before a feed entry whose event row is missing, which [`verify`] then reports.
-/// Several relays racing compute the same links; the first insert wins.
-pub async fn extend(client: &impl GenericClient, limit: i64) -> Result<usize, StoreError> {
-    let (mut seq, mut previous) = head(client).await?;
-    let stmt = client.prepare_cached(UNCHAINED).await?;
-    let rows = client.query(&stmt, &[&seq, &limit]).await?;
-    let (mut seqs, mut links) = (Vec::new(), Vec::new());
-    for row in &rows {
-        let (s, digest): (i64, Option<Vec<u8>>) = (row.get(0), row.get(1));
-        let Some(digest) = digest.filter(|_| s == seq + 1) else {
-            break;
-        };
-        previous = link(&previous, &digest);
-        seq = s;
-        seqs.push(s);
-        links.push(previous.clone());
-    }
-    if seqs.is_empty() {
-        return Ok(0);
-    }
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO es.chain (seq, link) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])
-             ON CONFLICT (seq) DO NOTHING",
-        )
-        .await?;
-    client.execute(&stmt, &[&seqs, &links]).await?;
-    Ok(seqs.len())
-}
-
-/// Stores links the leading relay computed for what it just moved, `links[i]` at
-/// `seqs[i]`. Without [`extend`]'s `ON CONFLICT` (a speculative insertion per row): a
-/// link already there means another relay chained these entries, and the error ends
-/// this one's round.
-pub async fn append(
-    client: &impl GenericClient,
-    seqs: &[i64],
-    links: &[Vec<u8>],
-) -> Result<(), StoreError> {
-    if seqs.is_empty() {
-        return Ok(());
-    }
-    let stmt = client
-        .prepare_cached(
-            "INSERT INTO es.chain (seq, link) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
-        )
-        .await?;
-    client.execute(&stmt, &[&seqs, &links]).await?;
-    Ok(())
-}
-
 /// The first thing found wrong.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Breach {
@@ -168,8 +98,6 @@ pub struct Breach {
 pub struct ChainReport {
     /// Links recomputed and found equal to the stored ones.
     pub verified: i64,
-    /// Feed entries past the chain's head (moved, not chained yet).
-    pub unchained: i64,
     pub first_breach: Option<Breach>,
 }
 
@@ -179,11 +107,9 @@ pub async fn verify(client: &impl GenericClient) -> Result<ChainReport, StoreErr
     let stmt = client.prepare_cached(ENTRIES).await?;
     let mut report = ChainReport {
         verified: 0,
-        unchained: 0,
         first_breach: None,
     };
     let (mut seq, mut previous) = (0i64, GENESIS.to_vec());
-    let mut chain_ended = false;
     'scan: loop {
         let rows = client.query(&stmt, &[&seq, &BATCH]).await?;
         if rows.is_empty() {
@@ -206,24 +132,16 @@ pub async fn verify(client: &impl GenericClient) -> Result<ChainReport, StoreErr
                 report.first_breach = Some(breach("the event row was deleted"));
                 break 'scan;
             };
-            match stored {
-                None => {
-                    chain_ended = true;
-                    report.unchained += 1;
-                }
-                Some(_) if chain_ended => {
-                    report.first_breach = Some(breach("a link follows a missing one"));
-                    break 'scan;
-                }
-                Some(stored) => {
-                    previous = link(&previous, &digest);
-                    if stored != previous {
-                        report.first_breach = Some(breach("the event row or its link was changed"));
-                        break 'scan;
-                    }
-                    report.verified += 1;
-                }
+            let Some(stored) = stored else {
+                report.first_breach = Some(breach("the entry has no link"));
+                break 'scan;
+            };
+            previous = link(&previous, &digest);
+            if stored != previous {
+                report.first_breach = Some(breach("the event row or its link was changed"));
+                break 'scan;
             }
+            report.verified += 1;
         }
     }
     if report.first_breach.is_none() {

@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "streams_by_type_without_customers",
         sql: include_str!("0007_streams_by_type_without_customers.sql"),
     },
+    Migration {
+        version: 8,
+        name: "chain_link_in_feed",
+        sql: include_str!("0008_chain_link_in_feed.sql"),
+    },
 ];
 
 /// What the appender believes the stream's version is.

@@ -92,7 +92,7 @@ pub fn spec() -> Value {
             "/audit/disclosures": op("Who unmasked which field of which customer, when and why (paged by feed position)", vec![
                 q("customer_id", "Only this customer's", "string"), q("after", "Feed position to read after", "integer"),
                 q("limit", "1..500", "integer"), q("consistency_token", "A reveal's consistency_token", "string")], "Disclosures"),
-            "/audit/chain": op("Verify the hash chain over the whole event log: {verified, unchained, first_breach: {seq, global_position, problem} or null}",
+            "/audit/chain": op("Verify the hash chain over the whole event log: {verified, first_breach: {seq, global_position, problem} or null}",
                 vec![], "The verification report")
         }
     });
