@@ -55,13 +55,14 @@ pub struct Registration {
 }
 
 /// Registrations in one statement, committed on their own (one row of `r` each, one
-/// for a registration alone). The later inserts read from `s`, so they run only once
-/// the stream rows (the compare-and-set of a new stream) are in; any unique violation
-/// fails the whole statement and its constraint name says which
-/// (`StoreError::from_db`). The subjects are fresh UUIDv7s, so no erasure record can
-/// exist for them (`keys.erasures` is not consulted, unlike
-/// `KeyStore::insert_subject_key_tx`). A keyed command's record gets the consistency
-/// token (its event's position) here.
+/// for a registration alone). The events read from `s`, so the stream rows (the
+/// compare-and-set of a new stream) go in first; the key and guard rows read `r`
+/// directly (no join to order them: a data-modifying CTE the query does not read runs
+/// to completion after it anyway). Any unique violation fails the whole statement and
+/// its constraint name says which (`StoreError::from_db`). The subjects are fresh
+/// UUIDv7s, so no erasure record can exist for them (`keys.erasures` is not consulted,
+/// unlike `KeyStore::insert_subject_key_tx`). A keyed command's record gets the
+/// consistency token (its event's position) here.
 const REGISTER: &str = "\
 WITH r AS (
     SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::int[],
@@ -83,11 +84,10 @@ WITH r AS (
     RETURNING stream_id, global_position
 ), k AS (
     INSERT INTO keys.subject_keys (tenant_id, subject_id, key_version, kek_id, wrapped)
-    SELECT r.tenant_id, r.customer_id, r.key_version, r.kek_id, r.wrapped
-    FROM r JOIN s USING (stream_id)
+    SELECT r.tenant_id, r.customer_id, r.key_version, r.kek_id, r.wrapped FROM r
 ), g AS (
     INSERT INTO guard.customer_phones (tenant_id, phone_hash, customer_id)
-    SELECT r.tenant_id, r.phone_hash, r.customer_id FROM r JOIN s USING (stream_id)
+    SELECT r.tenant_id, r.phone_hash, r.customer_id FROM r
 ), c AS (
     INSERT INTO es.commands (tenant_id, command_id, request_hash, response)
     SELECT r.tenant_id, r.command_id, r.request_hash,
