@@ -21,6 +21,17 @@ pub struct LoadResult {
 }
 
 impl LoadResult {
+    /// Adds a further measured window (a slice of an interleaved measurement).
+    pub fn merge(&mut self, other: LoadResult) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.latencies.extend(other.latencies);
+        self.secs += other.secs;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
     pub fn rate(&self) -> f64 {
         if self.secs > 0.0 {
             self.ok as f64 / self.secs

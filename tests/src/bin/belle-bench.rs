@@ -3,12 +3,17 @@
 //! Starts Belle in-process (`tests::spawn_app_with`: its own database cloned from the
 //! migrated template, its own NATS prefix) and measures, in one run:
 //!
-//! 1. **append** — `POST /customers` at N concurrent clients (closed loop, warm-up then
-//!    a measured window) versus a raw single-row `INSERT … ; COMMIT` loop (autocommit)
-//!    into a scratch table of the same database at the same concurrency, inserting real
-//!    registration payloads; `append_ratio` = command throughput / raw throughput. Both
-//!    loops get their data ready before the clock starts (the raw loop samples stored
-//!    payloads, the append loop serialises its request bodies in advance).
+//! 1. **append** — `POST /customers` at N concurrent clients (closed loop) versus a raw
+//!    single-row `INSERT … ; COMMIT` loop (autocommit) into a scratch table of the same
+//!    database at the same concurrency, inserting real registration payloads;
+//!    `append_ratio` = command throughput / raw throughput. Each loop warms up, then
+//!    the measured window of each is cut into five slices, run alternately in the order
+//!    A B B A A B B A A B (each after a 250 ms unmeasured lead-in), so that the two
+//!    rates are measured under the same machine: on a shared VM the speed drifts by
+//!    ±10 % within a minute, which two back-to-back windows turned into a ratio swinging
+//!    by as much. Both loops get their data ready before the clock starts (the raw loop
+//!    samples stored payloads, the append loop serialises its request bodies in
+//!    advance).
 //! 2. **propagation** — registrations at a steady rate (open loop, a warm-up first);
 //!    after each 201 the client sends one `GET /customers?phone=…&consistency_token=…`,
 //!    which query-service holds until its read model has applied the command's event
@@ -445,31 +450,42 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
     }
     let mut raw_rate: Option<f64> = None;
     if args.runs(Phase::Append) {
-        // 1. Append through HTTP.
+        // 1. Append through HTTP against the raw INSERT+COMMIT baseline, measured in
+        // interleaved slices so that both see the same machine.
         checkpoint(&admin).await?;
+        let slice = args.append_secs / SLICES as f64;
         eprintln!(
-            "[1/6] append: {} clients POST /customers, {:.1} s warm-up + {:.1} s",
-            args.clients, args.warmup_secs, args.append_secs
+            "[1/6] append vs raw: {} clients POST /customers and {} connections INSERT+COMMIT, {:.1} s warm-up each, then {SLICES} slices of {slice:.1} s each, interleaved",
+            args.clients, args.clients, args.warmup_secs
         );
-        let append = append_phase(app, &token, args).await?;
+        let appender = Appender::prepare(app, &token, args)?;
+        appender
+            .run(args.clients, args.warmup(), Duration::ZERO)
+            .await?;
+        release_idle(app);
+        let (payloads, payload_bytes) = db::sample_payloads(&admin, 64).await?;
+        let inserter = Inserter::prepare(app, &admin, payloads, args.clients).await?;
+        inserter
+            .run(args.clients, args.warmup(), Duration::ZERO)
+            .await?;
+        let (mut append, mut raw) = (LoadResult::default(), LoadResult::default());
+        for k in 0..2 * SLICES {
+            // A B B A A B B A …: a drift in the machine's speed weighs on both alike.
+            if matches!(k % 4, 0 | 3) {
+                append.merge(appender.run(args.clients, SLICE_LEAD, secs(slice)).await?);
+            } else {
+                raw.merge(inserter.run(args.clients, SLICE_LEAD, secs(slice)).await?);
+            }
+        }
+        inserter.finish(&admin).await?;
         eprintln!(
             "  {} commands, {:.0}/s, p99 {:.2} ms",
             append.ok,
             append.rate(),
             append.latencies.summary().p99_ms
         );
-
-        // 2. The raw INSERT+COMMIT baseline.
-        release_idle(app);
-        checkpoint(&admin).await?;
-        let (payloads, payload_bytes) = db::sample_payloads(&admin, 64).await?;
         eprintln!(
-        "[2/6] raw: {} connections INSERT+COMMIT (payload ≈ {payload_bytes:.0} B), {:.1} s warm-up + {:.1} s",
-        args.clients, args.warmup_secs, args.append_secs
-    );
-        let raw = raw_phase(app, &admin, payloads, args).await?;
-        eprintln!(
-            "  {} inserts, {:.0}/s, p99 {:.2} ms",
+            "  {} inserts (payload ≈ {payload_bytes:.0} B), {:.0}/s, p99 {:.2} ms",
             raw.ok,
             raw.rate(),
             raw.latencies.summary().p99_ms
@@ -484,7 +500,10 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
         report.rows.push(Row::from_load(
             "append: POST /customers",
             &append,
-            format!("ratio to raw {:.3}", report.append_ratio),
+            format!(
+                "ratio to raw {:.3}; {SLICES} slices interleaved with raw",
+                report.append_ratio
+            ),
         ));
         report.rows.push(Row::from_load(
             "raw: INSERT+COMMIT",
@@ -804,36 +823,61 @@ async fn search_total(
 /// Most registrations per second the append phase prepares bodies for in advance.
 const APPEND_BODIES_PER_SEC: f64 = 16_000.0;
 
-async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::Result<LoadResult> {
-    // One kept-alive connection per client, as each raw baseline client holds one.
-    let clients = Arc::new(http1::Clients::new(
-        &app.command_url,
-        args.clients,
-        bearer(token)?,
-    )?);
-    // The request bodies are generated and serialised before the clock starts, as the
-    // raw baseline's payloads are: the phase measures Belle, not test-data synthesis.
-    // Past the prepared ones, bodies are made on the fly.
-    let prepared = ((args.warmup_secs + args.append_secs).max(0.1) * APPEND_BODIES_PER_SEC) as u64;
-    let bodies: Arc<Vec<bytes::Bytes>> = Arc::new(
-        (0..prepared)
-            .map(|i| {
-                let body = data::customer(&mut rand::thread_rng(), APPEND_PHONES + i);
-                bytes::Bytes::from(body.to_string())
-            })
-            .collect(),
-    );
-    let next = Arc::new(AtomicU64::new(0));
-    closed_loop(
-        args.clients,
-        args.warmup(),
-        secs(args.append_secs),
-        move |client| {
+/// Slices each of the append and raw loops is measured in, interleaved.
+const SLICES: usize = 5;
+/// Unmeasured lead-in of every slice: the other loop's last operations finish and this
+/// loop's clients are all busy before the clock starts.
+const SLICE_LEAD: Duration = Duration::from_millis(250);
+
+/// The append loop: `POST /customers` over one kept-alive connection per client, as
+/// each raw baseline client holds one.
+struct Appender {
+    clients: Arc<http1::Clients>,
+    bodies: Arc<Vec<bytes::Bytes>>,
+    next: Arc<AtomicU64>,
+}
+
+impl Appender {
+    fn prepare(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::Result<Appender> {
+        let clients = Arc::new(http1::Clients::new(
+            &app.command_url,
+            args.clients,
+            bearer(token)?,
+        )?);
+        // The request bodies are generated and serialised before the clock starts, as
+        // the raw baseline's payloads are: the phase measures Belle, not test-data
+        // synthesis. Past the prepared ones, bodies are made on the fly.
+        let running =
+            args.warmup_secs + args.append_secs + SLICES as f64 * SLICE_LEAD.as_secs_f64();
+        let prepared = (running.max(0.1) * APPEND_BODIES_PER_SEC) as u64;
+        let bodies = Arc::new(
+            (0..prepared)
+                .map(|i| {
+                    let body = data::customer(&mut rand::thread_rng(), APPEND_PHONES + i);
+                    bytes::Bytes::from(body.to_string())
+                })
+                .collect(),
+        );
+        Ok(Appender {
+            clients,
+            bodies,
+            next: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    async fn run(
+        &self,
+        clients: usize,
+        warmup: Duration,
+        measure: Duration,
+    ) -> anyhow::Result<LoadResult> {
+        let (http, bodies, next) = (self.clients.clone(), self.bodies.clone(), self.next.clone());
+        closed_loop(clients, warmup, measure, move |client| {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let body = bodies
                 .get(usize::try_from(i).unwrap_or(usize::MAX))
                 .cloned();
-            let clients = clients.clone();
+            let http = http.clone();
             async move {
                 let body = match body {
                     Some(b) => b,
@@ -841,7 +885,7 @@ async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::R
                         data::customer(&mut rand::thread_rng(), APPEND_PHONES + i).to_string(),
                     ),
                 };
-                let response = clients
+                let response = http
                     .send(
                         client,
                         reqwest::Method::POST,
@@ -853,9 +897,9 @@ async fn append_phase(app: &TestApp, token: &Arc<str>, args: &Args) -> anyhow::R
                 http1::expect("POST /customers", response, reqwest::StatusCode::CREATED)?;
                 Ok(())
             }
-        },
-    )
-    .await
+        })
+        .await
+    }
 }
 
 /// `Authorization: Bearer <token>`, marked sensitive.
@@ -891,28 +935,50 @@ async fn register_raw(
     Ok(bytes)
 }
 
-async fn raw_phase(
-    app: &TestApp,
-    admin: &tokio_postgres::Client,
-    payloads: Vec<Value>,
-    args: &Args,
-) -> anyhow::Result<LoadResult> {
-    admin.batch_execute(db::RAW_TABLE_DDL).await?;
-    let mut conns = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
-        let c = tests::admin_client(&app.db_url).await?;
-        let stmt = c.prepare(db::RAW_INSERT).await?;
-        conns.push((c, stmt));
+/// The raw baseline: one connection per client, each inserting a sampled registration
+/// payload into a scratch table, one row per autocommitted statement.
+struct Inserter {
+    conns: Arc<Vec<(tokio_postgres::Client, tokio_postgres::Statement)>>,
+    payloads: Arc<Vec<Value>>,
+    next: Arc<AtomicU64>,
+    tenant: uuid::Uuid,
+}
+
+impl Inserter {
+    async fn prepare(
+        app: &TestApp,
+        admin: &tokio_postgres::Client,
+        payloads: Vec<Value>,
+        clients: usize,
+    ) -> anyhow::Result<Inserter> {
+        admin.batch_execute(db::RAW_TABLE_DDL).await?;
+        let mut conns = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            let c = tests::admin_client(&app.db_url).await?;
+            let stmt = c.prepare(db::RAW_INSERT).await?;
+            conns.push((c, stmt));
+        }
+        Ok(Inserter {
+            conns: Arc::new(conns),
+            payloads: Arc::new(payloads),
+            next: Arc::new(AtomicU64::new(0)),
+            tenant: uuid::Uuid::now_v7(),
+        })
     }
-    let conns = Arc::new(conns);
-    let payloads = Arc::new(payloads);
-    let next = Arc::new(AtomicU64::new(0));
-    let tenant = uuid::Uuid::now_v7();
-    let result = closed_loop(
-        args.clients,
-        args.warmup(),
-        secs(args.append_secs),
-        move |c| {
+
+    async fn run(
+        &self,
+        clients: usize,
+        warmup: Duration,
+        measure: Duration,
+    ) -> anyhow::Result<LoadResult> {
+        let (conns, payloads, next, tenant) = (
+            self.conns.clone(),
+            self.payloads.clone(),
+            self.next.clone(),
+            self.tenant,
+        );
+        closed_loop(clients, warmup, measure, move |c| {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let (conns, payloads) = (conns.clone(), payloads.clone());
             async move {
@@ -924,13 +990,18 @@ async fn raw_phase(
                     .await?;
                 Ok(())
             }
-        },
-    )
-    .await?;
-    admin
-        .batch_execute("DROP TABLE IF EXISTS public.bench_raw_inserts")
-        .await?;
-    Ok(result)
+        })
+        .await
+    }
+
+    /// Drops the scratch table (the connections close when the inserter is dropped).
+    async fn finish(self, admin: &tokio_postgres::Client) -> anyhow::Result<()> {
+        drop(self.conns);
+        admin
+            .batch_execute("DROP TABLE IF EXISTS public.bench_raw_inserts")
+            .await?;
+        Ok(())
+    }
 }
 
 struct Propagation {
@@ -1302,7 +1373,12 @@ async fn book_phases(
         Some(r) => r,
         None => {
             let (payloads, _) = db::sample_payloads(admin, 64).await?;
-            raw_phase(app, admin, payloads, args).await?.rate()
+            let inserter = Inserter::prepare(app, admin, payloads, args.clients).await?;
+            let raw = inserter
+                .run(args.clients, args.warmup(), secs(args.append_secs))
+                .await?;
+            inserter.finish(admin).await?;
+            raw.rate()
         }
     };
     checkpoint(admin).await?;
