@@ -444,6 +444,106 @@ async fn relays_that_all_believe_they_lead_still_write_each_feed_entry_once() {
     app.cleanup().await;
 }
 
+/// A relay that waited for the checkpoint's lock while another moved entries reads the
+/// new checkpoint, but its statement's snapshot predates those entries and their links:
+/// it must not fail, nor write an entry twice, and the chain must run on unbroken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_waited_for_another_chains_on_from_its_entries() {
+    let app = spawn_app_with(Options {
+        relay: false,
+        projections: false,
+        notify_worker: false,
+        ..Default::default()
+    })
+    .await;
+    let admin = app.admin().await;
+    assert_eq!(count(&app, "SELECT count(*) FROM es.events").await, 0);
+    let insert = |stream: &str| {
+        let metadata = serde_json::to_string(&events_schema::envelope::Metadata::system(
+            events_schema::ids::TenantId::new(),
+            uuid::Uuid::new_v4(),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        format!(
+            "INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version,
+                                    event_type, schema_version, payload, metadata)
+             VALUES (gen_random_uuid(), gen_random_uuid(), '{stream}', 'test', 1, 'TestHappened', 1,
+                     '{{}}', '{metadata}')"
+        )
+    };
+    admin
+        .batch_execute(&insert("test-1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The second event's transaction takes its id before relay A's does, and commits
+    // while A holds the checkpoint: below relay B's visibility barrier, and after A's
+    // snapshot.
+    let second = tests::admin_client(&app.db_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    second
+        .batch_execute(&format!("BEGIN; {};", insert("test-2")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Relay A moves the first event, by hand, and holds its transaction open.
+    let a = tests::admin_client(&app.db_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    a.batch_execute(
+        "BEGIN;
+         SELECT 1 FROM es.relay_state WHERE id = 1 FOR UPDATE;
+         INSERT INTO es.feed (seq, global_position, link)
+         SELECT 1, e.global_position, sha256(decode(repeat('00', 32), 'hex') || es.event_digest(e))
+         FROM es.events e WHERE e.stream_id = 'test-1';
+         UPDATE es.relay_state SET (last_tx_id, last_position, last_seq) =
+             (SELECT tx_id, global_position, 1 FROM es.events WHERE stream_id = 'test-1');",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    second
+        .batch_execute("COMMIT")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Relay B starts its move and waits for A's lock. (With another test's transaction
+    // open in the cluster, B's visibility barrier is older than both events: it finds
+    // nothing to move and does not wait. The outcome must be the same.)
+    let pool = app.command_app().pool.clone();
+    let b = tokio::spawn(async move { command_service::relay::move_to_feed(&pool).await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !b.is_finished()
+        && count(
+            &app,
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE usename = 'belle_command' AND wait_event_type = 'Lock'",
+        )
+        .await
+            == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "relay B neither waited for the lock nor finished"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.batch_execute("COMMIT")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // B either moves the second event now (chaining on from A's entry, which its
+    // statement's snapshot did not see) or finds the checkpoint moved and leaves it to
+    // its next round; it never fails, and never writes an entry twice.
+    let moved = b
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("relay B: {e:#}"));
+    assert!(moved <= 1, "A moved the first event");
+    if moved == 0 {
+        let pool = app.command_app().pool.clone();
+        assert_eq!(tests::move_at_least(&pool, 1).await, 1);
+    }
+    assert_feed_is_complete(&app).await;
+    app.cleanup().await;
+}
+
 #[tokio::test]
 async fn the_relay_orders_transaction_ids_as_numbers_not_text() {
     let app = spawn_app_with(Options {
