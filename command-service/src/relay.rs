@@ -415,7 +415,7 @@ pub async fn move_step(pool: &Pool) -> anyhow::Result<MoveStep> {
         // rechecks the locked row): it read the new checkpoint, but its snapshot
         // predates that relay's entries. A new statement sees them (the lock is held, so
         // they are committed).
-        None => match link_at(&tx, step.head).await? {
+        None => match chain::link_at(&tx, step.head).await? {
             Some(link) => link,
             None => anyhow::bail!(
                 "the feed entry at seq {} has no link of the hash chain (see `command-service verify-chain`)",
@@ -476,21 +476,6 @@ pub async fn move_step(pool: &Pool) -> anyhow::Result<MoveStep> {
     tx.commit().await?;
     step.head = last_seq;
     Ok(step)
-}
-
-/// The link of the feed entry at `seq`: its own, or for an entry moved before migration
-/// 0008 the one in `es.chain`.
-async fn link_at(client: &impl GenericClient, seq: i64) -> anyhow::Result<Option<Vec<u8>>> {
-    let stmt = client
-        .prepare_cached(
-            "SELECT coalesce(f.link, c.link) FROM es.feed f
-             LEFT JOIN es.chain c ON c.seq = f.seq WHERE f.seq = $1",
-        )
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&seq])
-        .await?
-        .and_then(|row| row.get(0)))
 }
 
 /// The chain digest of a moved row (columns as [`TAKE_TAIL`] adds them), or `None` when

@@ -145,6 +145,26 @@ pub async fn drop_database(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SQL that inserts events `test-<from>` … `test-<to>` (stream type `test`, one event
+/// each, system metadata, a payload with a multi-byte character) straight into
+/// `es.events`, as an administrator: for relay and chain tests that need rows the
+/// relay has not seen yet.
+pub fn insert_test_events_sql(from: i32, to: i32) -> String {
+    let tenant = uuid::Uuid::new_v4();
+    let metadata = serde_json::to_string(&events_schema::envelope::Metadata::system(
+        events_schema::ids::TenantId::from_uuid(tenant),
+        uuid::Uuid::new_v4(),
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    format!(
+        "INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version,
+                                event_type, schema_version, payload, metadata)
+         SELECT gen_random_uuid(), '{tenant}', 'test-' || n, 'test', 1, 'TestHappened', 1,
+                json_build_object('n', n, 'note', '链 ✓'), '{metadata}'
+         FROM generate_series({from}, {to}) n;"
+    )
+}
+
 /// Runs the relay's move (without leadership) until at least `n` events have moved
 /// into the feed; returns how many did. Events wait behind the visibility barrier while
 /// any older transaction in the cluster (another test's) is open, so this retries for

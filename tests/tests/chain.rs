@@ -280,21 +280,6 @@ async fn links_written_before_the_feed_carried_them_still_verify_and_the_chain_c
     let client = tests::admin_client(&url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let insert_events = |from: i32, to: i32| {
-        let tenant = uuid::Uuid::new_v4();
-        let metadata = serde_json::to_string(&events_schema::envelope::Metadata::system(
-            events_schema::ids::TenantId::from_uuid(tenant),
-            uuid::Uuid::new_v4(),
-        ))
-        .unwrap_or_else(|e| panic!("{e}"));
-        format!(
-            "INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version,
-                                    event_type, schema_version, payload, metadata)
-             SELECT gen_random_uuid(), '{tenant}', 'test-' || n, 'test', 1, 'TestHappened', 1,
-                    json_build_object('n', n, 'note', '链 ✓'), '{metadata}'
-             FROM generate_series({from}, {to}) n;"
-        )
-    };
     // Five events moved by the previous relay, three of them chained.
     client
         .batch_execute(&format!(
@@ -303,7 +288,7 @@ async fn links_written_before_the_feed_carried_them_still_verify_and_the_chain_c
              SELECT row_number() OVER (ORDER BY tx_id, global_position), global_position FROM es.events;
              UPDATE es.relay_state SET (last_tx_id, last_position, last_seq) =
                  (SELECT tx_id, global_position, 5 FROM es.events ORDER BY tx_id DESC, global_position DESC LIMIT 1);",
-            insert_events(1, 5)
+            tests::insert_test_events_sql(1, 5)
         ))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -357,7 +342,7 @@ async fn links_written_before_the_feed_carried_them_still_verify_and_the_chain_c
 
     // The relay carries on from link 5, writing links into the entries.
     client
-        .batch_execute(&insert_events(6, 7))
+        .batch_execute(&tests::insert_test_events_sql(6, 7))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(tests::move_at_least(&pool, 2).await, 2);
@@ -374,7 +359,7 @@ async fn links_written_before_the_feed_carried_them_still_verify_and_the_chain_c
     let refused = client
         .batch_execute(&format!(
             "{} INSERT INTO es.feed (seq, global_position) SELECT 8, max(global_position) FROM es.events;",
-            insert_events(8, 8)
+            tests::insert_test_events_sql(8, 8)
         ))
         .await
         .expect_err("an unlinked feed entry");

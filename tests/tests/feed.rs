@@ -458,21 +458,8 @@ async fn a_relay_that_waited_for_another_chains_on_from_its_entries() {
     .await;
     let admin = app.admin().await;
     assert_eq!(count(&app, "SELECT count(*) FROM es.events").await, 0);
-    let insert = |stream: &str| {
-        let metadata = serde_json::to_string(&events_schema::envelope::Metadata::system(
-            events_schema::ids::TenantId::new(),
-            uuid::Uuid::new_v4(),
-        ))
-        .unwrap_or_else(|e| panic!("{e}"));
-        format!(
-            "INSERT INTO es.events (event_id, tenant_id, stream_id, stream_type, stream_version,
-                                    event_type, schema_version, payload, metadata)
-             VALUES (gen_random_uuid(), gen_random_uuid(), '{stream}', 'test', 1, 'TestHappened', 1,
-                     '{{}}', '{metadata}')"
-        )
-    };
     admin
-        .batch_execute(&insert("test-1"))
+        .batch_execute(&tests::insert_test_events_sql(1, 1))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // The second event's transaction takes its id before relay A's does, and commits
@@ -482,7 +469,7 @@ async fn a_relay_that_waited_for_another_chains_on_from_its_entries() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     second
-        .batch_execute(&format!("BEGIN; {};", insert("test-2")))
+        .batch_execute(&format!("BEGIN; {}", tests::insert_test_events_sql(2, 2)))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // Relay A moves the first event, by hand, and holds its transaction open.

@@ -83,6 +83,21 @@ fn recorded_at_text(at: &chrono::DateTime<chrono::Utc>) -> String {
     )
 }
 
+/// The link of the feed entry at `seq`: its own, or for an entry moved before migration
+/// 0008 the one in `es.chain`; `None` when there is no such entry or it has no link.
+pub async fn link_at(client: &impl GenericClient, seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT coalesce(f.link, c.link) FROM es.feed f
+             LEFT JOIN es.chain c ON c.seq = f.seq WHERE f.seq = $1",
+        )
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&seq])
+        .await?
+        .and_then(|row| row.get(0)))
+}
+
 /// The first thing found wrong.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Breach {

@@ -117,6 +117,11 @@ impl Clients {
         })
     }
 
+    /// How many clients (connections) there are.
+    pub fn len(&self) -> usize {
+        self.connections.len()
+    }
+
     /// Sends one request on client `client`'s connection and reads the whole response.
     pub async fn send(
         &self,

@@ -459,22 +459,18 @@ async fn run(app: &mut TestApp, args: &Args) -> anyhow::Result<Report> {
             args.clients, args.clients, args.warmup_secs
         );
         let appender = Appender::prepare(app, &token, args)?;
-        appender
-            .run(args.clients, args.warmup(), Duration::ZERO)
-            .await?;
+        appender.run(args.warmup(), Duration::ZERO).await?;
         release_idle(app);
         let (payloads, payload_bytes) = db::sample_payloads(&admin, 64).await?;
         let inserter = Inserter::prepare(app, &admin, payloads, args.clients).await?;
-        inserter
-            .run(args.clients, args.warmup(), Duration::ZERO)
-            .await?;
+        inserter.run(args.warmup(), Duration::ZERO).await?;
         let (mut append, mut raw) = (LoadResult::default(), LoadResult::default());
         for k in 0..2 * SLICES {
             // A B B A A B B A …: a drift in the machine's speed weighs on both alike.
             if matches!(k % 4, 0 | 3) {
-                append.merge(appender.run(args.clients, SLICE_LEAD, secs(slice)).await?);
+                append.merge(appender.run(SLICE_LEAD, secs(slice)).await?);
             } else {
-                raw.merge(inserter.run(args.clients, SLICE_LEAD, secs(slice)).await?);
+                raw.merge(inserter.run(SLICE_LEAD, secs(slice)).await?);
             }
         }
         inserter.finish(&admin).await?;
@@ -865,14 +861,10 @@ impl Appender {
         })
     }
 
-    async fn run(
-        &self,
-        clients: usize,
-        warmup: Duration,
-        measure: Duration,
-    ) -> anyhow::Result<LoadResult> {
+    /// A closed loop of every client (one per connection) for `warmup + measure`.
+    async fn run(&self, warmup: Duration, measure: Duration) -> anyhow::Result<LoadResult> {
         let (http, bodies, next) = (self.clients.clone(), self.bodies.clone(), self.next.clone());
-        closed_loop(clients, warmup, measure, move |client| {
+        closed_loop(http.len(), warmup, measure, move |client| {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let body = bodies
                 .get(usize::try_from(i).unwrap_or(usize::MAX))
@@ -966,19 +958,15 @@ impl Inserter {
         })
     }
 
-    async fn run(
-        &self,
-        clients: usize,
-        warmup: Duration,
-        measure: Duration,
-    ) -> anyhow::Result<LoadResult> {
+    /// A closed loop over every connection for `warmup + measure`.
+    async fn run(&self, warmup: Duration, measure: Duration) -> anyhow::Result<LoadResult> {
         let (conns, payloads, next, tenant) = (
             self.conns.clone(),
             self.payloads.clone(),
             self.next.clone(),
             self.tenant,
         );
-        closed_loop(clients, warmup, measure, move |c| {
+        closed_loop(conns.len(), warmup, measure, move |c| {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let (conns, payloads) = (conns.clone(), payloads.clone());
             async move {
@@ -1374,9 +1362,7 @@ async fn book_phases(
         None => {
             let (payloads, _) = db::sample_payloads(admin, 64).await?;
             let inserter = Inserter::prepare(app, admin, payloads, args.clients).await?;
-            let raw = inserter
-                .run(args.clients, args.warmup(), secs(args.append_secs))
-                .await?;
+            let raw = inserter.run(args.warmup(), secs(args.append_secs)).await?;
             inserter.finish(admin).await?;
             raw.rate()
         }
